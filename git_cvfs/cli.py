@@ -1,0 +1,104 @@
+"""main(argv): a lazy command table and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from git_cvfs import __version__
+from git_cvfs.errors import EXIT_INTERRUPTED, EXIT_USAGE, CvfsError
+
+# name -> (module under git_cvfs.commands, one-line summary). Importing a module
+# happens only when its command runs, so `--help` and hooks stay fast.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "install": ("install", "set up the git filter and hooks"),
+    "uninstall": ("install", "remove the git filter and hooks"),
+    "init": ("init", "scaffold .cvfs/ and .gitattributes in this repository"),
+    "track": ("track", "manage paths matching a pattern (.gitattributes)"),
+    "untrack": ("track", "stop managing a pattern"),
+    "try": ("try_demo", "a guided demo on a throwaway project"),
+    "push": ("push", "upload objects the archives lack"),
+    "fetch": ("fetch", "download objects into the cache, leaving the work tree alone"),
+    "ensure": ("ensure", "materialize refs in the work tree"),
+    "preflight": ("ensure", "exit 1 if any of the paths is still a ref"),
+    "status": ("status", "managed files by state, and totals"),
+    "ls-files": ("status", "managed files with their state"),
+    "filter-process": ("filter", "git's long-running filter (run by git)"),
+    "clean": ("filter", "single-file clean filter (run by git)"),
+    "smudge": ("filter", "single-file smudge filter (run by git)"),
+    "textconv": ("plumbing", "show a ref as oid and size (git diff)"),
+    "merge-ref": ("plumbing", "merge driver for managed files (run by git)"),
+    "merge-index": ("plumbing", "merge driver for inventory shards (run by git)"),
+    "hook-impl": ("plumbing", "run a hook (called by the installed shims)"),
+}
+
+
+def _top_help() -> str:
+    width = max(len(n) for n in COMMANDS)
+    lines = [
+        "usage: git cvfs <command> [options]",
+        "",
+        "Large files in git as tiny refs, their bytes in archives you own.",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "`git cvfs <command> --help` for a command's options. Start with `git cvfs try`."]
+    return "\n".join(lines)
+
+
+def _dispatch(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_top_help())
+        return 0 if argv else EXIT_USAGE
+    if argv[0] in ("--version", "version"):
+        print(f"git-cvfs {__version__}")
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        raise _usage(f"unknown command {name!r}", "run `git cvfs --help` for the list of commands")
+    module = importlib.import_module(f"git_cvfs.commands.{COMMANDS[name][0]}")
+    parser = _Parser(prog=f"git cvfs {name}", description=COMMANDS[name][1])
+    module.add_arguments(name, parser)
+    args = parser.parse_args(argv[1:])
+    result: int = module.run(name, args)
+    return result
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _usage(f"{self.prog}: {message}", f"run `{self.prog} --help` for its options")
+
+
+def _usage(message: str, hint: str) -> CvfsError:
+    from git_cvfs.errors import UsageError
+
+    return UsageError(message, hint)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(args)
+    except CvfsError as exc:
+        if os.environ.get("GIT_CVFS_TRACE") == "1":
+            traceback.print_exc()
+        from git_cvfs import output
+
+        output.error(exc.message, exc.hint)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for GIT_CVFS_TRACE=1
+        if os.environ.get("GIT_CVFS_TRACE") == "1":
+            traceback.print_exc()
+        print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("hint: rerun with GIT_CVFS_TRACE=1 for the traceback, and report it", file=sys.stderr)
+        return 1

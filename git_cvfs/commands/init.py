@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import argparse
+
+from git_cvfs import output
+from git_cvfs.core.setup import init, require_repo
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--archive", metavar="URL", help="primary archive, e.g. file:///mnt/archive")
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    repo = require_repo()
+    report = init(repo, archive_url=args.archive)
+    for path in report.created:
+        output.info(f"git-cvfs: wrote {path}")
+    output.info(f"git-cvfs: primary archive {report.archive_url}")
+    if report.install:
+        for line in report.install.hooks:
+            output.info(f"git-cvfs: {line}")
+    output.info("git-cvfs: next: `git cvfs track 'data/**'`, then git add and commit as usual")
+    return 0

@@ -1,0 +1,86 @@
+"""Commands git runs for us: textconv, merge drivers, hooks."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+from git_cvfs import output
+from git_cvfs.errors import RefError
+from git_cvfs.format.inventory import encode_shard, merge_shards, parse_shard
+from git_cvfs.format.ref import MAX_REF_BYTES, parse_ref
+from git_cvfs.format.size import format_size
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    if name == "textconv":
+        parser.add_argument("file")
+    elif name in ("merge-ref", "merge-index"):
+        for arg in ("base", "ours", "theirs", "path"):
+            parser.add_argument(arg)
+    elif name == "hook-impl":
+        parser.add_argument("hook")
+        parser.add_argument("hook_args", nargs=argparse.REMAINDER)
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    if name == "textconv":
+        return textconv(Path(args.file))
+    if name == "merge-ref":
+        return merge_ref(args)
+    if name == "merge-index":
+        return merge_index(args)
+    return hook_impl(args.hook, args.hook_args)
+
+
+def textconv(path: Path) -> int:
+    with open(path, "rb") as f:
+        head = f.read(MAX_REF_BYTES + 1)
+        try:
+            ref = parse_ref(head)
+        except RefError as exc:
+            output.data(f"invalid git-cvfs ref: {exc.message}")
+            return 0
+        if ref is not None:
+            output.data(f"git-cvfs object {ref.oid}\nsize {ref.size} ({format_size(ref.size)})")
+            return 0
+        h = hashlib.sha256(head)
+        size = len(head)
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    output.data(f"data sha256:{h.hexdigest()}\nsize {size} ({format_size(size)})")
+    return 0
+
+
+def merge_ref(args: argparse.Namespace) -> int:
+    """Both sides changed a managed file: that is a real conflict. Keep ours in place and say so."""
+    output.error(
+        f"{args.path}: changed on both sides; kept our version",
+        hint=f"pick one: `git checkout --theirs -- {args.path}` or `--ours`, then `git add {args.path}`",
+    )
+    return 1
+
+
+def merge_index(args: argparse.Namespace) -> int:
+    """Three-way merge of an inventory shard by path."""
+    base, ours, theirs = (
+        parse_shard(Path(p).read_bytes(), where=args.path) for p in (args.base, args.ours, args.theirs)
+    )
+    result = merge_shards(base, ours, theirs)
+    Path(args.ours).write_bytes(encode_shard(result.rows.values()))
+    if result.conflicts:
+        output.error(
+            f"{args.path}: rows changed differently on both sides: {', '.join(result.conflicts[:5])}",
+            hint="resolve the managed files themselves; the pre-commit hook rewrites their rows",
+        )
+        return 1
+    return 0
+
+
+def hook_impl(hook: str, hook_args: list[str]) -> int:
+    from git_cvfs.core.git_hooks import run_hook
+    from git_cvfs.core.workspace import Workspace
+
+    return run_hook(Workspace.discover(), hook, hook_args)

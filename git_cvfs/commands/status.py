@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import argparse
+
+from git_cvfs import output
+from git_cvfs.core.status import status
+from git_cvfs.core.workspace import Workspace
+from git_cvfs.format.size import format_size
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="limit to these files or directories")
+    parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    ws = Workspace.discover()
+    report = status(ws, args.paths)
+    if args.json:
+        output.emit_json(report.to_json() if name == "status" else [report.entry(f) for f in report.files])
+        return 0
+    if name == "ls-files":
+        for f in report.files:
+            ref = f.target
+            oid = ref.hex[:12] if ref else "-" * 12
+            size = format_size(ref.size) if ref else "-"
+            output.data(f"{f.state.value:<12} {oid} {size:>10}  {f.path}")
+        return 0
+    totals = report.totals()
+    output.data(f"{len(report.files)} managed file(s)")
+    for state in ("materialized", "ref", "modified", "missing", "plain", "invalid"):
+        if state in totals:
+            t = totals[state]
+            output.data(f"  {state:<13} {t['files']:>6}  {format_size(t['bytes']):>10}")
+    if report.pending_upload:
+        output.data(f"  pending upload {len(report.pending_upload):>5}  (run `git cvfs push`)")
+    if "ref" in totals:
+        output.data("hint: `git cvfs ensure PATH` materializes refs")
+    return 0

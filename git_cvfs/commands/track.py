@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import argparse
+
+from git_cvfs import output
+from git_cvfs.core.setup import require_repo, track, untrack
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("patterns", nargs="+", metavar="PATTERN", help="gitattributes pattern, e.g. 'data/**'")
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    repo = require_repo()
+    if name == "track":
+        for pattern, changed in track(repo, args.patterns):
+            output.info(f"Tracking {pattern}" if changed else f"{pattern} is already tracked")
+        output.info("hint: `git add` matching files now; files already committed need `git add --renormalize .`")
+    else:
+        for pattern, changed in untrack(repo, args.patterns):
+            output.info(f"Untracking {pattern}" if changed else f"{pattern} was not tracked")
+    return 0

@@ -1,0 +1,149 @@
+"""Materialize refs in the work tree: ensure, fetch, preflight, and the post-checkout hook."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from git_cvfs.core.managed import ManagedFile, State, list_managed
+from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import ArchiveError, CvfsError
+from git_cvfs.format.ref import Ref
+from git_cvfs.local.index_stat import patch_index_stat
+from git_cvfs.local.worktree import replace_file
+from git_cvfs.output import Progress
+from git_cvfs.remote.transfer import download_many
+
+
+@dataclass
+class EnsureResult:
+    materialized: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    still_refs: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.still_refs
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "materialized": self.materialized,
+            "already_materialized": self.already,
+            "still_refs": self.still_refs,
+            "failed": self.failed,
+        }
+
+
+def git_blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool = False) -> EnsureResult:
+    files = list_managed(ws, pathspecs)
+    result = EnsureResult()
+    todo: list[ManagedFile] = []
+    for f in files:
+        if f.state is State.REF:
+            todo.append(f)
+        elif f.state is State.INVALID:
+            result.failed[f.path] = f.problem or "invalid ref"
+        elif f.state in (State.MATERIALIZED, State.MODIFIED, State.PLAIN):
+            result.already.append(f.path)
+    if check_only:
+        result.still_refs = [f.path for f in todo]
+        return result
+    materialize(ws, todo, result)
+    return result
+
+
+def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResult) -> None:
+    """Download what the cache lacks, write each file atomically, then refresh the index stat data."""
+    if not files:
+        return
+    refs = [f.target for f in files if f.target is not None]
+    try:
+        outcome = download_many(ws.archives, ws.cache, refs, concurrency=ws.settings.concurrency)
+        failed = {h: e.message for h, e in outcome.failed.items()}
+    except ArchiveError as exc:
+        failed = {r.hex: exc.message for r in refs}
+    ready = []
+    for f in files:
+        ref = f.target
+        assert ref is not None
+        if ref.hex in failed:
+            result.failed[f.path] = failed[ref.hex]
+        else:
+            ready.append(f)
+    progress = Progress("Materializing files", len(ready), sum(f.target.size for f in ready if f.target))
+
+    def write_one(f: ManagedFile) -> tuple[ManagedFile, str | None]:
+        ref = f.target
+        assert ref is not None
+        try:
+            replace_file(ws.repo.root, f.path, ws.cache.object_path(ref.hex), expect_head=ref.encode())
+        except CvfsError as exc:
+            return f, exc.message
+        except OSError as exc:
+            return f, f"cannot write: {exc.strerror or exc}"
+        finally:
+            progress.advance(1, ref.size)
+        return f, None
+
+    with ThreadPoolExecutor(max_workers=max(1, min(ws.settings.concurrency, len(ready)))) as pool:
+        written = list(pool.map(write_one, ready))
+    progress.finish()
+    refresh = []
+    for f, problem in written:
+        if problem:
+            result.failed[f.path] = problem
+            continue
+        result.materialized.append(f.path)
+        ref = f.target
+        assert ref is not None
+        # Only when the index holds this very ref is the file now clean in git's eyes.
+        if f.blob == git_blob_id(ref.encode()):
+            refresh.append(f.path)
+    patch_index_stat(ws.repo.index_file, ws.repo.root, refresh)
+
+
+def take_pending(ws: Workspace) -> list[str]:
+    """Claim the paths the filter process left for out-of-band writing (each list once)."""
+    directory = ws.pending_dir
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return []
+    paths: list[str] = []
+    for name in names:
+        if not name.endswith(".list"):
+            continue
+        claimed = directory / f"{name}.{os.getpid()}.taken"
+        try:
+            os.rename(directory / name, claimed)
+        except FileNotFoundError:
+            continue  # another hook or ensure took it
+        data = claimed.read_bytes()
+        claimed.unlink()
+        paths.extend(p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p)
+    return list(dict.fromkeys(paths))
+
+
+def fetch(ws: Workspace, pathspecs: Sequence[str]) -> EnsureResult:
+    """Download objects into the cache without touching the work tree."""
+    result = EnsureResult()
+    wanted: dict[str, Ref] = {}
+    for f in list_managed(ws, pathspecs):
+        if f.target is not None and f.state is not State.PLAIN:
+            wanted[f.path] = f.target
+    outcome = download_many(ws.archives, ws.cache, wanted.values(), concurrency=ws.settings.concurrency)
+    for path, ref in wanted.items():
+        if ref.hex in outcome.failed:
+            result.failed[path] = outcome.failed[ref.hex].message
+        else:
+            result.materialized.append(path)
+    return result

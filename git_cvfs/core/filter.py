@@ -1,0 +1,160 @@
+"""Clean and smudge decisions, shared by the filter process and the single-file fallbacks."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+
+from git_cvfs import output
+from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import RefError
+from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
+from git_cvfs.local.cache import CHUNK, Spool
+
+MEMORY_LIMIT = 4 << 20
+
+
+def clean(ws: Workspace, path: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The blob git should store for `path`: the content itself below minSize, else its ref.
+
+    All input is consumed before this returns. Memory stays bounded: content is
+    held only while it may still be a small file; past that it is hashed while
+    spooled to the cache's tmp dir, then filed under its oid.
+    """
+    min_size = ws.settings.min_size_for(path)
+    keep_limit = max(MAX_REF_BYTES, min(min_size, MEMORY_LIMIT))
+    held: list[bytes] = []
+    held_size = 0
+    spool: Spool | None = None
+    try:
+        for chunk in chunks:
+            if spool is None and held_size + len(chunk) <= keep_limit:
+                held.append(chunk)
+                held_size += len(chunk)
+                continue
+            if spool is None:
+                spool = ws.cache.spool()
+                for part in held:
+                    spool.write(part)
+                held = []
+            spool.write(chunk)
+    except BaseException:
+        if spool is not None:
+            spool.discard()
+        raise
+    if spool is None:
+        return iter([_clean_small(ws, b"".join(held), min_size)])
+    if spool.size < min_size:
+        # Too big to hold in memory, yet below minSize: hand the spooled bytes back.
+        spool.finish(sync=False)
+        return _read_back(spool)
+    hex_digest = spool.hexdigest()
+    exists = ws.cache.has(hex_digest, spool.size)
+    # git re-cleans the same content often; an object already stored costs no fsync.
+    spool.finish(sync=not exists)
+    ws.cache.adopt(spool, hex_digest)
+    return iter([Ref(hex_digest, spool.size).encode()])
+
+
+def _clean_small(ws: Workspace, data: bytes, min_size: int) -> bytes:
+    if len(data) <= MAX_REF_BYTES:
+        with contextlib.suppress(RefError):  # looks like a ref but is not one: ordinary content
+            ref = parse_ref(data)
+            if ref is not None:
+                return ref.encode()
+    if len(data) < min_size:
+        return data
+    hex_digest = hashlib.sha256(data).hexdigest()
+    if not ws.cache.has(hex_digest, len(data)):
+        ws.cache.put_stream([data], expect_hex=hex_digest)
+    return Ref(hex_digest, len(data)).encode()
+
+
+def _read_back(spool: Spool) -> Iterator[bytes]:
+    try:
+        with open(spool.path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+    finally:
+        spool.discard()
+
+
+class Action(Enum):
+    PASS = "pass"  # not a ref: give git the content unchanged
+    LEAVE = "leave"  # keep the ref in the work tree (policy, skip-smudge)
+    CACHE = "cache"  # stream the object from the cache
+    DOWNLOAD = "download"  # fetch it first, then stream it
+    DEFER = "defer"  # too large for git's buffer: write it out of band
+
+
+@dataclass(frozen=True)
+class SmudgePlan:
+    action: Action
+    ref: Ref | None = None
+    problem: str | None = None
+
+
+def plan_smudge(ws: Workspace, path: str, blob_head: bytes, blob_size: int) -> SmudgePlan:
+    if blob_size > MAX_REF_BYTES:
+        return SmudgePlan(Action.PASS)
+    try:
+        ref = parse_ref(blob_head)
+    except RefError as exc:
+        return SmudgePlan(Action.PASS, problem=f"not a valid ref ({exc.message}); left as it is in git")
+    if ref is None:
+        return SmudgePlan(Action.PASS)
+    if not ws.settings.wants_fetch(path):
+        return SmudgePlan(Action.LEAVE, ref)
+    if ref.size > ws.settings.stream_max:
+        return SmudgePlan(Action.DEFER, ref)
+    if ws.cache.has(ref.hex, ref.size):
+        return SmudgePlan(Action.CACHE, ref)
+    return SmudgePlan(Action.DOWNLOAD, ref)
+
+
+def cache_chunks(ws: Workspace, ref: Ref) -> Iterator[bytes]:
+    with open(ws.cache.object_path(ref.hex), "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+@dataclass
+class SmudgeReport:
+    """What a checkout left as refs, and why; printed once when the filter ends."""
+
+    left: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    deferred: list[str] = field(default_factory=list)
+
+    def leave(self, path: str, reason: str) -> None:
+        self.left[reason].append(path)
+
+    def record_pending(self, ws: Workspace) -> None:
+        """Tell the post-checkout hook (or `ensure`) which large files to write out of band."""
+        if not self.deferred:
+            return
+        ws.pending_dir.mkdir(parents=True, exist_ok=True)
+        name = ws.pending_dir / f"{os.getpid()}.list"
+        data = "\0".join(self.deferred).encode("utf-8", "surrogateescape") + b"\0"
+        with open(name, "ab") as f:
+            f.write(data)
+
+    def print_notice(self, *, hook_will_run: bool) -> None:
+        for reason, paths in sorted(self.left.items()):
+            noun = "file" if len(paths) == 1 else "files"
+            output.info(f"git-cvfs: {len(paths)} {noun} left as refs ({reason}): {_sample(paths)}")
+            output.info("hint: run `git cvfs ensure` to materialize them when you need them")
+        if self.deferred and not hook_will_run:
+            n = len(self.deferred)
+            noun = "file" if n == 1 else "files"
+            output.info(f"git-cvfs: {n} large {noun} left as refs for now: {_sample(self.deferred)}")
+            output.info("hint: run `git cvfs ensure` to write them (this git command runs no git-cvfs hook)")
+
+
+def _sample(paths: list[str], limit: int = 3) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")

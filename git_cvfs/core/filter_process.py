@@ -1,0 +1,213 @@
+"""The long-running filter loop: per-file status, delayed downloads, one notice at the end."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from git_cvfs import output
+from git_cvfs.core.buffer import SpillBuffer
+from git_cvfs.core.filter import Action, SmudgePlan, SmudgeReport, cache_chunks, clean, plan_smudge
+from git_cvfs.core.hooks import install_missing_hooks
+from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissingError
+from git_cvfs.format import filter_protocol as fp
+from git_cvfs.format.pktline import Reader, Writer, iter_content
+from git_cvfs.format.ref import MAX_REF_BYTES, Ref
+from git_cvfs.remote.transfer import download_to_cache
+
+# git commands that run post-checkout or post-merge after the filter: out-of-band
+# writes are finished by the hook there, so the notice would only be noise.
+_HOOK_RUNNING = {"checkout", "switch", "clone", "merge", "pull"}
+
+
+class _Content:
+    """A request's content packets, drainable after a failure so the stream stays in step."""
+
+    def __init__(self, read: Reader) -> None:
+        self._iter = iter_content(read)
+        self.finished = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._iter
+        self.finished = True
+
+    def drain(self) -> None:
+        if not self.finished:
+            for _ in self._iter:
+                pass
+            self.finished = True
+
+
+class FilterServer:
+    def __init__(self, ws: Workspace, read: Reader, write: Writer, flush: Callable[[], object] = lambda: None) -> None:
+        self.ws = ws
+        self.read = read
+        self.write = write
+        self._flush = flush
+        self.report = SmudgeReport()
+        self.can_delay = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._delayed: dict[str, tuple[Ref, Future[Path]]] = {}
+        self._ready: dict[str, tuple[Ref, Future[Path]]] = {}
+        self._archive_down: str | None = None
+        self._started = False
+
+    def serve(self) -> None:
+        caps = fp.handshake(self.read, self.write, self._flush)
+        self.can_delay = "delay" in caps
+        self._flush()
+        try:
+            while (req := fp.read_request(self.read)) is not None:
+                self._handle(req)
+                self._flush()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+            if self._started:
+                self._finish()
+
+    def _first_request(self) -> None:
+        self._started = True
+        try:
+            install_missing_hooks(self.ws.repo)
+        except (CvfsError, OSError) as exc:
+            output.warn(f"git-cvfs could not install its hooks: {exc}")
+
+    def _handle(self, req: fp.Request) -> None:
+        if not self._started:
+            self._first_request()
+        content = _Content(self.read)
+        try:
+            if req.command == "clean":
+                fp.reply_content(self.write, clean(self.ws, req.pathname, content))
+            elif req.command == "smudge":
+                self._smudge(req, content)
+            elif req.command == "list_available_blobs":
+                content.drain()
+                fp.reply_available(self.write, self._take_available())
+            else:
+                content.drain()
+                fp.reply_status(self.write, "error")
+        except (CvfsError, OSError) as exc:
+            content.drain()
+            message = exc.message if isinstance(exc, CvfsError) else (exc.strerror or str(exc))
+            output.error(f"git-cvfs: {req.command} {req.pathname}: {message}")
+            fp.reply_status(self.write, "error")
+
+    def _smudge(self, req: fp.Request, content: _Content) -> None:
+        if req.pathname in self._ready:
+            content.drain()
+            ref, future = self._ready.pop(req.pathname)
+            self._reply_downloaded(req.pathname, ref, future)
+            return
+        buf = SpillBuffer(self.ws.cache.tmp)
+        try:
+            for chunk in content:
+                buf.write(chunk)
+            plan = plan_smudge(self.ws, req.pathname, buf.head(MAX_REF_BYTES + 1), buf.size)
+            if plan.action is Action.PASS:
+                if plan.problem:
+                    output.warn(f"{req.pathname}: {plan.problem}")
+                fp.reply_content(self.write, buf.chunks())
+                return
+        finally:
+            buf.close()
+        self._smudge_ref(req, plan)
+
+    def _smudge_ref(self, req: fp.Request, plan: SmudgePlan) -> None:
+        ref = plan.ref
+        assert ref is not None
+        path = req.pathname
+        if plan.action is Action.LEAVE:
+            reason = (
+                "GIT_CVFS_SKIP_SMUDGE=1" if os.environ.get("GIT_CVFS_SKIP_SMUDGE") == "1" else "fetch.include/exclude"
+            )
+            self._leave(path, ref, reason)
+        elif plan.action is Action.DEFER:
+            self.report.deferred.append(path)
+            fp.reply_content(self.write, [ref.encode()])
+        elif plan.action is Action.CACHE:
+            fp.reply_content(self.write, cache_chunks(self.ws, ref))
+        elif self._archive_down is not None:
+            self._leave(path, ref, self._archive_down)
+        elif req.can_delay and self.can_delay:
+            self._delayed[path] = (ref, self._download_pool().submit(self._download, ref))
+            fp.reply_status(self.write, "delayed")
+        else:
+            future: Future[Path] = Future()
+            try:
+                future.set_result(self._download(ref))
+            except CvfsError as exc:
+                future.set_exception(exc)
+            self._reply_downloaded(path, ref, future)
+
+    def _download_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.ws.settings.concurrency)
+        return self._pool
+
+    def _download(self, ref: Ref) -> Path:
+        return download_to_cache(self.ws.archives, self.ws.cache, ref)
+
+    def _reply_downloaded(self, path: str, ref: Ref, future: Future[Path]) -> None:
+        exc = future.exception()
+        if exc is None:
+            fp.reply_content(self.write, cache_chunks(self.ws, ref))
+            return
+        if isinstance(exc, IntegrityError | ObjectMissingError):
+            reason = exc.message
+        elif isinstance(exc, ArchiveError):
+            self._archive_down = f"archive unreachable: {exc.message}"
+            reason = self._archive_down
+        else:
+            reason = f"archive error: {exc}"
+        self._leave(path, ref, reason)
+
+    def _leave(self, path: str, ref: Ref, reason: str) -> None:
+        self.report.leave(path, reason)
+        fp.reply_content(self.write, [ref.encode()])
+
+    def _take_available(self) -> list[str]:
+        if not self._delayed:
+            return []
+        futures = {future for _, future in self._delayed.values()}
+        wait(futures, return_when=FIRST_COMPLETED)
+        done = [path for path, (_, future) in self._delayed.items() if future.done()]
+        for path in done:
+            self._ready[path] = self._delayed.pop(path)
+        return done
+
+    def _finish(self) -> None:
+        self.report.record_pending(self.ws)
+        self.report.print_notice(hook_will_run=_parent_git_command() in _HOOK_RUNNING)
+
+
+def _parent_git_command() -> str | None:
+    """The subcommand of the git process that started this filter (Linux /proc)."""
+    try:
+        argv = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    skip_next = False
+    for arg in argv[1:]:
+        text = arg.decode(errors="replace")
+        if skip_next:
+            skip_next = False
+        elif text in ("-c", "-C", "--git-dir", "--work-tree", "--namespace"):
+            skip_next = True
+        elif text and not text.startswith("-"):
+            return text
+    return None
+
+
+def run_filter_process(ws: Workspace) -> int:
+    stdin = open(sys.stdin.fileno(), "rb", buffering=1 << 18, closefd=False)
+    stdout = open(sys.stdout.fileno(), "wb", buffering=1 << 18, closefd=False)
+    server = FilterServer(ws, stdin.read, stdout.write, stdout.flush)
+    server.serve()
+    stdout.flush()
+    return 0

@@ -1,0 +1,175 @@
+"""What each hook does: pre-commit, pre-push, post-checkout, post-merge, post-commit."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from git_cvfs import output
+from git_cvfs.core.ensure import EnsureResult, materialize, take_pending
+from git_cvfs.core.managed import State, list_managed
+from git_cvfs.core.push import PushResult, archive_refs, raise_for_missing, refs_in_history
+from git_cvfs.core.refscan import scan_blobs
+from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import CvfsError
+from git_cvfs.format.inventory import SHARD_DIR, Row
+from git_cvfs.format.size import format_size
+from git_cvfs.local.git import split_z
+from git_cvfs.local.index_store import update_inventory
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+ZERO = "0" * 40
+
+
+def pre_commit(ws: Workspace) -> int:
+    repo = ws.repo
+    base = "HEAD" if repo.has_head() else EMPTY_TREE
+    raw = repo.git("diff-index", "--cached", "-z", "--no-renames", base).split(b"\0")
+    changed: list[tuple[str, str]] = []  # (path, new blob) added or modified
+    deleted: list[str] = []
+    for i in range(0, len(raw) - 1, 2):
+        meta = raw[i].decode().lstrip(":").split()
+        path = raw[i + 1].decode("utf-8", "surrogateescape")
+        if path.startswith(SHARD_DIR + "/"):
+            continue
+        new_mode, new_blob, status = meta[1], meta[3], meta[4]
+        if status == "D":
+            deleted.append(path)
+        elif new_mode.startswith("100"):
+            changed.append((path, new_blob))
+    if not changed and not deleted:
+        return 0
+    settings = ws.settings
+    filtered = repo.attr_values("filter", [p for p, _ in changed])
+    scan = scan_blobs(repo, changed)
+    problems: list[str] = []
+    for path, why in scan.malformed:
+        problems.append(f"{path}: malformed git-cvfs ref ({why})")
+    managed_refs = [(p, r) for p, r in scan.refs if filtered.get(p) == "cvfs"]
+    for path, size in scan.plain:
+        min_size = settings.min_size_for(path)
+        if size < min_size:
+            continue
+        if filtered.get(path) == "cvfs":
+            problems.append(
+                f"{path}: {format_size(size)} of raw content bypassed the cvfs filter"
+                " (is git-cvfs installed? run `git cvfs install`, then `git add` it again)"
+            )
+        elif settings.in_scope(path):
+            problems.append(
+                f"{path}: {format_size(size)} is at or above minSize ({format_size(min_size)}) but not managed"
+                f" (run `git cvfs track '{path}'`, then `git add` it again)"
+            )
+    if problems:
+        raise CvfsError(
+            "commit refused:\n  " + "\n  ".join(problems),
+            hint="fix the files named above; git-cvfs never lets large raw files or broken refs into a commit",
+        )
+    outcome = archive_refs(ws, [r for _, r in managed_refs])
+    paths = {r.hex: p for p, r in managed_refs}
+    raise_for_missing(PushResult(outcome, paths), "commit refused")
+    if outcome.unreachable:
+        names = sorted(paths[h] for h in outcome.unreachable)
+        output.warn(
+            f"committing without archiving {len(names)} object(s) ({next(iter(outcome.unreachable.values()))}): "
+            + ", ".join(names[:5]),
+            hint="`git push` uploads them (the pre-push hook) once the archive is reachable; "
+            "`git cvfs reconcile --fix-index` then records them",
+        )
+    changes: dict[str, Row | None] = {p: None for p in deleted}
+    for path, _ in scan.plain:
+        if filtered.get(path) == "cvfs":  # a managed path now below minSize: no longer has a row
+            changes[path] = None
+    for path, ref in managed_refs:
+        changes[path] = Row(path, ref.hex, ref.size, True, outcome.facts.get(ref.hex, {}))
+    shards = update_inventory(repo, changes, from_index=True)
+    if shards:
+        repo.git("add", "--", *shards)
+    return 0
+
+
+def pre_push(ws: Workspace, remote: str, stdin_lines: Sequence[str]) -> int:
+    """Every object the pushed commits reference must be in the primary archive."""
+    tips, excludes = [], [f"--remotes={remote}"] if remote else []
+    for line in stdin_lines:
+        parts = line.split()
+        if len(parts) != 4 or parts[1] == ZERO:
+            continue
+        tips.append(parts[1])
+        if parts[3] != ZERO:
+            excludes.append(parts[3])
+    if not tips:
+        return 0
+    known = [e for e in excludes if e.startswith("--") or _exists(ws, e)]
+    found = refs_in_history(ws, [*tips, "--not", *known])
+    if not found:
+        return 0
+    paths = {ref.hex: path for path, ref in found}
+    outcome = archive_refs(ws, [ref for _, ref in found], names=["primary"])
+    result = PushResult(outcome, paths)
+    raise_for_missing(result, "push refused")
+    if outcome.unreachable:
+        lines = [f"{paths.get(h, h)}: {m}" for h, m in sorted(outcome.unreachable.items())]
+        raise CvfsError(
+            "push refused: the primary archive does not hold these objects yet:\n  " + "\n  ".join(lines[:20]),
+            hint="make the archive reachable and push again; the refs would point at bytes nobody can fetch",
+        )
+    return 0
+
+
+def _exists(ws: Workspace, sha: str) -> bool:
+    from git_cvfs.local.git import run_git
+
+    return run_git(["cat-file", "-e", sha], cwd=ws.repo.root, check=False).returncode == 0
+
+
+def post_checkout(ws: Workspace) -> int:
+    """Write the large files the filter left as refs. Never fails the checkout."""
+    pending = take_pending(ws)
+    if not pending:
+        return 0
+    try:
+        files = [f for f in list_managed(ws, [":(literal)" + p for p in pending]) if f.state is State.REF]
+        result = EnsureResult()
+        materialize(ws, files, result)
+    except CvfsError as exc:
+        output.warn(
+            f"git-cvfs could not materialize {len(pending)} file(s): {exc.message}",
+            hint="run `git cvfs ensure` to finish",
+        )
+        return 0
+    if result.failed:
+        first = next(iter(result.failed.values()))
+        output.warn(
+            f"git-cvfs left {len(result.failed)} file(s) as refs: {first}",
+            hint="run `git cvfs ensure` to finish when the archive is reachable",
+        )
+    return 0
+
+
+def post_commit(ws: Workspace) -> int:
+    """After `git commit <paths>`, git's real index still holds the old shards: bring it in line with HEAD."""
+    repo = ws.repo
+    if not repo.has_head():
+        return 0
+    staged = split_z(repo.git("diff-index", "--cached", "-z", "--name-only", "HEAD", "--", SHARD_DIR))
+    if not staged:
+        return 0
+    unstaged = set(split_z(repo.git("diff-index", "-z", "--name-only", "HEAD", "--", SHARD_DIR)))
+    # Only shards whose work-tree copy already matches HEAD: never undo an edit the user staged.
+    in_line = [p for p in staged if p not in unstaged]
+    if in_line:
+        repo.git("reset", "-q", "HEAD", "--", *in_line)
+    return 0
+
+
+def run_hook(ws: Workspace, name: str, args: Sequence[str]) -> int:
+    if name == "pre-commit":
+        return pre_commit(ws)
+    if name == "pre-push":
+        return pre_push(ws, args[0] if args else "", sys.stdin.read().splitlines())
+    if name in ("post-checkout", "post-merge"):
+        return post_checkout(ws)
+    if name == "post-commit":
+        return post_commit(ws)
+    return 0

@@ -1,0 +1,83 @@
+"""Which files are managed, and what state each is in on this machine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import CvfsError, RefError
+from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
+from git_cvfs.local.git import CatFile, split_z
+from git_cvfs.local.worktree import read_head
+
+
+class State(Enum):
+    MATERIALIZED = "materialized"
+    REF = "ref"  # the work tree holds the ref, not the bytes
+    MODIFIED = "modified"  # the work tree's bytes differ in size from the ref's
+    MISSING = "missing"  # deleted from the work tree
+    PLAIN = "plain"  # below minSize: stored in git itself
+    INVALID = "invalid"  # the index or work tree holds a malformed ref
+
+
+@dataclass
+class ManagedFile:
+    path: str
+    blob: str
+    ref: Ref | None  # from the index
+    state: State
+    worktree_ref: Ref | None = None
+    problem: str | None = None
+
+    @property
+    def target(self) -> Ref | None:
+        """The object the work tree asks for: its own ref when it holds one."""
+        return self.worktree_ref or self.ref
+
+
+def list_managed(ws: Workspace, pathspecs: Sequence[str] = ()) -> list[ManagedFile]:
+    repo = ws.repo
+    entries = []
+    for record in split_z(repo.git("ls-files", "-s", "-z", "--full-name", "--", *pathspecs)):
+        meta, _, path = record.partition("\t")
+        mode, blob, stage = meta.split()
+        if stage == "0" and mode.startswith("100"):
+            entries.append((path, blob))
+    if not entries:
+        return []
+    attrs = repo.attr_values("filter", [p for p, _ in entries])
+    managed = [(p, b) for p, b in entries if attrs.get(p) == "cvfs"]
+    result = []
+    with CatFile(repo) as cat:
+        for path, blob in managed:
+            _, data = cat.read(blob, max_size=MAX_REF_BYTES)
+            result.append(_classify(ws, path, blob, data))
+    return result
+
+
+def _classify(ws: Workspace, path: str, blob: str, index_data: bytes | None) -> ManagedFile:
+    try:
+        ref = parse_ref(index_data) if index_data is not None else None
+    except RefError as exc:
+        return ManagedFile(path, blob, None, State.INVALID, problem=f"staged ref is invalid: {exc.message}")
+    try:
+        head = read_head(ws.repo.root, path)
+    except CvfsError as exc:
+        return ManagedFile(path, blob, ref, State.INVALID, problem=exc.message)
+    if head is None:
+        return ManagedFile(path, blob, ref, State.MISSING)
+    st, first = head
+    if st.st_size <= MAX_REF_BYTES:
+        try:
+            wt_ref = parse_ref(first)
+        except RefError as exc:
+            return ManagedFile(path, blob, ref, State.INVALID, problem=f"work tree ref is invalid: {exc.message}")
+        if wt_ref is not None:
+            return ManagedFile(path, blob, ref, State.REF, worktree_ref=wt_ref)
+    if ref is None:
+        return ManagedFile(path, blob, None, State.PLAIN)
+    if st.st_size != ref.size:
+        return ManagedFile(path, blob, ref, State.MODIFIED)
+    return ManagedFile(path, blob, ref, State.MATERIALIZED)

@@ -1,0 +1,123 @@
+"""Get objects into the archives: `git cvfs push`, and the uploads of pre-commit and pre-push."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from git_cvfs.core.refscan import scan_blobs
+from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import ArchiveError, CvfsError, ObjectMissingError, UsageError
+from git_cvfs.format.ref import Ref
+from git_cvfs.local.archived_log import ArchivedLog
+from git_cvfs.local.git import split_z
+from git_cvfs.remote.archive import object_key
+from git_cvfs.remote.transfer import unique, upload_many
+
+
+@dataclass
+class ArchiveOutcome:
+    facts: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # hex -> archive -> {key, etag}
+    missing: dict[str, str] = field(default_factory=dict)  # hex -> why: in no cache and no archive
+    unreachable: dict[str, str] = field(default_factory=dict)  # hex -> why: archive failed
+    uploaded: int = 0
+    skipped: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.unreachable
+
+
+def archive_refs(ws: Workspace, refs: Sequence[Ref], *, names: Sequence[str] | None = None) -> ArchiveOutcome:
+    """Make sure each archive holds each object; objects this machine already saw there cost no request."""
+    outcome = ArchiveOutcome()
+    refs = unique(refs)
+    for name in names or ws.archive_names:
+        url = ws.settings.archives[name].url
+        log = ArchivedLog(ws.repo.cvfs_dir, url)
+        known = log.known()
+        todo = []
+        for ref in refs:
+            if ref.hex in known:
+                outcome.facts.setdefault(ref.hex, {})[name] = {"etag": known[ref.hex], "key": object_key(ref.hex)}
+                outcome.skipped += 1
+            else:
+                todo.append(ref)
+        if not todo:
+            continue
+        try:
+            result = upload_many(ws.archive(name), ws.cache, todo, concurrency=ws.settings.concurrency)
+        except ArchiveError as exc:
+            for ref in todo:
+                outcome.unreachable[ref.hex] = exc.message
+            continue
+        seen = {}
+        for hex_digest, info in result.done.items():
+            etag = getattr(info, "etag", "")
+            outcome.facts.setdefault(hex_digest, {})[name] = {"etag": etag, "key": object_key(hex_digest)}
+            seen[hex_digest] = etag
+        log.record(seen)
+        outcome.uploaded += len(result.done)
+        for hex_digest, exc in result.failed.items():
+            target = outcome.missing if isinstance(exc, ObjectMissingError) else outcome.unreachable
+            target[hex_digest] = exc.message
+    return outcome
+
+
+def refs_in_tree_and_index(ws: Workspace) -> list[tuple[str, Ref]]:
+    repo = ws.repo
+    items: list[tuple[str, str]] = []
+    if repo.has_head():
+        for record in split_z(repo.git("ls-tree", "-r", "-z", "--full-tree", "HEAD")):
+            meta, _, path = record.partition("\t")
+            _, kind, blob = meta.split()
+            if kind == "blob":
+                items.append((path, blob))
+    for record in split_z(repo.git("ls-files", "-s", "-z")):
+        meta, _, path = record.partition("\t")
+        items.append((path, meta.split()[1]))
+    return scan_blobs(repo, list(dict.fromkeys(items))).refs
+
+
+def refs_in_history(ws: Workspace, revs: Sequence[str]) -> list[tuple[str, Ref]]:
+    """Refs in every blob reachable from revs (e.g. ["--all"], or new commits "--not --remotes")."""
+    repo = ws.repo
+    items = []
+    for line in repo.git("rev-list", "--objects", *revs).decode("utf-8", "surrogateescape").splitlines():
+        sha, _, path = line.partition(" ")
+        if path:
+            items.append((path, sha))
+    return scan_blobs(repo, items).refs
+
+
+@dataclass
+class PushResult:
+    outcome: ArchiveOutcome
+    paths: dict[str, str]  # hex -> one path that uses it, for messages
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.outcome.ok,
+            "uploaded": self.outcome.uploaded,
+            "already_archived": self.outcome.skipped,
+            "missing": {self.paths.get(h, h): m for h, m in self.outcome.missing.items()},
+            "failed": {self.paths.get(h, h): m for h, m in self.outcome.unreachable.items()},
+        }
+
+
+def push(ws: Workspace, *, all_history: bool, archive: str | None) -> PushResult:
+    if archive is not None and archive not in ws.settings.archives:
+        raise UsageError(f"no archive named {archive!r}", hint=f"configured: {', '.join(ws.archive_names)}")
+    found = refs_in_history(ws, ["--all"]) if all_history else refs_in_tree_and_index(ws)
+    paths = {ref.hex: path for path, ref in found}
+    outcome = archive_refs(ws, [ref for _, ref in found], names=[archive] if archive else None)
+    return PushResult(outcome, paths)
+
+
+def raise_for_missing(result: PushResult, what: str) -> None:
+    if result.outcome.missing:
+        lines = [f"{result.paths.get(h, h)}: {m}" for h, m in sorted(result.outcome.missing.items())]
+        raise CvfsError(
+            f"{what}: {len(lines)} object(s) are in no archive and not in the local cache:\n  " + "\n  ".join(lines),
+            hint="push from a machine that has these files, or restore them with `git cvfs ingest`",
+        )

@@ -1,0 +1,169 @@
+"""install / uninstall / init / track / untrack."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from git_cvfs.core.hooks import executable, install_hooks, uninstall_hooks
+from git_cvfs.errors import GitError, UsageError
+from git_cvfs.format.inventory import SHARD_DIR
+from git_cvfs.local.config import CONFIG_FILE, default_archive_url
+from git_cvfs.local.git import Repo, run_git
+from git_cvfs.local.worktree import write_bytes
+
+ATTRS = "filter=cvfs diff=cvfs merge=cvfs -text"
+INDEX_ATTRS_LINE = f"{SHARD_DIR}/*.jsonl merge=cvfs-index -text"
+
+
+def filter_config(exe: str) -> dict[str, str]:
+    q = shlex.quote(exe)
+    return {
+        "filter.cvfs.process": f"{q} filter-process",
+        "filter.cvfs.clean": f"{q} clean -- %f",
+        "filter.cvfs.smudge": f"{q} smudge -- %f",
+        "filter.cvfs.required": "true",
+        "diff.cvfs.textconv": f"{q} textconv",
+        "diff.cvfs.binary": "true",
+        "merge.cvfs.name": "git-cvfs managed file (conflicts keep ours)",
+        "merge.cvfs.driver": f"{q} merge-ref %O %A %B %P",
+        "merge.cvfs-index.name": "git-cvfs inventory shard",
+        "merge.cvfs-index.driver": f"{q} merge-index %O %A %B %P",
+    }
+
+
+@dataclass
+class InstallReport:
+    scope: str
+    config_set: dict[str, str] = field(default_factory=dict)
+    hooks_dir: Path | None = None
+    hooks: list[str] = field(default_factory=list)
+
+
+def _scope_args(scope: str, repo: Repo | None) -> list[str]:
+    if scope == "local" and repo is None:
+        raise UsageError("--local needs a repository", hint="cd into a repository, or use --global")
+    return [f"--{scope}"]
+
+
+def install(*, scope: str, repo: Repo | None) -> InstallReport:
+    exe = executable()
+    report = InstallReport(scope)
+    args = _scope_args(scope, repo)
+    cwd = repo.root if repo else None
+    for key, value in filter_config(exe).items():
+        run_git(["config", *args, key, value], cwd=cwd)
+        report.config_set[key] = value
+    if repo is not None:
+        directory, changes = install_hooks(repo, exe=exe)
+        report.hooks_dir = directory
+        report.hooks = [c.describe(directory) for c in changes]
+    return report
+
+
+def uninstall(*, scope: str, repo: Repo | None) -> InstallReport:
+    report = InstallReport(scope)
+    args = _scope_args(scope, repo)
+    cwd = repo.root if repo else None
+    for section in ("filter.cvfs", "diff.cvfs", "merge.cvfs", "merge.cvfs-index"):
+        proc = run_git(["config", *args, "--remove-section", section], cwd=cwd, check=False)
+        if proc.returncode == 0:
+            report.config_set[section] = "removed"
+    if repo is not None:
+        directory, changes = uninstall_hooks(repo)
+        report.hooks_dir = directory
+        report.hooks = [c.describe(directory) for c in changes]
+    return report
+
+
+def _ensure_line(path: Path, root: Path, line: str) -> bool:
+    rel = str(path.relative_to(root))
+    text = path.read_text() if path.exists() else ""
+    if line in text.splitlines():
+        return False
+    if text and not text.endswith("\n"):
+        text += "\n"
+    write_bytes(root, rel, (text + line + "\n").encode(), create_dirs=True)
+    return True
+
+
+@dataclass
+class InitReport:
+    created: list[str] = field(default_factory=list)
+    archive_url: str = ""
+    install: InstallReport | None = None
+
+
+def init(repo: Repo, *, archive_url: str | None) -> InitReport:
+    report = InitReport()
+    config = repo.root / CONFIG_FILE
+    if archive_url is not None:
+        _check_archive_url(archive_url)
+    if not config.exists():
+        lines = ["# git-cvfs settings, committed with the repository. See docs/configuration.md."]
+        if archive_url:
+            lines += ['[archive "primary"]', f"\turl = {archive_url}"]
+        lines += ["[scope]", "\tminSize = 1MB"]
+        write_bytes(repo.root, CONFIG_FILE, ("\n".join(lines) + "\n").encode(), create_dirs=True)
+        report.created.append(CONFIG_FILE)
+    elif archive_url:
+        run_git(["config", "-f", str(config), "archive.primary.url", archive_url], cwd=repo.root)
+    report.archive_url = archive_url or _configured_url(repo) or default_archive_url()
+    if report.archive_url.startswith("file://"):
+        Path(report.archive_url[len("file://") :]).mkdir(parents=True, exist_ok=True)
+    if _ensure_line(repo.root / ".cvfs" / ".gitignore", repo.root, "secrets.env"):
+        report.created.append(".cvfs/.gitignore")
+    if _ensure_line(repo.root / ".gitattributes", repo.root, INDEX_ATTRS_LINE):
+        report.created.append(".gitattributes")
+    report.install = install(scope="local", repo=repo)
+    return report
+
+
+def _configured_url(repo: Repo) -> str | None:
+    proc = run_git(["config", "-f", str(repo.root / CONFIG_FILE), "archive.primary.url"], cwd=repo.root, check=False)
+    return proc.stdout.decode().strip() or None
+
+
+def _check_archive_url(url: str) -> None:
+    if not url.startswith("file:///"):
+        raise UsageError(
+            f"unsupported archive URL {url!r}",
+            hint="use file:///absolute/dir (s3:// and az:// come with the cloud archives)",
+        )
+
+
+def _attr_line(pattern: str) -> str:
+    if not pattern or any(c.isspace() for c in pattern) or pattern.startswith("#"):
+        raise UsageError(
+            f"cannot track {pattern!r}", hint="give a gitattributes pattern without spaces, e.g. 'data/**'"
+        )
+    return f"{pattern} {ATTRS}"
+
+
+def track(repo: Repo, patterns: list[str]) -> list[tuple[str, bool]]:
+    results = []
+    for pattern in patterns:
+        changed = _ensure_line(repo.root / ".gitattributes", repo.root, _attr_line(pattern))
+        results.append((pattern, changed))
+    return results
+
+
+def untrack(repo: Repo, patterns: list[str]) -> list[tuple[str, bool]]:
+    path = repo.root / ".gitattributes"
+    lines = path.read_text().splitlines() if path.exists() else []
+    results = []
+    for pattern in patterns:
+        line = _attr_line(pattern)
+        results.append((pattern, line in lines))
+        lines = [entry for entry in lines if entry != line]
+    if any(changed for _, changed in results):
+        write_bytes(repo.root, ".gitattributes", ("\n".join(lines) + "\n").encode() if lines else b"")
+    return results
+
+
+def require_repo(cwd: Path | None = None) -> Repo:
+    try:
+        return Repo.discover(cwd)
+    except GitError as exc:
+        raise UsageError(exc.message, hint=exc.hint) from None

@@ -1,0 +1,52 @@
+"""What every operation needs about one repository, built lazily so cheap paths stay cheap."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from git_cvfs.local.cache import Cache
+from git_cvfs.local.config import Settings, load_settings
+from git_cvfs.local.git import Repo
+from git_cvfs.remote.archive import Archive, open_archive
+
+
+class Workspace:
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self._archives: dict[str, Archive] = {}
+
+    @classmethod
+    def discover(cls, cwd: str | Path | None = None) -> Workspace:
+        return cls(Repo.discover(cwd))
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(self.repo)
+
+    @cached_property
+    def cache(self) -> Cache:
+        return Cache(self.repo.cvfs_dir)
+
+    @property
+    def archive_names(self) -> list[str]:
+        """Primary first, then the secondary: the order reads try them in."""
+        return sorted(self.settings.archives, key=lambda name: name != "primary")
+
+    def archive(self, name: str) -> Archive:
+        if name not in self._archives:
+            self._archives[name] = open_archive(self.settings.archives[name])
+        return self._archives[name]
+
+    @property
+    def archives(self) -> list[Archive]:
+        return [self.archive(name) for name in self.archive_names]
+
+    @property
+    def primary(self) -> Archive:
+        return self.archive("primary")
+
+    @property
+    def pending_dir(self) -> Path:
+        # Per work tree: paths the filter left as refs for a hook or `ensure` to finish.
+        return self.repo.git_dir / "cvfs" / "pending"

@@ -1,0 +1,56 @@
+"""One error type that carries what went wrong and how to fix it."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CvfsError(Exception):
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(CvfsError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(CvfsError):
+    exit_code = EXIT_USAGE
+
+
+class RefError(CvfsError):
+    """Content that claims to be a cvfs ref but is not a valid one."""
+
+
+class UnsafePathError(CvfsError):
+    """A path or oid from untrusted input that would escape where it belongs."""
+
+
+class GitError(CvfsError):
+    pass
+
+
+class ArchiveError(CvfsError):
+    """An archive could not be reached or refused a request."""
+
+
+class ObjectMissingError(ArchiveError):
+    pass
+
+
+class IntegrityError(CvfsError):
+    """Bytes did not hash to the oid they were fetched for."""
+
+
+class LockTimeoutError(CvfsError):
+    pass

@@ -1,0 +1,47 @@
+"""What this machine has seen each archive hold, so hooks with nothing new make no network call.
+
+One append-only file per archive URL, one `<hex> <etag>` line per object. It is
+a hint to skip work, never proof of safety: offload and reconcile ask the archive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+class ArchivedLog:
+    def __init__(self, cvfs_dir: Path, archive_url: str) -> None:
+        digest = hashlib.sha256(archive_url.encode()).hexdigest()[:16]
+        self.path = cvfs_dir / "archived" / digest
+        self._known: dict[str, str] | None = None
+
+    def known(self) -> dict[str, str]:
+        if self._known is None:
+            self._known = {}
+            try:
+                data = self.path.read_bytes()
+            except FileNotFoundError:
+                data = b""
+            for line in data.splitlines():
+                hex_digest, _, etag = line.decode("utf-8", "replace").partition(" ")
+                if len(hex_digest) == 64:
+                    self._known[hex_digest] = etag
+        return self._known
+
+    def record(self, entries: dict[str, str]) -> None:
+        new = {h: e for h, e in entries.items() if self.known().get(h) != e}
+        if not new:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = "".join(f"{h} {e}\n" for h, e in new.items()).encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        self.known().update(new)
+
+    def forget(self, hex_digest: str) -> None:
+        self.known().pop(hex_digest, None)

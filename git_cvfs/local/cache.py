@@ -1,0 +1,147 @@
+"""The content-addressed object cache under <git common dir>/cvfs, with atomic puts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from git_cvfs.errors import IntegrityError
+from git_cvfs.format.ref import validate_hex
+
+CHUNK = 1 << 20
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Spool:
+    """A temporary file that hashes what is written to it; `Cache.adopt` files it under its oid."""
+
+    def __init__(self, tmp_dir: Path) -> None:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        name = f"spool-{os.getpid()}-{time.monotonic_ns()}"
+        self.path = tmp_dir / name
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self._closed = False
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        self._hash.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self.size += len(chunk)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+    def finish(self, *, sync: bool = True) -> str:
+        if sync:
+            os.fsync(self._fd)
+        os.close(self._fd)
+        self._closed = True
+        return self._hash.hexdigest()
+
+    def discard(self) -> None:
+        if not self._closed:
+            os.close(self._fd)
+            self._closed = True
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Only reached with the spool still present when adopt() did not take it.
+        self.discard()
+
+
+class Cache:
+    def __init__(self, cvfs_dir: Path) -> None:
+        self.root = cvfs_dir
+        self.objects = cvfs_dir / "objects"
+        self.tmp = cvfs_dir / "tmp"
+
+    def object_path(self, hex_digest: str) -> Path:
+        validate_hex(hex_digest)
+        return self.objects / hex_digest[0:2] / hex_digest[2:4] / hex_digest
+
+    def has(self, hex_digest: str, size: int | None = None) -> bool:
+        try:
+            st = os.stat(self.object_path(hex_digest))
+        except FileNotFoundError:
+            return False
+        return size is None or st.st_size == size
+
+    def spool(self) -> Spool:
+        return Spool(self.tmp)
+
+    def adopt(self, spool: Spool, hex_digest: str) -> Path:
+        """Move a finished, verified spool into place; an object already present wins."""
+        dest = self.object_path(hex_digest)
+        if dest.exists():
+            spool.discard()
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(spool.path, 0o444)
+        os.replace(spool.path, dest)
+        return dest
+
+    def put_stream(self, chunks: Iterable[bytes], *, expect_hex: str | None = None) -> tuple[str, int]:
+        """Hash and store a stream; with expect_hex, a mismatch stores nothing and raises."""
+        with self.spool() as spool:
+            for chunk in chunks:
+                spool.write(chunk)
+            hex_digest = spool.finish()
+            if expect_hex is not None and hex_digest != expect_hex:
+                raise IntegrityError(f"content hashes to sha256:{hex_digest}, expected sha256:{expect_hex}")
+            self.adopt(spool, hex_digest)
+            return hex_digest, spool.size
+
+    def remove(self, hex_digest: str) -> None:
+        try:
+            self.object_path(hex_digest).unlink()
+        except FileNotFoundError:
+            pass
+
+    def iter_objects(self) -> Iterable[str]:
+        if not self.objects.is_dir():
+            return
+        for a in sorted(self.objects.iterdir()):
+            for b in sorted(a.iterdir()):
+                for obj in sorted(b.iterdir()):
+                    yield obj.name
+
+    def verify(self, hex_digest: str) -> bool:
+        h = hashlib.sha256()
+        with open(self.object_path(hex_digest), "rb") as f:
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+        return h.hexdigest() == hex_digest
+
+    def clean_stale_tmp(self, older_than: float = 24 * 3600) -> int:
+        """Spools left behind by killed processes; young ones may belong to a live process."""
+        removed = 0
+        if not self.tmp.is_dir():
+            return 0
+        cutoff = time.time() - older_than
+        for entry in self.tmp.iterdir():
+            try:
+                if entry.lstat().st_mtime < cutoff:
+                    entry.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed

@@ -1,0 +1,219 @@
+"""Typed settings from .cvfs/config, then git config (cvfs.*), then GIT_CVFS_* environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from git_cvfs.errors import ConfigError
+from git_cvfs.format.glob import match_any
+from git_cvfs.format.size import parse_size
+from git_cvfs.local.git import Repo, run_git
+
+CONFIG_FILE = ".cvfs/config"
+DEFAULT_MIN_SIZE = 1 << 20
+DEFAULT_STREAM_MAX = 256 << 20
+DEFAULT_CONCURRENCY = 8
+
+_ARCHIVE_KEYS = {"url", "endpoint", "region", "profile"}
+_PLAIN_KEYS = {
+    "scope.prefix",
+    "scope.minsize",
+    "fetch.include",
+    "fetch.exclude",
+    "smudge.streammax",
+    "transfer.concurrency",
+    "cache.keep",
+}
+_MULTI_KEYS = {"scope.prefix", "fetch.include", "fetch.exclude"}
+_ENV_KEYS = {
+    "GIT_CVFS_SCOPE_MINSIZE": "scope.minsize",
+    "GIT_CVFS_SMUDGE_STREAMMAX": "smudge.streammax",
+    "GIT_CVFS_TRANSFER_CONCURRENCY": "transfer.concurrency",
+    "GIT_CVFS_CACHE_KEEP": "cache.keep",
+    "GIT_CVFS_FETCH_INCLUDE": "fetch.include",
+    "GIT_CVFS_FETCH_EXCLUDE": "fetch.exclude",
+    "GIT_CVFS_ARCHIVE_PRIMARY_URL": "archive.primary.url",
+    "GIT_CVFS_ARCHIVE_SECONDARY_URL": "archive.secondary.url",
+}
+_KEY_HINT = (
+    "known keys: archive.<name>.url/endpoint/region/profile, scope.prefix, scope.minSize, "
+    'scope "<prefix>".minSize, fetch.include, fetch.exclude, smudge.streamMax, '
+    "transfer.concurrency, cache.keep"
+)
+
+
+@dataclass(frozen=True)
+class ArchiveSettings:
+    name: str
+    url: str
+    endpoint: str | None = None
+    region: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    archives: dict[str, ArchiveSettings]
+    scope_prefixes: tuple[str, ...] = ()
+    min_size: int = DEFAULT_MIN_SIZE
+    min_size_by_prefix: tuple[tuple[str, int], ...] = ()
+    fetch_include: tuple[str, ...] = ()
+    fetch_exclude: tuple[str, ...] = ()
+    stream_max: int = DEFAULT_STREAM_MAX
+    concurrency: int = DEFAULT_CONCURRENCY
+    cache_keep: bool = False
+    configured: bool = False
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> ArchiveSettings:
+        return self.archives["primary"]
+
+    def min_size_for(self, path: str) -> int:
+        best: tuple[int, int] | None = None
+        for prefix, size in self.min_size_by_prefix:
+            if path.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), size)
+        return best[1] if best else self.min_size
+
+    def in_scope(self, path: str) -> bool:
+        if not self.scope_prefixes:
+            return False
+        return any(path.startswith(p) for p in self.scope_prefixes)
+
+    def wants_fetch(self, path: str) -> bool:
+        if os.environ.get("GIT_CVFS_SKIP_SMUDGE") == "1":
+            return False
+        if self.fetch_include and not match_any(self.fetch_include, path):
+            return False
+        return not (self.fetch_exclude and match_any(self.fetch_exclude, path))
+
+
+def default_archive_url() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base, "git-cvfs", "archive").resolve().as_uri()
+
+
+def _read_git_config(args: list[str], cwd: Path) -> list[tuple[str, str]]:
+    proc = run_git(["config", "-z", *args], cwd=cwd, check=False)
+    if proc.returncode not in (0, 1):  # 1: no matching keys
+        detail = proc.stderr.decode(errors="replace").strip()
+        raise ConfigError(f"cannot read configuration: {detail}", hint="fix the syntax of .cvfs/config")
+    entries = []
+    for item in proc.stdout.split(b"\0"):
+        if not item:
+            continue
+        key, _, value = item.decode("utf-8", "surrogateescape").partition("\n")
+        entries.append((key, value))
+    return entries
+
+
+def _split_key(key: str) -> tuple[str, str | None, str]:
+    section, _, rest = key.partition(".")
+    subsection, _, name = rest.rpartition(".")
+    return section.lower(), (subsection or None), name.lower()
+
+
+def load_settings(repo: Repo) -> Settings:
+    raw: dict[str, list[tuple[str, str]]] = {}  # normalised key -> [(value, source)]
+    cfg_file = repo.root / CONFIG_FILE
+    configured = cfg_file.is_file()
+    layers: list[tuple[str, list[tuple[str, str]]]] = []
+    if configured:
+        layers.append((CONFIG_FILE, _read_git_config(["-f", str(cfg_file), "--list"], repo.root)))
+    git_entries = [
+        (key[len("cvfs.") :], value) for key, value in _read_git_config(["--get-regexp", r"^cvfs\."], repo.root)
+    ]
+    layers.append(("git config", git_entries))
+    for source, entries in layers:
+        overridden: set[str] = set()
+        for key, value in entries:
+            norm = _normalise(key, source)
+            if norm not in overridden:
+                # A later layer replaces a key (all its values) from an earlier one.
+                raw[norm] = []
+                overridden.add(norm)
+            raw[norm].append((value, source))
+    for env_name, norm in _ENV_KEYS.items():
+        if env_name in os.environ:
+            values = os.environ[env_name].split(",") if norm in _MULTI_KEYS else [os.environ[env_name]]
+            raw[norm] = [(v.strip(), env_name) for v in values if v.strip()]
+    return _build(raw, configured)
+
+
+def _normalise(key: str, source: str) -> str:
+    section, subsection, name = _split_key(key)
+    if section == "archive" and subsection and name in _ARCHIVE_KEYS:
+        return f"archive.{subsection}.{name}"
+    if section == "scope" and subsection and name == "minsize":
+        return f"scope.{subsection}.minsize"
+    if subsection is None and f"{section}.{name}" in _PLAIN_KEYS:
+        return f"{section}.{name}"
+    raise ConfigError(f"unknown configuration key {key!r} in {source}", hint=_KEY_HINT)
+
+
+def _one(raw: dict[str, list[tuple[str, str]]], key: str) -> tuple[str, str] | None:
+    values = raw.get(key)
+    return values[-1] if values else None
+
+
+def _build(raw: dict[str, list[tuple[str, str]]], configured: bool) -> Settings:
+    archives: dict[str, dict[str, str]] = {}
+    by_prefix: list[tuple[str, int]] = []
+    for key, values in raw.items():
+        if key.startswith("archive."):
+            name, attr = key[len("archive.") :].rsplit(".", 1)
+            archives.setdefault(name, {})[attr] = values[-1][0]
+        elif key.startswith("scope.") and key.endswith(".minsize") and key != "scope.minsize":
+            prefix = key[len("scope.") : -len(".minsize")]
+            value, source = values[-1]
+            by_prefix.append((prefix, parse_size(value, what=f'scope "{prefix}".minSize in {source}')))
+    for name, attrs in archives.items():
+        if name not in ("primary", "secondary"):
+            raise ConfigError(
+                f"unknown archive name {name!r}", hint='name archives "primary" and, optionally, "secondary"'
+            )
+        if "url" not in attrs:
+            raise ConfigError(f'archive "{name}" has no url', hint=f"git config -f .cvfs/config archive.{name}.url URL")
+    if "primary" not in archives:
+        if "secondary" in archives:
+            raise ConfigError('archive "secondary" is set without a primary', hint="set archive.primary.url")
+        archives["primary"] = {"url": default_archive_url()}
+    settings_archives = {
+        name: ArchiveSettings(name, a["url"], a.get("endpoint"), a.get("region"), a.get("profile"))
+        for name, a in archives.items()
+    }
+
+    def size(key: str, default: int) -> int:
+        item = _one(raw, key)
+        return default if item is None else parse_size(item[0], what=f"{key} in {item[1]}")
+
+    concurrency = DEFAULT_CONCURRENCY
+    if (item := _one(raw, "transfer.concurrency")) is not None:
+        if not item[0].isdigit() or not 1 <= int(item[0]) <= 256:
+            raise ConfigError(
+                f"invalid transfer.concurrency {item[0]!r} in {item[1]}", hint="use a whole number from 1 to 256"
+            )
+        concurrency = int(item[0])
+    cache_keep = False
+    if (item := _one(raw, "cache.keep")) is not None:
+        lowered = item[0].lower()
+        if lowered not in ("true", "false", "yes", "no", "on", "off", "1", "0"):
+            raise ConfigError(f"invalid cache.keep {item[0]!r} in {item[1]}", hint="use true or false")
+        cache_keep = lowered in ("true", "yes", "on", "1")
+    prefixes = tuple(v.strip().lstrip("/") for v, _ in raw.get("scope.prefix", []))
+    return Settings(
+        archives=settings_archives,
+        scope_prefixes=prefixes,
+        min_size=size("scope.minsize", DEFAULT_MIN_SIZE),
+        min_size_by_prefix=tuple(by_prefix),
+        fetch_include=tuple(v for v, _ in raw.get("fetch.include", [])),
+        fetch_exclude=tuple(v for v, _ in raw.get("fetch.exclude", [])),
+        stream_max=size("smudge.streammax", DEFAULT_STREAM_MAX),
+        concurrency=concurrency,
+        cache_keep=cache_keep,
+        configured=configured,
+        sources={k: v[-1][1] for k, v in raw.items()},
+    )

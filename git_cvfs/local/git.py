@@ -1,0 +1,153 @@
+"""Every git subprocess call goes through here, so errors show the command that failed."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from git_cvfs.errors import GitError
+
+
+def run_git(
+    args: Sequence[str],
+    *,
+    cwd: str | Path | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    cmd = ["git", *args]
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, input=input, capture_output=True, check=False, env=env)
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH", hint="install git 2.39 or newer") from None
+    if check and proc.returncode != 0:
+        detail = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise GitError(f"`{shlex.join(cmd)}` failed: {detail[-1] if detail else f'exit {proc.returncode}'}")
+    return proc
+
+
+def git_out(args: Sequence[str], *, cwd: str | Path | None = None, input: bytes | None = None) -> str:
+    return run_git(args, cwd=cwd, input=input).stdout.decode("utf-8", "surrogateescape")
+
+
+def split_z(data: bytes) -> list[str]:
+    return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A non-bare work tree and where its git data lives."""
+
+    root: Path
+    git_dir: Path
+    common_dir: Path
+
+    @classmethod
+    def discover(cls, cwd: str | Path | None = None) -> Repo:
+        proc = run_git(
+            ["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir", "--git-common-dir"],
+            cwd=cwd,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise GitError(
+                "not inside a git work tree",
+                hint="cd into your repository, or create one with `git init`",
+            )
+        lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+        if len(lines) != 3:
+            raise GitError("not inside a git work tree", hint="git-cvfs needs a repository with a work tree")
+        root, git_dir, common = (Path(p) for p in lines)
+        return cls(root=root, git_dir=git_dir, common_dir=common)
+
+    def git(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None) -> bytes:
+        return run_git(args, cwd=self.root, input=input, env=env).stdout
+
+    def git_path(self, name: str) -> Path:
+        """`git rev-parse --git-path`: honours core.hooksPath for 'hooks', GIT_INDEX_FILE for 'index'."""
+        out = git_out(["rev-parse", "--path-format=absolute", "--git-path", name], cwd=self.root).strip()
+        return Path(out)
+
+    @property
+    def cvfs_dir(self) -> Path:
+        return self.common_dir / "cvfs"
+
+    @cached_property
+    def index_file(self) -> Path:
+        env_index = os.environ.get("GIT_INDEX_FILE")
+        if env_index:
+            p = Path(env_index)
+            return p if p.is_absolute() else self.root / p
+        return self.git_dir / "index"
+
+    def has_head(self) -> bool:
+        return run_git(["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd=self.root, check=False).returncode == 0
+
+    def ls_files(self, pathspecs: Iterable[str] = (), *, stage: bool = False) -> list[str]:
+        args = ["ls-files", "-z", "--full-name"]
+        if stage:
+            args.append("-s")
+        out = self.git(*args, "--", *pathspecs)
+        return split_z(out)
+
+    def attr_values(self, attr: str, paths: Sequence[str]) -> dict[str, str]:
+        """Value of one attribute for many paths, in one `git check-attr --stdin` call."""
+        if not paths:
+            return {}
+        data = "\0".join(paths).encode("utf-8", "surrogateescape") + b"\0"
+        out = self.git("check-attr", "-z", "--stdin", attr, input=data)
+        fields = out.split(b"\0")
+        result: dict[str, str] = {}
+        for i in range(0, len(fields) - 2, 3):
+            result[fields[i].decode("utf-8", "surrogateescape")] = fields[i + 2].decode()
+        return result
+
+
+class CatFile:
+    """One long-lived `git cat-file --batch`: many blob reads for the price of one process."""
+
+    def __init__(self, repo: Repo) -> None:
+        self._proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"],
+            cwd=repo.root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def read(self, object_name: str, *, max_size: int | None = None) -> tuple[int, bytes | None]:
+        """(size, content); content is None when the blob is missing or larger than max_size."""
+        assert self._proc.stdin and self._proc.stdout
+        self._proc.stdin.write(object_name.encode("utf-8", "surrogateescape") + b"\n")
+        self._proc.stdin.flush()
+        header = self._proc.stdout.readline()
+        if header.endswith(b" missing\n") or not header:
+            return -1, None
+        size = int(header.split()[2])
+        if max_size is not None and size > max_size:
+            # Skip the body without holding it.
+            remaining = size + 1
+            while remaining:
+                chunk = self._proc.stdout.read(min(remaining, 1 << 20))
+                if not chunk:
+                    raise GitError(f"git cat-file ended while reading {object_name}")
+                remaining -= len(chunk)
+            return size, None
+        data = self._proc.stdout.read(size + 1)[:-1]
+        return size, data
+
+    def close(self) -> None:
+        if self._proc.stdin:
+            self._proc.stdin.close()
+        self._proc.wait()
+
+    def __enter__(self) -> CatFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

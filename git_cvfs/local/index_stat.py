@@ -1,0 +1,138 @@
+"""Refresh the stat data of index entries after git-cvfs rewrote their files.
+
+When a file is materialized out of band, its blob in the index (the ref) is
+still right, but its stat data describes the ref file git wrote. Left alone,
+the next `git status` would run the clean filter on it, re-hashing gigabytes.
+`git update-index --refresh` would do exactly that, so instead the stat fields
+of those entries are patched in place under index.lock, every other byte of
+the index (extensions included) is kept, and the trailing checksum recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import time
+from pathlib import Path
+
+_HEADER = struct.Struct(">4sLL")
+_STAT = struct.Struct(">LLLLLLLLLL")  # ctime s/ns, mtime s/ns, dev, ino, mode, uid, gid, size
+_STAT_SIZE = _STAT.size
+_SHA1 = 20
+_FLAG_EXTENDED = 0x4000
+_NAME_MASK = 0x0FFF
+
+
+def _varint(data: bytes | bytearray, pos: int) -> tuple[int, int]:
+    """git's offset varint (index v4 prefix compression)."""
+    byte = data[pos]
+    pos += 1
+    value = byte & 0x7F
+    while byte & 0x80:
+        byte = data[pos]
+        pos += 1
+        value = ((value + 1) << 7) | (byte & 0x7F)
+    return value, pos
+
+
+def _entries(data: bytearray, version: int, count: int) -> list[tuple[bytes, int, int]]:
+    """(path, offset of the entry, stage) for every entry."""
+    out = []
+    pos = _HEADER.size
+    prev = b""
+    for _ in range(count):
+        start = pos
+        flags = struct.unpack_from(">H", data, start + _STAT_SIZE + _SHA1)[0]
+        pos = start + _STAT_SIZE + _SHA1 + 2
+        if version >= 3 and flags & _FLAG_EXTENDED:
+            pos += 2
+        if version == 4:
+            strip, pos = _varint(data, pos)
+            end = data.index(b"\0", pos)
+            name = prev[: len(prev) - strip] + bytes(data[pos:end])
+            pos = end + 1
+        else:
+            end = data.index(b"\0", pos)
+            name = bytes(data[pos:end])
+            entry_len = end - start + 1
+            pos = start + ((entry_len + 7) // 8) * 8
+        prev = name
+        out.append((name, start, (flags >> 12) & 0x3))
+    return out
+
+
+def _stat_fields(st: os.stat_result, mode: int) -> tuple[int, ...]:
+    m = 0xFFFFFFFF
+    return (
+        int(st.st_ctime) & m,
+        st.st_ctime_ns % 1_000_000_000,
+        int(st.st_mtime) & m,
+        st.st_mtime_ns % 1_000_000_000,
+        st.st_dev & m,
+        st.st_ino & m,
+        mode,
+        st.st_uid & m,
+        st.st_gid & m,
+        st.st_size & m,
+    )
+
+
+def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wait: float = 5.0) -> int:
+    """Patch the stat data of `paths` (stage 0 only); returns how many entries were updated.
+
+    Returns 0 without touching anything when the index is busy or in a form this
+    code does not write (git then just re-checks those files on the next status).
+    """
+    if not paths:
+        return 0
+    wanted = {p.encode("utf-8", "surrogateescape") for p in paths}
+    lock = Path(str(index_path) + ".lock")
+    deadline = time.monotonic() + lock_wait
+    while True:
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            if time.monotonic() > deadline:
+                return 0
+            time.sleep(0.02)
+    try:
+        try:
+            data = bytearray(index_path.read_bytes())
+        except FileNotFoundError:
+            return 0
+        sig, version, count = _HEADER.unpack_from(data, 0)
+        if sig != b"DIRC" or version not in (2, 3, 4):
+            return 0
+        trailer = bytes(data[-_SHA1:])
+        skip_hash = trailer == b"\0" * _SHA1
+        if not skip_hash and hashlib.sha1(data[:-_SHA1]).digest() != trailer:
+            return 0
+        updated = 0
+        for name, offset, stage in _entries(data, version, count):
+            if stage or name not in wanted:
+                continue
+            try:
+                st = os.lstat(root / os.fsdecode(name))
+            except FileNotFoundError:
+                continue
+            mode = _STAT.unpack_from(data, offset)[6]  # the entry's mode stays git's
+            _STAT.pack_into(data, offset, *_stat_fields(st, mode))
+            updated += 1
+        if not updated:
+            return 0
+        if not skip_hash:
+            data[-_SHA1:] = hashlib.sha1(data[:-_SHA1]).digest()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(lock, index_path)
+        return updated
+    finally:
+        if fd != -1:
+            os.close(fd)
+            lock.unlink(missing_ok=True)

@@ -1,0 +1,86 @@
+"""Read, lock and write inventory shards (.cvfs/index/*.jsonl) in the work tree."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from git_cvfs.errors import LockTimeoutError
+from git_cvfs.format.inventory import SHARD_DIR, Row, encode_shard, parse_shard, shard_path
+from git_cvfs.local.git import CatFile, Repo
+from git_cvfs.local.worktree import write_bytes
+
+LOCK_TIMEOUT = 60.0
+
+
+@contextlib.contextmanager
+def shard_lock(repo: Repo, shard: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    import filelock  # 40 ms to import: only writers pay for it
+
+    lock_dir = repo.cvfs_dir / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(lock_dir / (Path(shard).name + ".lock")), timeout=timeout)
+    try:
+        with lock:
+            yield
+    except filelock.Timeout:
+        raise LockTimeoutError(
+            f"timed out after {timeout:.0f}s waiting for the lock on {shard}",
+            hint="another git-cvfs command is writing the inventory; wait for it to finish and retry",
+        ) from None
+
+
+def read_worktree_inventory(repo: Repo) -> dict[str, Row]:
+    rows: dict[str, Row] = {}
+    shard_dir = repo.root / SHARD_DIR
+    if not shard_dir.is_dir():
+        return rows
+    for shard in sorted(shard_dir.glob("*.jsonl")):
+        rel = f"{SHARD_DIR}/{shard.name}"
+        rows.update(parse_shard(shard.read_bytes(), where=rel))
+    return rows
+
+
+def _staged_shard(cat: CatFile, shard: str) -> dict[str, Row]:
+    _, data = cat.read(f":{shard}")
+    return parse_shard(data, where=f"{shard} (staged)") if data is not None else {}
+
+
+def update_inventory(repo: Repo, changes: Mapping[str, Row | None], *, from_index: bool) -> list[str]:
+    """Apply row changes (None deletes a row) shard by shard; returns the shard paths that changed.
+
+    from_index: start from the staged shard (pre-commit), else from the work tree's.
+    """
+    by_shard: dict[str, dict[str, Row | None]] = defaultdict(dict)
+    for path, row in changes.items():
+        by_shard[shard_path(path)][path] = row
+    written: list[str] = []
+    with contextlib.ExitStack() as stack:
+        cat = stack.enter_context(CatFile(repo)) if from_index else None
+        for shard in sorted(by_shard):
+            with shard_lock(repo, shard):
+                file = repo.root / shard
+                if cat is not None:
+                    rows = _staged_shard(cat, shard)
+                else:
+                    rows = parse_shard(file.read_bytes(), where=shard) if file.is_file() else {}
+                before = encode_shard(rows.values())
+                for path, row in by_shard[shard].items():
+                    if row is None:
+                        rows.pop(path, None)
+                    else:
+                        rows[path] = row
+                after = encode_shard(rows.values())
+                current = file.read_bytes() if file.is_file() else b""
+                if after == before and current == after:
+                    continue
+                if not rows:
+                    if not file.is_file():
+                        continue
+                    file.unlink()
+                else:
+                    write_bytes(repo.root, shard, after, create_dirs=True)
+                written.append(shard)
+    return written

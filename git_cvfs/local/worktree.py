@@ -1,0 +1,170 @@
+"""Safe, atomic writes into the work tree.
+
+Every write walks the path one directory at a time with O_NOFOLLOW, so a
+symlink anywhere on the path is refused rather than followed, and the new
+content is renamed over the old file only after it has been fsynced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from git_cvfs.errors import UnsafePathError
+from git_cvfs.format.inventory import validate_repo_path
+from git_cvfs.format.ref import MAX_REF_BYTES
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+@contextlib.contextmanager
+def open_parent(root: Path, rel_path: str, *, create: bool = False) -> Iterator[tuple[int, str]]:
+    """(fd of the file's directory, file name), refusing symlinks on the way."""
+    validate_repo_path(rel_path)
+    parts = rel_path.split("/")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o777, dir_fd=fd)
+            try:
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise UnsafePathError(
+                        f"{rel_path}: '{part}' on the path is a symlink or not a directory; refusing to write through it",
+                        hint="replace the symlink with a real directory, or move the data elsewhere",
+                    ) from None
+                raise
+            os.close(fd)
+            fd = next_fd
+        yield fd, parts[-1]
+    finally:
+        os.close(fd)
+
+
+def read_head(root: Path, rel_path: str, limit: int = MAX_REF_BYTES + 1) -> tuple[os.stat_result, bytes] | None:
+    """lstat and the first bytes of a regular file; None when missing. Refuses symlinks."""
+    try:
+        with open_parent(root, rel_path) as (dir_fd, name):
+            st = os.lstat(name, dir_fd=dir_fd)
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafePathError(
+                    f"{rel_path} is a symlink; git-cvfs never writes through symlinks",
+                    hint="remove the symlink, then run the command again",
+                )
+            if not stat.S_ISREG(st.st_mode):
+                raise UnsafePathError(f"{rel_path} is not a regular file")
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            try:
+                return st, os.read(fd, limit)
+            finally:
+                os.close(fd)
+    except FileNotFoundError:
+        return None
+
+
+def replace_file(
+    root: Path,
+    rel_path: str,
+    source: Path,
+    *,
+    expect_head: bytes | None = None,
+) -> os.stat_result:
+    """Atomically replace rel_path with a copy of source, keeping its mode; returns the new stat.
+
+    With expect_head, the current file must still hold exactly those bytes just
+    before the rename, so a file the user changed meanwhile is kept.
+    """
+
+    def copy(out: int) -> None:
+        with open(source, "rb") as src:
+            _copy_fd(src.fileno(), out)
+
+    return _atomic_write(root, rel_path, copy, expect_head=expect_head)
+
+
+def write_bytes(root: Path, rel_path: str, data: bytes, *, create_dirs: bool = False) -> os.stat_result:
+    """Atomically write small content (a ref, a shard) at rel_path."""
+
+    def write(out: int) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out, view) :]
+
+    return _atomic_write(root, rel_path, write, create_dirs=create_dirs)
+
+
+def _atomic_write(
+    root: Path,
+    rel_path: str,
+    fill: Callable[[int], None],
+    *,
+    expect_head: bytes | None = None,
+    create_dirs: bool = False,
+) -> os.stat_result:
+    with open_parent(root, rel_path, create=create_dirs) as (dir_fd, name):
+        try:
+            old = os.lstat(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            old = None
+        if old is not None and not stat.S_ISREG(old.st_mode):
+            kind = "a symlink" if stat.S_ISLNK(old.st_mode) else "not a regular file"
+            raise UnsafePathError(
+                f"{rel_path} is {kind}; refusing to replace it", hint="remove it, then run the command again"
+            )
+        mode = (old.st_mode & 0o777) if old else 0o644
+        tmp_name = f".{name[:100]}.cvfs-{os.getpid()}-{time.monotonic_ns()}.tmp"
+        out = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+        try:
+            try:
+                fill(out)
+                os.fchmod(out, mode)
+                os.fsync(out)
+            finally:
+                os.close(out)
+            if expect_head is not None:
+                _check_unchanged(dir_fd, name, rel_path, expect_head)
+            os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name, dir_fd=dir_fd)
+            raise
+        return os.lstat(name, dir_fd=dir_fd)
+
+
+def _check_unchanged(dir_fd: int, name: str, rel_path: str, expect: bytes) -> None:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise UnsafePathError(f"{rel_path} disappeared while it was being written; left as it is") from None
+    try:
+        current = os.read(fd, len(expect) + 1)
+    finally:
+        os.close(fd)
+    if current != expect:
+        raise UnsafePathError(
+            f"{rel_path} changed while it was being materialized; kept your version",
+            hint=f"run `git cvfs ensure {rel_path}` again if you want the archived content",
+        )
+
+
+def _copy_fd(src: int, dst: int) -> None:
+    try:
+        while os.copy_file_range(src, dst, 1 << 30):
+            pass
+        return
+    except OSError:
+        os.lseek(src, 0, os.SEEK_SET)
+        os.lseek(dst, 0, os.SEEK_SET)
+        os.ftruncate(dst, 0)
+    while chunk := os.read(src, 1 << 20):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst, view) :]

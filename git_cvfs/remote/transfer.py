@@ -1,0 +1,113 @@
+"""Parallel uploads and verified downloads between the cache and the archives."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissingError
+from git_cvfs.format.ref import Ref
+from git_cvfs.local.cache import Cache
+from git_cvfs.output import Progress
+from git_cvfs.remote.archive import Archive, ObjectInfo, object_key
+
+
+@dataclass
+class Outcome:
+    """Per-object results of a batch: what worked and, by oid, what failed and why."""
+
+    done: dict[str, ObjectInfo | Path] = field(default_factory=dict)
+    failed: dict[str, CvfsError] = field(default_factory=dict)
+
+
+def _run_parallel(
+    items: Sequence[Ref], work: Callable[[Ref], ObjectInfo | Path], concurrency: int, progress: Progress
+) -> Outcome:
+    outcome = Outcome()
+
+    def one(ref: Ref) -> None:
+        try:
+            outcome.done[ref.hex] = work(ref)
+        except CvfsError as exc:
+            outcome.failed[ref.hex] = exc
+        except OSError as exc:
+            outcome.failed[ref.hex] = CvfsError(f"{ref.oid}: {exc.strerror or exc}")
+        progress.advance(1, ref.size)
+
+    if len(items) <= 1 or concurrency <= 1:
+        for ref in items:
+            one(ref)
+    else:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
+            list(pool.map(one, items))
+    progress.finish()
+    return outcome
+
+
+def unique(refs: Iterable[Ref]) -> list[Ref]:
+    return list({r.hex: r for r in refs}.values())
+
+
+def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Path:
+    """Fetch one object, trying each archive in order; bytes reach the cache only once verified."""
+    if cache.has(ref.hex, ref.size):
+        return cache.object_path(ref.hex)
+    errors: list[CvfsError] = []
+    key = object_key(ref.hex)
+    for archive in archives:
+        with cache.spool() as spool:
+            try:
+                archive.get_into(key, spool.write)
+            except CvfsError as exc:
+                errors.append(exc)
+                continue
+            got = spool.finish()
+            if got != ref.hex or spool.size != ref.size:
+                errors.append(
+                    IntegrityError(
+                        f"archive {archive.name}: {archive.url}/{key} holds bytes that do not match {ref.oid}"
+                        f" (got sha256:{got}, {spool.size} bytes; expected {ref.size} bytes)",
+                        hint="the archived object is damaged; restore it from another archive or a machine that has it",
+                    )
+                )
+                continue
+            return cache.adopt(spool, ref.hex)
+    if len(errors) == 1:
+        raise errors[0]
+    if all(isinstance(e, ObjectMissingError) for e in errors):
+        raise ObjectMissingError(f"{ref.oid} is in none of the archives: " + "; ".join(e.message for e in errors))
+    raise ArchiveError("; ".join(e.message for e in errors), hint=errors[-1].hint)
+
+
+def download_many(archives: Sequence[Archive], cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome:
+    todo = [r for r in unique(refs) if not cache.has(r.hex, r.size)]
+    progress = Progress("Downloading objects", len(todo), sum(r.size for r in todo))
+    outcome = _run_parallel(todo, lambda r: download_to_cache(archives, cache, r), concurrency, progress)
+    return outcome
+
+
+def upload_one(archive: Archive, cache: Cache, ref: Ref) -> ObjectInfo:
+    key = object_key(ref.hex)
+    existing = archive.head(key)
+    if existing is not None and existing.size == ref.size:
+        return existing
+    path = cache.object_path(ref.hex)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ObjectMissingError(
+            f"{ref.oid} is not in the local cache and not in archive {archive.name} ({archive.url})",
+            hint="run the command on a machine that has the file, or restore it with `git cvfs ingest`",
+        ) from None
+    if st.st_size != ref.size:
+        raise IntegrityError(f"cache object {ref.oid} has {st.st_size} bytes, expected {ref.size}")
+    return archive.put_file(key, path, ref.size)
+
+
+def upload_many(archive: Archive, cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome:
+    todo = unique(refs)
+    progress = Progress(f"Uploading objects to {archive.name}", len(todo), sum(r.size for r in todo))
+    return _run_parallel(todo, lambda r: upload_one(archive, cache, r), concurrency, progress)
