@@ -133,15 +133,16 @@ class SmudgeReport:
     def leave(self, path: str, reason: str) -> None:
         self.left[reason].append(path)
 
-    def record_pending(self, ws: Workspace) -> None:
-        """Tell the post-checkout hook (or `ensure`) which large files to write out of band."""
-        if not self.deferred:
-            return
+    def defer(self, ws: Workspace, path: str) -> None:
+        """Record a large file for out-of-band writing, at once: git runs post-checkout
+        before it closes the filter process, so a list written at exit would be too late."""
+        self.deferred.append(path)
         ws.pending_dir.mkdir(parents=True, exist_ok=True)
-        name = ws.pending_dir / f"{os.getpid()}.list"
-        data = "\0".join(self.deferred).encode("utf-8", "surrogateescape") + b"\0"
-        with open(name, "ab") as f:
-            f.write(data)
+        fd = os.open(ws.pending_dir / f"{os.getpid()}.list", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, path.encode("utf-8", "surrogateescape") + b"\0")
+        finally:
+            os.close(fd)
 
     def print_notice(self, *, hook_will_run: bool) -> None:
         for reason, paths in sorted(self.left.items()):

@@ -80,15 +80,15 @@ class FilterServer:
     def _handle(self, req: fp.Request) -> None:
         if not self._started:
             self._first_request()
+        if req.command == "list_available_blobs":  # the only request that carries no content
+            fp.reply_available(self.write, self._take_available())
+            return
         content = _Content(self.read)
         try:
             if req.command == "clean":
                 fp.reply_content(self.write, clean(self.ws, req.pathname, content))
             elif req.command == "smudge":
                 self._smudge(req, content)
-            elif req.command == "list_available_blobs":
-                content.drain()
-                fp.reply_available(self.write, self._take_available())
             else:
                 content.drain()
                 fp.reply_status(self.write, "error")
@@ -128,7 +128,7 @@ class FilterServer:
             )
             self._leave(path, ref, reason)
         elif plan.action is Action.DEFER:
-            self.report.deferred.append(path)
+            self.report.defer(self.ws, path)
             fp.reply_content(self.write, [ref.encode()])
         elif plan.action is Action.CACHE:
             fp.reply_content(self.write, cache_chunks(self.ws, ref))
@@ -182,18 +182,31 @@ class FilterServer:
         return done
 
     def _finish(self) -> None:
-        self.report.record_pending(self.ws)
         self.report.print_notice(hook_will_run=_parent_git_command() in _HOOK_RUNNING)
 
 
 def _parent_git_command() -> str | None:
-    """The subcommand of the git process that started this filter (Linux /proc)."""
-    try:
-        argv = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return None
+    """The subcommand of the git process that started this filter (Linux /proc).
+
+    git starts the filter through `sh -c` when its command line has spaces, so
+    look past a shell parent to the git process itself.
+    """
+    pid = os.getppid()
+    for _ in range(3):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        if Path(argv[0].decode(errors="replace")).name in ("git", "git.exe"):
+            return _git_subcommand(argv[1:])
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent's parent
+    return None
+
+
+def _git_subcommand(args: list[bytes]) -> str | None:
     skip_next = False
-    for arg in argv[1:]:
+    for arg in args:
         text = arg.decode(errors="replace")
         if skip_next:
             skip_next = False

@@ -49,7 +49,6 @@ def smudge_file(ws: Workspace, path: str, stdin: BinaryIO, stdout: BinaryIO) -> 
     if plan.action is Action.LEAVE:
         report.leave(path, "fetch policy or GIT_CVFS_SKIP_SMUDGE=1")
     elif plan.action is Action.DEFER:
-        report.deferred.append(path)
+        report.defer(ws, path)
     stdout.write(ref.encode())
-    report.record_pending(ws)
     report.print_notice(hook_will_run=False)

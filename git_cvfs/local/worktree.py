@@ -86,6 +86,12 @@ def replace_file(
     def copy(out: int) -> None:
         with open(source, "rb") as src:
             _copy_fd(src.fileno(), out)
+        # git compares index and file mtimes in whole seconds: a file whose mtime falls in
+        # the same second as the index write is "racily clean" and gets re-hashed by the
+        # next `git status`. One second in the past avoids that, and any later edit still
+        # moves the mtime, so real changes are still seen.
+        now = time.time_ns()
+        os.utime(out, ns=(now, now - 1_000_000_000))
 
     return _atomic_write(root, rel_path, copy, expect_head=expect_head)
 
