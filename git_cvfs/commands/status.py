@@ -23,7 +23,7 @@ def run(name: str, args: argparse.Namespace) -> int:
         for f in report.files:
             ref = f.target
             oid = ref.hex[:12] if ref else "-" * 12
-            size = format_size(ref.size) if ref else "-"
+            size = format_size(f.size)
             output.data(f"{f.state.value:<12} {oid} {size:>10}  {f.path}")
         return 0
     totals = report.totals()

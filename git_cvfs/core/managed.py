@@ -30,6 +30,13 @@ class ManagedFile:
     state: State
     worktree_ref: Ref | None = None
     problem: str | None = None
+    plain_size: int = 0
+
+    @property
+    def size(self) -> int:
+        """The object's size, or for plain files the bytes on disk."""
+        target = self.target
+        return target.size if target else self.plain_size
 
     @property
     def target(self) -> Ref | None:
@@ -77,7 +84,7 @@ def _classify(ws: Workspace, path: str, blob: str, index_data: bytes | None) -> 
         if wt_ref is not None:
             return ManagedFile(path, blob, ref, State.REF, worktree_ref=wt_ref)
     if ref is None:
-        return ManagedFile(path, blob, None, State.PLAIN)
+        return ManagedFile(path, blob, None, State.PLAIN, plain_size=st.st_size)
     if st.st_size != ref.size:
         return ManagedFile(path, blob, ref, State.MODIFIED)
     return ManagedFile(path, blob, ref, State.MATERIALIZED)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from git_cvfs.core.managed import ManagedFile, State, list_managed
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.local.archived_log import ArchivedLog
+from git_cvfs.local.index_store import read_worktree_inventory
 
 
 @dataclass
@@ -22,7 +23,7 @@ class StatusReport:
             "path": f.path,
             "state": f.state.value,
             "oid": ref.oid if ref else None,
-            "size": ref.size if ref else None,
+            "size": f.size,
             "cached": bool(ref and ref.hex in self.cached),
             "pending_upload": f.path in self.pending_upload,
             **({"problem": f.problem} if f.problem else {}),
@@ -33,7 +34,7 @@ class StatusReport:
         for f in self.files:
             t = out.setdefault(f.state.value, {"files": 0, "bytes": 0})
             t["files"] += 1
-            t["bytes"] += f.target.size if f.target else 0
+            t["bytes"] += f.size
         return out
 
     def to_json(self) -> dict[str, object]:
@@ -47,10 +48,17 @@ class StatusReport:
 def status(ws: Workspace, pathspecs: Sequence[str] = ()) -> StatusReport:
     files = list_managed(ws, pathspecs)
     known = ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary.url).known()
+    rows = read_worktree_inventory(ws.repo)
     cached = {f.target.hex for f in files if f.target and ws.cache.has(f.target.hex)}
+
+    def archived(f: ManagedFile) -> bool:
+        assert f.target is not None
+        row = rows.get(f.path)
+        in_row = row is not None and row.hex == f.target.hex and "primary" in row.archives
+        return in_row or f.target.hex in known
+
+    # Pending: bytes only this machine holds, not yet seen in the primary archive.
     pending = [
-        f.path
-        for f in files
-        if f.target and f.state is not State.PLAIN and f.target.hex not in known and f.target.hex in cached
+        f.path for f in files if f.target and f.state is not State.PLAIN and f.target.hex in cached and not archived(f)
     ]
     return StatusReport(files, pending, cached)

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Install git-cvfs from this checkout.
+#
+#   ./install.sh          into its own virtual environment, with `git-cvfs` linked
+#                         into ~/.local/bin and the git filter set in ~/.gitconfig
+#   ./install.sh --dev    a development environment in ./.venv with the test tools
+#
+# Running it again upgrades in place; nothing is duplicated.
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")" && pwd)
+mode=user
+git_config=1
+for arg in "$@"; do
+    case "$arg" in
+        --dev) mode=dev ;;
+        --no-git-config) git_config=0 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        *) echo "error: unknown option $arg" >&2; echo "hint: ./install.sh [--dev] [--no-git-config]" >&2; exit 2 ;;
+    esac
+done
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+    echo "error: git-cvfs needs Python 3.10 or newer ($python is $("$python" --version 2>&1))" >&2
+    echo "hint: install a newer Python, or run PYTHON=/path/to/python3.11 ./install.sh" >&2
+    exit 2
+fi
+command -v git >/dev/null || { echo "error: git is not installed" >&2; echo "hint: apt-get install git" >&2; exit 2; }
+
+say() { echo "install.sh: $*"; }
+
+make_venv() {
+    if [ -x "$1/bin/python" ]; then
+        say "reusing virtual environment $1"
+    else
+        "$python" -m venv "$1"
+        say "created virtual environment $1"
+    fi
+    "$1/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+}
+
+if [ "$mode" = dev ]; then
+    venv="$src/.venv"
+    make_venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$src[test]"
+    say "installed git-cvfs (editable) and the test tools into $venv"
+    say "run the tests with: .venv/bin/python -m pytest"
+    exit 0
+fi
+
+home=${GIT_CVFS_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/git-cvfs}
+bindir=${GIT_CVFS_BIN:-$HOME/.local/bin}
+venv="$home/venv"
+mkdir -p "$home" "$bindir"
+make_venv "$venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade --force-reinstall --no-deps "$src"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check "$src"
+say "installed $("$venv/bin/git-cvfs" --version) into $venv"
+ln -sfn "$venv/bin/git-cvfs" "$bindir/git-cvfs"
+say "linked $bindir/git-cvfs"
+if [ "$git_config" = 1 ]; then
+    "$venv/bin/git-cvfs" install --global 2>&1 | sed 's/^/install.sh: /'
+fi
+case ":$PATH:" in
+    *":$bindir:"*) say "done: try it with \`git cvfs try\`" ;;
+    *) say "done: $bindir is not on your PATH; add it (export PATH=\"$bindir:\$PATH\") and run \`git cvfs try\`" ;;
+esac
