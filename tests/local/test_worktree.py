@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from git_cvfs.errors import UnsafePathError
+from git_cvfs.local.worktree import read_head, replace_file, write_bytes
+
+
+def test_replace_is_atomic_and_keeps_mode(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    target = tmp_path / "d" / "f"
+    target.write_bytes(b"ref")
+    target.chmod(0o755)
+    src = tmp_path / "src"
+    src.write_bytes(b"content" * 1000)
+    st = replace_file(tmp_path, "d/f", src, expect_head=b"ref")
+    assert target.read_bytes() == b"content" * 1000
+    assert st.st_mode & 0o777 == 0o755
+    assert [p.name for p in (tmp_path / "d").iterdir()] == ["f"]  # no temp files left
+
+
+def test_replace_keeps_a_file_changed_meanwhile(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "f").write_bytes(b"user edit")
+    src = root / "src"
+    src.write_bytes(b"archived")
+    with pytest.raises(UnsafePathError):
+        replace_file(root, "f", src, expect_head=b"ref")
+    assert (root / "f").read_bytes() == b"user edit"
+    assert sorted(p.name for p in root.iterdir()) == ["f", "src"]
+
+
+def test_symlinked_file_is_never_written_through(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"precious")
+    root = tmp_path / "root"
+    root.mkdir()
+    os.symlink(outside, root / "f")
+    src = tmp_path / "src"
+    src.write_bytes(b"evil")
+    with pytest.raises(UnsafePathError):
+        replace_file(root, "f", src)
+    with pytest.raises(UnsafePathError):
+        write_bytes(root, "f", b"evil")
+    with pytest.raises(UnsafePathError):
+        read_head(root, "f")
+    assert outside.read_bytes() == b"precious"
+
+
+def test_symlinked_directory_on_the_path_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "f").write_bytes(b"precious")
+    root = tmp_path / "root"
+    root.mkdir()
+    os.symlink(elsewhere, root / "data")
+    with pytest.raises(UnsafePathError) as info:
+        write_bytes(root, "data/f", b"evil")
+    assert "symlink" in info.value.message
+    assert (elsewhere / "f").read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("path", ["../escape", "/abs", ".git/config", "a/../../x"])
+def test_hostile_paths_never_reach_the_disk(tmp_path: Path, path: str) -> None:
+    root = tmp_path / "root"
+    (root / ".git").mkdir(parents=True)
+    (root / ".git" / "config").write_text("keep")
+    with pytest.raises(UnsafePathError):
+        write_bytes(root, path, b"evil", create_dirs=True)
+    assert (root / ".git" / "config").read_text() == "keep"
+    assert not (tmp_path / "escape").exists()
