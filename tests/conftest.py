@@ -26,7 +26,10 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("GIT_CVFS_NO_PROGRESS", "1")
     for var in list(os.environ):
-        if var.startswith(("GIT_CVFS_", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")) and var != "GIT_CVFS_NO_PROGRESS":
+        if (
+            var.startswith(("GIT_CVFS_", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"))
+            and var != "GIT_CVFS_NO_PROGRESS"
+        ):
             monkeypatch.delenv(var)
     for key, value in {
         "user.name": "Test",
@@ -46,16 +49,18 @@ def _snapshot(path: Path) -> list[str]:
     return sorted(str(p) for p in path.rglob("*"))
 
 
-def git(cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}
-    )
+def git(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 
-def cvfs(cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def cvfs(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [CVFS, *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}, input=input
     )
@@ -85,7 +90,9 @@ class Project:
         return path
 
     def blob(self, rev_path: str) -> bytes:
-        return subprocess.run(["git", "cat-file", "-p", rev_path], cwd=self.root, capture_output=True, check=True).stdout
+        return subprocess.run(
+            ["git", "cat-file", "-p", rev_path], cwd=self.root, capture_output=True, check=True
+        ).stdout
 
     def commit_all(self, message: str = "commit") -> None:
         self.git("add", "-A")

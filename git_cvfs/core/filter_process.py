@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from git_cvfs.core.hooks import install_missing_hooks
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissingError
 from git_cvfs.format import filter_protocol as fp
-from git_cvfs.format.pktline import Reader, Writer, iter_content
+from git_cvfs.format.pktline import Reader, Writer, read_packet
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref
 from git_cvfs.remote.transfer import download_to_cache
 
@@ -25,21 +25,31 @@ _HOOK_RUNNING = {"checkout", "switch", "clone", "merge", "pull"}
 
 
 class _Content:
-    """A request's content packets, drainable after a failure so the stream stays in step."""
+    """A request's content packets, drainable after a failure so the stream stays in step.
+
+    A plain iterator on purpose: a generator here would be closed when a consumer
+    fails mid-stream, and the packets still on the wire could then not be drained.
+    """
 
     def __init__(self, read: Reader) -> None:
-        self._iter = iter_content(read)
+        self._read = read
         self.finished = False
 
-    def __iter__(self) -> Iterator[bytes]:
-        yield from self._iter
-        self.finished = True
+    def __iter__(self) -> _Content:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.finished:
+            raise StopIteration
+        payload = read_packet(self._read)
+        if payload is None:
+            self.finished = True
+            raise StopIteration
+        return payload
 
     def drain(self) -> None:
-        if not self.finished:
-            for _ in self._iter:
-                pass
-            self.finished = True
+        for _ in self:
+            pass
 
 
 class FilterServer:

@@ -46,8 +46,21 @@ def test_shard_names(path: str, shard: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", ".git/config", "a/.git/hooks/x", ".GIT/x",
-     "a\\b", "a\0b", "x" * 5000, "a/.git./b"],
+    [
+        "",
+        "/etc/passwd",
+        "../x",
+        "a/../../x",
+        "a//b",
+        "./a",
+        ".git/config",
+        "a/.git/hooks/x",
+        ".GIT/x",
+        "a\\b",
+        "a\0b",
+        "x" * 5000,
+        "a/.git./b",
+    ],
 )
 def test_hostile_paths_are_refused(path: str) -> None:
     with pytest.raises(UnsafePathError):

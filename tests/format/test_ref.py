@@ -73,7 +73,10 @@ def test_ordinary_content_is_not_a_ref(data: bytes) -> None:
         (b'{"cvfs":1,"oid":"sha256:' + HEX.encode() + b'","size":NaN}\n', "not valid JSON"),
         (b'{"cvfs":1,"oid":"sha256:' + HEX.encode() + b'"}\n', "lacks size"),
         (b'{"cvfs":1,"oid":"sha256:' + HEX.encode() + b'","size":1,"x":2}\n', "unexpected keys"),
-        (b'{"cvfs":1,"oid":"sha256:' + HEX.encode() + b'","oid":"sha256:' + HEX.encode() + b'","size":1}', "not valid JSON"),
+        (
+            b'{"cvfs":1,"oid":"sha256:' + HEX.encode() + b'","oid":"sha256:' + HEX.encode() + b'","size":1}',
+            "not valid JSON",
+        ),
         (b'{"cvfs":1,"oid":"sha256:' + HEX.encode() + b'","size":1}\n{"more":1}', "not valid JSON"),
         (b'{"cvfs":1, "oid": "\xff\xfe"}', "UTF-8"),
         (b'{"cvfs":1,' + b"[" * 500 + b"]" * 500 + b"}", "not valid JSON"),

@@ -9,8 +9,18 @@ from git_cvfs.format.size import format_size, parse_size
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("0", 0), ("123", 123), ("1k", 1024), ("1KB", 1024), ("1KiB", 1024), ("50MB", 50 << 20), ("2g", 2 << 30),
-     ("1.5MB", 3 << 19), (" 5 MB ", 5 << 20), ("10b", 10)],
+    [
+        ("0", 0),
+        ("123", 123),
+        ("1k", 1024),
+        ("1KB", 1024),
+        ("1KiB", 1024),
+        ("50MB", 50 << 20),
+        ("2g", 2 << 30),
+        ("1.5MB", 3 << 19),
+        (" 5 MB ", 5 << 20),
+        ("10b", 10),
+    ],
 )
 def test_parse_size(text: str, value: int) -> None:
     assert parse_size(text) == value

@@ -1,0 +1,241 @@
+"""The filter loop driven through the real protocol, in memory, against a real repository."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from git_cvfs.core.filter_process import FilterServer
+from git_cvfs.core.workspace import Workspace
+from git_cvfs.format.pktline import encode_packet, read_packet, read_text_list, write_content
+from git_cvfs.format.ref import Ref
+from tests.conftest import CVFS, Project, rand
+
+
+def git_side(
+    requests: list[tuple[dict[str, str], bytes | None]], caps: tuple[str, ...] = ("clean", "smudge", "delay")
+) -> bytes:
+    """What git would send: handshake, then each request's headers and content."""
+    out = io.BytesIO()
+    for line in ("git-filter-client", "version=2"):
+        out.write(encode_packet(line.encode() + b"\n"))
+    out.write(b"0000")
+    for cap in caps:
+        out.write(encode_packet(f"capability={cap}\n".encode()))
+    out.write(b"0000")
+    for headers, content in requests:
+        for key, value in headers.items():
+            out.write(encode_packet(f"{key}={value}\n".encode()))
+        out.write(b"0000")
+        if content is not None:
+            write_content(out.write, [content])
+            out.write(b"0000")
+    return out.getvalue()
+
+
+class Replies:
+    def __init__(self, data: bytes) -> None:
+        self.src = io.BytesIO(data)
+        assert read_text_list(self.src.read) == ["git-filter-server", "version=2"]
+        self.caps = read_text_list(self.src.read)
+
+    def status(self) -> str:
+        lines = read_text_list(self.src.read)
+        return lines[0] if lines else ""
+
+    def content(self) -> bytes:
+        parts = []
+        while (pkt := read_packet(self.src.read)) is not None:
+            parts.append(pkt)
+        return b"".join(parts)
+
+    def final_status(self) -> list[str]:
+        return read_text_list(self.src.read)
+
+
+def serve(project: Project, requests: list[tuple[dict[str, str], bytes | None]], **kw: object) -> Replies:
+    out = io.BytesIO()
+    ws = Workspace.discover(project.root)
+    FilterServer(ws, io.BytesIO(git_side(requests, **kw)).read, out.write).serve()  # type: ignore[arg-type]
+    return Replies(out.getvalue())
+
+
+@pytest.fixture(autouse=True)
+def _in_project(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project.root)
+
+
+def test_handshake_agrees_on_offered_capabilities(project: Project) -> None:
+    replies = serve(project, [], caps=("clean", "smudge"))
+    assert replies.caps == ["capability=clean", "capability=smudge"]
+
+
+def test_clean_large_small_ref_and_empty(project: Project) -> None:
+    big = rand(5000)
+    small = b"tiny"
+    ref = Ref(hashlib.sha256(big).hexdigest(), len(big))
+    replies = serve(
+        project,
+        [
+            ({"command": "clean", "pathname": "data/big.bin"}, big),
+            ({"command": "clean", "pathname": "data/small.txt"}, small),
+            ({"command": "clean", "pathname": "data/ref.bin"}, ref.encode()),
+            (
+                {"command": "clean", "pathname": "data/spaced.bin"},
+                b'{ "cvfs": 1, "oid": "' + ref.oid.encode() + b'", "size": 5000 }',
+            ),
+            ({"command": "clean", "pathname": "data/empty.bin"}, b""),
+        ],
+    )
+    expected = [ref.encode(), small, ref.encode(), ref.encode(), b""]
+    for want in expected:
+        assert replies.status() == "status=success"
+        assert replies.content() == want
+        assert replies.final_status() == []
+    ws = Workspace.discover(project.root)
+    assert ws.cache.object_path(ref.hex).read_bytes() == big
+
+
+def test_clean_with_min_size_zero_manages_the_empty_file(project: Project) -> None:
+    project.git("config", "-f", ".cvfs/config", "scope.minSize", "0")
+    replies = serve(project, [({"command": "clean", "pathname": "data/empty.bin"}, b"")])
+    assert replies.status() == "status=success"
+    assert replies.content() == Ref(hashlib.sha256(b"").hexdigest(), 0).encode()
+
+
+def test_clean_is_idempotent_and_keeps_one_object(project: Project) -> None:
+    big = rand(20000, seed=3)
+    reqs = [({"command": "clean", "pathname": "data/big.bin"}, big)] * 3
+    replies = serve(project, reqs)
+    outs = []
+    for _ in reqs:
+        replies.status()
+        outs.append(replies.content())
+        replies.final_status()
+    assert len(set(outs)) == 1
+    ws = Workspace.discover(project.root)
+    assert len(list(ws.cache.iter_objects())) == 1
+    assert list(ws.cache.tmp.iterdir()) == []
+
+
+def test_clean_matches_the_single_file_fallback(project: Project) -> None:
+    for data in (rand(5000, seed=9), b"small", b""):
+        replies = serve(project, [({"command": "clean", "pathname": "data/x.bin"}, data)])
+        replies.status()
+        via_process = replies.content()
+        via_single = subprocess.run(
+            [CVFS, "clean", "--", "data/x.bin"], input=data, capture_output=True, check=True, cwd=project.root
+        ).stdout
+        assert via_process == via_single
+
+
+def test_one_failing_file_gets_status_error_and_the_rest_are_served(project: Project) -> None:
+    ws = Workspace.discover(project.root)
+    ws.cache.tmp.parent.mkdir(parents=True, exist_ok=True)
+    ws.cache.tmp.write_text("not a directory")  # spooling any large file now fails
+    replies = serve(
+        project,
+        [
+            ({"command": "clean", "pathname": "data/big.bin"}, rand(5000)),
+            ({"command": "clean", "pathname": "data/b.txt"}, b"fine"),
+        ],
+    )
+    assert replies.status() == "status=error"
+    assert replies.status() == "status=success"
+    assert replies.content() == b"fine"
+
+
+def test_unknown_command_is_an_error_not_a_crash(project: Project) -> None:
+    replies = serve(
+        project,
+        [({"command": "frobnicate", "pathname": "x"}, b"data"), ({"command": "clean", "pathname": "data/t"}, b"ok")],
+    )
+    assert replies.status() == "status=error"
+    assert replies.status() == "status=success"
+    assert replies.content() == b"ok"
+
+
+def test_smudge_from_cache_passthrough_and_malformed(project: Project) -> None:
+    big = rand(5000, seed=2)
+    ws = Workspace.discover(project.root)
+    hex_digest, size = ws.cache.put_stream([big])
+    bad = b'{"cvfs":1,"oid":"sha256:nothex","size":1}\n'
+    replies = serve(
+        project,
+        [
+            ({"command": "smudge", "pathname": "data/big.bin"}, Ref(hex_digest, size).encode()),
+            ({"command": "smudge", "pathname": "data/plain.txt"}, b"plain content"),
+            ({"command": "smudge", "pathname": "data/bad.bin"}, bad),
+        ],
+    )
+    for want in (big, b"plain content", bad):
+        assert replies.status() == "status=success"
+        assert replies.content() == want
+        replies.final_status()
+
+
+def test_delay_downloads_and_hands_back_through_list_available_blobs(project: Project) -> None:
+    big = rand(5000, seed=4)
+    hex_digest = hashlib.sha256(big).hexdigest()
+    obj = project.archive_path(hex_digest)
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(big)
+    ref = Ref(hex_digest, len(big))
+    replies = serve(
+        project,
+        [
+            ({"command": "smudge", "pathname": "data/big.bin", "can-delay": "1"}, ref.encode()),
+            ({"command": "list_available_blobs"}, None),
+            ({"command": "smudge", "pathname": "data/big.bin"}, b""),
+            ({"command": "list_available_blobs"}, None),
+        ],
+    )
+    assert replies.status() == "status=delayed"
+    assert read_text_list(replies.src.read) == ["pathname=data/big.bin"]
+    assert replies.status() == "status=success"
+    assert replies.status() == "status=success"
+    assert replies.content() == big
+    replies.final_status()
+    assert read_text_list(replies.src.read) == []
+    assert replies.status() == "status=success"
+
+
+def test_corrupt_archive_object_is_never_handed_to_git(project: Project) -> None:
+    big = rand(5000, seed=5)
+    hex_digest = hashlib.sha256(big).hexdigest()
+    obj = project.archive_path(hex_digest)
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(b"X" + big[1:])
+    ref = Ref(hex_digest, len(big))
+    replies = serve(
+        project,
+        [
+            ({"command": "smudge", "pathname": "data/big.bin", "can-delay": "1"}, ref.encode()),
+            ({"command": "list_available_blobs"}, None),
+            ({"command": "smudge", "pathname": "data/big.bin"}, b""),
+        ],
+    )
+    assert replies.status() == "status=delayed"
+    read_text_list(replies.src.read)
+    replies.status()
+    assert replies.status() == "status=success"
+    assert replies.content() == ref.encode()  # the file stays a ref
+    ws = Workspace.discover(project.root)
+    assert not ws.cache.has(hex_digest)
+
+
+def test_large_objects_are_deferred_to_the_hook(project: Project) -> None:
+    project.git("config", "-f", ".cvfs/config", "smudge.streamMax", "1KB")
+    big = rand(5000, seed=6)
+    ws = Workspace.discover(project.root)
+    hex_digest, size = ws.cache.put_stream([big])
+    ref = Ref(hex_digest, size)
+    replies = serve(project, [({"command": "smudge", "pathname": "data/big.bin"}, ref.encode())])
+    assert replies.status() == "status=success"
+    assert replies.content() == ref.encode()
+    pending = list(Path(project.root, ".git", "cvfs", "pending").iterdir())
+    assert [p.read_bytes() for p in pending] == [b"data/big.bin\0"]
