@@ -155,9 +155,14 @@ def post_commit(ws: Workspace) -> int:
     staged = split_z(repo.git("diff-index", "--cached", "-z", "--name-only", "HEAD", "--", SHARD_DIR))
     if not staged:
         return 0
-    unstaged = set(split_z(repo.git("diff-index", "-z", "--name-only", "HEAD", "--", SHARD_DIR)))
-    # Only shards whose work-tree copy already matches HEAD: never undo an edit the user staged.
-    in_line = [p for p in staged if p not in unstaged]
+    # Only shards whose work-tree bytes already match HEAD: never undo an edit the user staged.
+    head_blobs = {}
+    for record in split_z(repo.git("ls-tree", "-z", "HEAD", "--", *staged)):
+        meta, _, path = record.partition("\t")
+        head_blobs[path] = meta.split()[2]
+    on_disk = [p for p in staged if p in head_blobs and (repo.root / p).is_file()]
+    disk_blobs = repo.git("hash-object", "--no-filters", "--", *on_disk).decode().split() if on_disk else []
+    in_line = [p for p, d in zip(on_disk, disk_blobs) if head_blobs[p] == d]
     if in_line:
         repo.git("reset", "-q", "HEAD", "--", *in_line)
     return 0

@@ -1,0 +1,276 @@
+"""Plain git commands on a repository managed by git-cvfs, with a file archive."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from git_cvfs.format.ref import Ref
+from tests.conftest import Project, git, rand
+
+
+def ref_of(data: bytes) -> Ref:
+    return Ref(hashlib.sha256(data).hexdigest(), len(data))
+
+
+def rows(project: Project, root: Path | None = None) -> dict[str, dict[str, object]]:
+    out = {}
+    for shard in sorted(((root or project.root) / ".cvfs" / "index").glob("*.jsonl")):
+        for line in shard.read_text().splitlines():
+            row = json.loads(line)
+            out[row["path"]] = row
+    return out
+
+
+def test_add_commit_checkout_round_trip(project: Project) -> None:
+    big = rand(200_000)
+    project.write("data/big.bin", big)
+    project.write("data/small.txt", b"small file\n")
+    project.commit_all("add data")
+    assert project.blob("HEAD:data/big.bin") == ref_of(big).encode()
+    assert project.blob("HEAD:data/small.txt") == b"small file\n"
+    assert project.archive_path(ref_of(big).hex).read_bytes() == big
+    row = rows(project)["data/big.bin"]
+    assert row["oid"] == ref_of(big).oid and row["size"] == len(big) and row["git"] is True
+    assert (
+        row["archives"]["primary"]["key"]
+        == "objects/" + ref_of(big).hex[:2] + "/" + ref_of(big).hex[2:4] + "/" + ref_of(big).hex
+    )  # type: ignore[index]
+    assert "data/small.txt" not in rows(project)
+    assert project.git("status", "--porcelain").stdout == ""
+    (project.root / "data" / "big.bin").unlink()
+    project.git("checkout", "--", "data")
+    assert (project.root / "data" / "big.bin").read_bytes() == big
+    assert project.git("status", "--porcelain").stdout == ""
+
+
+def test_branch_switch_back_and_forth(project: Project) -> None:
+    v1, v2 = rand(50_000, 1), rand(60_000, 2)
+    project.write("data/model.bin", v1)
+    project.commit_all("v1")
+    project.git("checkout", "-q", "-b", "v2")
+    project.write("data/model.bin", v2)
+    project.write("data/extra.bin", rand(30_000, 3))
+    project.commit_all("v2")
+    for _ in range(2):
+        project.git("checkout", "-q", "main")
+        assert (project.root / "data/model.bin").read_bytes() == v1
+        assert not (project.root / "data/extra.bin").exists()
+        assert project.git("status", "--porcelain").stdout == ""
+        project.git("checkout", "-q", "v2")
+        assert (project.root / "data/model.bin").read_bytes() == v2
+        assert project.git("status", "--porcelain").stdout == ""
+
+
+def test_merge_of_branches_adding_different_files(project: Project) -> None:
+    project.write("data/base.bin", rand(10_000, 1))
+    project.commit_all("base")
+    project.git("checkout", "-q", "-b", "left")
+    project.write("data/left.bin", rand(10_000, 2))
+    project.commit_all("left")
+    project.git("checkout", "-q", "main")
+    project.write("data/right.bin", rand(10_000, 3))
+    project.commit_all("right")
+    project.git("merge", "-q", "--no-edit", "left")
+    assert set(rows(project)) == {"data/base.bin", "data/left.bin", "data/right.bin"}
+    assert (project.root / "data/left.bin").read_bytes() == rand(10_000, 2)
+    assert project.git("status", "--porcelain").stdout == ""
+
+
+def test_same_file_changed_on_both_branches_is_a_conflict_that_keeps_ours(project: Project) -> None:
+    project.write("data/m.bin", rand(10_000, 1))
+    project.commit_all("base")
+    project.git("checkout", "-q", "-b", "other")
+    project.write("data/m.bin", rand(10_000, 2))
+    project.commit_all("theirs")
+    project.git("checkout", "-q", "main")
+    project.write("data/m.bin", rand(10_000, 3))
+    project.commit_all("ours")
+    merge = project.git("merge", "--no-edit", "other", check=False)
+    assert merge.returncode != 0 and "CONFLICT" in merge.stdout
+    assert (project.root / "data/m.bin").read_bytes() == rand(10_000, 3)  # no conflict markers in data
+    project.git("merge", "--abort")
+
+
+def test_stash_push_and_pop(project: Project) -> None:
+    v1, v2 = rand(20_000, 1), rand(20_000, 2)
+    project.write("data/a.bin", v1)
+    project.commit_all("v1")
+    project.write("data/a.bin", v2)
+    project.git("stash", "-q")
+    assert (project.root / "data/a.bin").read_bytes() == v1
+    project.git("stash", "pop", "-q")
+    assert (project.root / "data/a.bin").read_bytes() == v2
+    assert project.git("status", "--porcelain").stdout.strip() == "M data/a.bin"
+
+
+def test_rebase(project: Project) -> None:
+    project.write("data/a.bin", rand(20_000, 1))
+    project.commit_all("a")
+    project.git("checkout", "-q", "-b", "topic")
+    project.write("data/t.bin", rand(20_000, 2))
+    project.commit_all("topic")
+    project.git("checkout", "-q", "main")
+    project.write("data/m.bin", rand(20_000, 3))
+    project.commit_all("main")
+    project.git("checkout", "-q", "topic")
+    project.git("rebase", "-q", "main")
+    for name, seed in (("a", 1), ("t", 2), ("m", 3)):
+        assert (project.root / f"data/{name}.bin").read_bytes() == rand(20_000, seed)
+    assert set(rows(project)) == {"data/a.bin", "data/t.bin", "data/m.bin"}
+    assert project.git("status", "--porcelain").stdout == ""
+
+
+def test_clone_materializes_and_gets_hooks(project: Project, tmp_path: Path) -> None:
+    big = rand(100_000)
+    project.write("data/big.bin", big)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    clone = project.clone(tmp_path / "clone")
+    assert (clone / "data/big.bin").read_bytes() == big
+    assert git(clone, "status", "--porcelain").stdout == ""
+    hooks = {p.name for p in (clone / ".git" / "hooks").iterdir() if not p.name.endswith(".sample")}
+    assert {"pre-commit", "pre-push", "post-checkout", "post-merge", "post-commit"} <= hooks
+
+
+def test_skip_smudge_clone_keeps_refs_and_ensure_materializes(project: Project, tmp_path: Path) -> None:
+    big = rand(100_000)
+    project.write("data/big.bin", big)
+    project.write("data/other.bin", rand(5000, 9))
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    assert (lazy / "data/big.bin").read_bytes() == ref_of(big).encode()
+    assert git(lazy, "status", "--porcelain").stdout == ""
+    pre = git(lazy, "cvfs", "preflight", "data/big.bin", check=False)
+    assert pre.returncode == 1 and "data/big.bin" in pre.stdout
+    result = json.loads(git(lazy, "cvfs", "ensure", "--json", "data/big.bin").stdout)
+    assert result == {
+        "ok": True,
+        "materialized": ["data/big.bin"],
+        "already_materialized": [],
+        "still_refs": [],
+        "failed": {},
+    }
+    assert (lazy / "data/big.bin").read_bytes() == big
+    assert (lazy / "data/other.bin").stat().st_size < 1024
+    assert git(lazy, "status", "--porcelain").stdout == ""
+    assert git(lazy, "cvfs", "preflight", "data/big.bin").returncode == 0
+
+
+def test_fetch_exclude_leaves_refs(project: Project, tmp_path: Path) -> None:
+    project.git("config", "-f", ".cvfs/config", "fetch.exclude", "data/raw/**")
+    project.write("data/raw/r.bin", rand(5000, 1))
+    project.write("data/keep.bin", rand(5000, 2))
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    clone = project.clone(tmp_path / "c")
+    assert (clone / "data/keep.bin").read_bytes() == rand(5000, 2)
+    assert (clone / "data/raw/r.bin").read_bytes() == ref_of(rand(5000, 1)).encode()
+
+
+def test_files_below_min_size_and_empty_files_stay_plain_git(project: Project) -> None:
+    project.write("data/below.bin", rand(1000))
+    project.write("data/empty.bin", b"")
+    project.write("data/at.bin", rand(1024, 5))
+    project.commit_all()
+    assert project.blob("HEAD:data/below.bin") == rand(1000)
+    assert project.blob("HEAD:data/empty.bin") == b""
+    assert project.blob("HEAD:data/at.bin") == ref_of(rand(1024, 5)).encode()
+    assert set(rows(project)) == {"data/at.bin"}
+
+
+def test_commit_a_and_commit_paths_stage_rows_in_the_same_commit(project: Project) -> None:
+    project.write("data/a.bin", rand(5000, 1))
+    project.write("data/b.bin", rand(5000, 2))
+    project.commit_all("start")
+    project.write("data/a.bin", rand(5000, 3))
+    project.git("commit", "-q", "-a", "-m", "commit -a")
+    head_rows = project.blob("HEAD:.cvfs/index/data.jsonl").decode()
+    assert ref_of(rand(5000, 3)).oid in head_rows
+    project.write("data/a.bin", rand(5000, 4))
+    project.write("data/b.bin", rand(5000, 5))
+    project.git("add", "data/b.bin")
+    project.git("commit", "-q", "-m", "only a", "--", "data/a.bin")
+    head_rows = project.blob("HEAD:.cvfs/index/data.jsonl").decode()
+    assert ref_of(rand(5000, 4)).oid in head_rows and ref_of(rand(5000, 5)).oid not in head_rows
+    # b stays staged, and the index agrees with HEAD on the shard (no phantom change)
+    assert project.git("status", "--porcelain").stdout.splitlines() == ["M  data/b.bin"]
+
+
+def test_pre_commit_refuses_raw_large_file_in_scope_and_malformed_refs(project: Project) -> None:
+    project.git("config", "-f", ".cvfs/config", "scope.prefix", "models/")
+    project.commit_all("config")
+    project.write("models/w.pt", rand(5000))
+    project.git("add", "models/w.pt")
+    refused = project.git("commit", "-m", "raw", check=False)
+    assert refused.returncode != 0
+    assert "models/w.pt" in refused.stderr and "git cvfs track" in refused.stderr
+    assert refused.stderr.count("error:") == 1 and "hint:" in refused.stderr
+    project.git("reset", "-q")
+    (project.root / "models/w.pt").unlink()
+    project.write("data/bad.bin", b'{"cvfs":1,"oid":"sha256:1234","size":5}\n')
+    project.git("add", "data/bad.bin")
+    refused = project.git("commit", "-m", "bad ref", check=False)
+    assert refused.returncode != 0 and "data/bad.bin" in refused.stderr and "malformed" in refused.stderr
+    assert project.git("rev-list", "--count", "HEAD").stdout.strip() == "1"
+
+
+def test_pre_push_uploads_what_the_archive_lacks_and_refuses_what_is_nowhere(project: Project, tmp_path: Path) -> None:
+    data = rand(5000, 1)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    obj = project.archive_path(ref_of(data).hex)
+    obj.unlink()
+    (project.root / ".git/cvfs/archived").rename(tmp_path / "forgotten")  # this machine forgets it was archived
+    project.git("push", "-q", "origin", "main")
+    assert obj.read_bytes() == data
+    # An object in no cache and no archive: the push is refused, naming the file.
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    lost = rand(5000, 2)
+    git(lazy, "config", "core.hooksPath", ".git/hooks")
+    (lazy / "data").mkdir(exist_ok=True)
+    (lazy / "data/lost.bin").write_bytes(ref_of(lost).encode())  # a ref whose bytes nobody has
+    git(lazy, "add", "data/lost.bin")
+    refused = git(lazy, "commit", "-m", "lost", check=False)
+    assert refused.returncode != 0 and "data/lost.bin" in refused.stderr
+    git(lazy, "commit", "-q", "--no-verify", "-m", "lost")
+    pushed = git(lazy, "push", "origin", "main", check=False)
+    assert pushed.returncode != 0 and "data/lost.bin" in pushed.stderr
+    assert (
+        git(project.root, "ls-remote", str(project.remote), "main").stdout.split()[0]
+        == project.git("rev-parse", "HEAD").stdout.strip()
+    )
+
+
+def test_pre_push_with_nothing_new_makes_no_archive_call(project: Project, tmp_path: Path) -> None:
+    project.write("data/a.bin", rand(5000))
+    project.commit_all()
+    project.archive.rename(tmp_path / "archive-offline")  # any archive call would now fail
+    project.git("push", "-q", "origin", "main")
+    project.write("README", b"docs only\n")
+    project.commit_all("docs")
+    project.git("push", "-q", "origin", "main")
+
+
+def test_single_file_filter_gives_identical_results(project: Project, tmp_path: Path) -> None:
+    data = rand(5000, 7)
+    # A git config with only the one-process-per-file filter (no filter.cvfs.process).
+    config = tmp_path / "gitconfig-single"
+    config.write_text("[user]\n\tname = T\n\temail = t@example.invalid\n")
+    from git_cvfs.core.setup import filter_config
+    from tests.conftest import CVFS
+
+    for key, value in filter_config(CVFS).items():
+        if key != "filter.cvfs.process":
+            git(tmp_path, "config", "-f", str(config), key, value)
+    env = {"GIT_CONFIG_GLOBAL": str(config)}
+    project.write("data/a.bin", data)
+    project.git("add", "-A", env=env)
+    project.git("commit", "-q", "-m", "single", env=env)
+    assert project.blob("HEAD:data/a.bin") == ref_of(data).encode()
+    (project.root / "data/a.bin").unlink()
+    project.git("checkout", "--", "data/a.bin", env=env)
+    assert (project.root / "data/a.bin").read_bytes() == data
+    assert project.git("status", "--porcelain", env=env).stdout == ""
