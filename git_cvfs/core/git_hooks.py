@@ -162,7 +162,7 @@ def post_commit(ws: Workspace) -> int:
         head_blobs[path] = meta.split()[2]
     on_disk = [p for p in staged if p in head_blobs and (repo.root / p).is_file()]
     disk_blobs = repo.git("hash-object", "--no-filters", "--", *on_disk).decode().split() if on_disk else []
-    in_line = [p for p, d in zip(on_disk, disk_blobs) if head_blobs[p] == d]
+    in_line = [p for p, d in zip(on_disk, disk_blobs, strict=True) if head_blobs[p] == d]
     if in_line:
         repo.git("reset", "-q", "HEAD", "--", *in_line)
     return 0
