@@ -3,7 +3,8 @@ from __future__ import annotations
 import argparse
 
 from git_cvfs import output
-from git_cvfs.core.setup import init, require_repo
+from git_cvfs.core.setup import init
+from git_cvfs.local.git import Repo
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -11,7 +12,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    repo = require_repo()
+    repo = Repo.discover()
     report = init(repo, archive_url=args.archive)
     for path in report.created:
         output.info(f"git-cvfs: wrote {path}")

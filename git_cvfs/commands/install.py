@@ -4,7 +4,6 @@ import argparse
 
 from git_cvfs import output
 from git_cvfs.core.setup import install, uninstall
-from git_cvfs.errors import GitError
 from git_cvfs.local.git import Repo
 
 
@@ -24,10 +23,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    try:
-        repo: Repo | None = Repo.discover()
-    except GitError:
-        repo = None
+    repo = Repo.find()
     op = install if name == "install" else uninstall
     report = op(scope=args.scope, repo=repo)
     verb = "set" if name == "install" else "removed"

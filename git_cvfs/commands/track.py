@@ -3,7 +3,8 @@ from __future__ import annotations
 import argparse
 
 from git_cvfs import output
-from git_cvfs.core.setup import require_repo, track, untrack
+from git_cvfs.core.setup import track, untrack
+from git_cvfs.local.git import Repo
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -11,7 +12,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    repo = require_repo()
+    repo = Repo.discover()
     if name == "track":
         for pattern, changed in track(repo, args.patterns):
             output.info(f"Tracking {pattern}" if changed else f"{pattern} is already tracked")

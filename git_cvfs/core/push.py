@@ -28,14 +28,20 @@ class ArchiveOutcome:
         return not self.missing and not self.unreachable
 
 
-def archive_refs(ws: Workspace, refs: Sequence[Ref], *, names: Sequence[str] | None = None) -> ArchiveOutcome:
-    """Make sure each archive holds each object; objects this machine already saw there cost no request."""
+def archive_refs(
+    ws: Workspace, refs: Sequence[Ref], *, names: Sequence[str] | None = None, trust_log: bool = True
+) -> ArchiveOutcome:
+    """Make sure each archive holds each object.
+
+    With trust_log (the hooks), objects this machine already saw in an archive cost
+    no request; `git cvfs push` asks the archive about every object instead.
+    """
     outcome = ArchiveOutcome()
     refs = unique(refs)
     for name in names or ws.archive_names:
         url = ws.settings.archives[name].url
         log = ArchivedLog(ws.repo.cvfs_dir, url)
-        known = log.known()
+        known = log.known() if trust_log else {}
         todo = []
         for ref in refs:
             if ref.hex in known:
@@ -110,7 +116,7 @@ def push(ws: Workspace, *, all_history: bool, archive: str | None) -> PushResult
         raise UsageError(f"no archive named {archive!r}", hint=f"configured: {', '.join(ws.archive_names)}")
     found = refs_in_history(ws, ["--all"]) if all_history else refs_in_tree_and_index(ws)
     paths = {ref.hex: path for path, ref in found}
-    outcome = archive_refs(ws, [ref for _, ref in found], names=[archive] if archive else None)
+    outcome = archive_refs(ws, [ref for _, ref in found], names=[archive] if archive else None, trust_log=False)
     return PushResult(outcome, paths)
 
 

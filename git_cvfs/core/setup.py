@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from git_cvfs.core.hooks import executable, install_hooks, uninstall_hooks
-from git_cvfs.errors import GitError, UsageError
+from git_cvfs.errors import UsageError
 from git_cvfs.format.inventory import SHARD_DIR
 from git_cvfs.local.config import CONFIG_FILE, default_archive_url
 from git_cvfs.local.git import Repo, run_git
@@ -160,10 +160,3 @@ def untrack(repo: Repo, patterns: list[str]) -> list[tuple[str, bool]]:
     if any(changed for _, changed in results):
         write_bytes(repo.root, ".gitattributes", ("\n".join(lines) + "\n").encode() if lines else b"")
     return results
-
-
-def require_repo(cwd: Path | None = None) -> Repo:
-    try:
-        return Repo.discover(cwd)
-    except GitError as exc:
-        raise UsageError(exc.message, hint=exc.hint) from None

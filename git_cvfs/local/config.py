@@ -169,7 +169,10 @@ def _build(raw: dict[str, list[tuple[str, str]]], configured: bool) -> Settings:
         elif key.startswith("scope.") and key.endswith(".minsize") and key != "scope.minsize":
             prefix = key[len("scope.") : -len(".minsize")]
             value, source = values[-1]
-            by_prefix.append((prefix, parse_size(value, what=f'scope "{prefix}".minSize in {source}')))
+            try:
+                by_prefix.append((prefix, parse_size(value, what=f'scope "{prefix}".minSize')))
+            except ConfigError as exc:
+                raise ConfigError(f"{exc.message} in {source}", exc.hint) from None
     for name, attrs in archives.items():
         if name not in ("primary", "secondary"):
             raise ConfigError(
@@ -188,7 +191,12 @@ def _build(raw: dict[str, list[tuple[str, str]]], configured: bool) -> Settings:
 
     def size(key: str, default: int) -> int:
         item = _one(raw, key)
-        return default if item is None else parse_size(item[0], what=f"{key} in {item[1]}")
+        if item is None:
+            return default
+        try:
+            return parse_size(item[0], what=key)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc.message} in {item[1]}", exc.hint) from None
 
     concurrency = DEFAULT_CONCURRENCY
     if (item := _one(raw, "transfer.concurrency")) is not None:

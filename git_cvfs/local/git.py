@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from git_cvfs.errors import GitError
+from git_cvfs.errors import GitError, UsageError
 
 
 def run_git(
@@ -56,15 +56,23 @@ class Repo:
             check=False,
         )
         if proc.returncode != 0:
-            raise GitError(
+            raise UsageError(
                 "not inside a git work tree",
                 hint="cd into your repository, or create one with `git init`",
             )
         lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
         if len(lines) != 3:
-            raise GitError("not inside a git work tree", hint="git-cvfs needs a repository with a work tree")
+            raise UsageError("not inside a git work tree", hint="git-cvfs needs a repository with a work tree")
         root, git_dir, common = (Path(p) for p in lines)
         return cls(root=root, git_dir=git_dir, common_dir=common)
+
+    @classmethod
+    def find(cls, cwd: str | Path | None = None) -> Repo | None:
+        """The repository around cwd, or None outside one."""
+        try:
+            return cls.discover(cwd)
+        except UsageError:
+            return None
 
     def git(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None) -> bytes:
         return run_git(args, cwd=self.root, input=input, env=env).stdout
