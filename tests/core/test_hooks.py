@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from git_cvfs.core.hooks import HOOKS, SHIM_ID
+from tests.conftest import Project, cvfs, git, rand
+
+
+def write_hook(path: Path, body: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+
+
+def test_foreign_hook_is_kept_chained_and_restored(project: Project) -> None:
+    hooks = project.root / ".git/hooks"
+    marker = project.root.parent / "foreign-ran"
+    write_hook(hooks / "pre-commit", f"echo ran >> {marker}")
+    foreign = (hooks / "pre-commit").read_text()
+    out = project.cvfs("install")
+    assert "chained" in out.stderr
+    assert (hooks / "pre-commit.pre-cvfs").read_text() == foreign
+    assert SHIM_ID in (hooks / "pre-commit").read_text()
+    project.write("data/a.bin", rand(5000))
+    project.commit_all()
+    assert marker.read_text() == "ran\n"
+    assert "data/a.bin" in project.blob("HEAD:.cvfs/index/data.jsonl").decode()  # ours ran too
+    project.cvfs("uninstall", "--local")
+    assert (hooks / "pre-commit").read_text() == foreign
+    assert not (hooks / "pre-commit.pre-cvfs").exists()
+    assert not any(SHIM_ID in p.read_text() for p in hooks.iterdir() if p.is_file())
+
+
+def test_failing_foreign_hook_stops_the_commit(project: Project) -> None:
+    write_hook(project.root / ".git/hooks/pre-commit", "echo 'foreign says no' >&2; exit 3")
+    project.cvfs("install")
+    project.write("data/a.bin", rand(5000))
+    project.git("add", "-A")
+    proc = project.git("commit", "-m", "x", check=False)
+    assert proc.returncode != 0 and "foreign says no" in proc.stderr
+
+
+def test_chained_pre_push_hook_sees_the_same_stdin(project: Project) -> None:
+    seen = project.root.parent / "prepush-stdin"
+    write_hook(project.root / ".git/hooks/pre-push", f"cat > {seen}")
+    project.cvfs("install")
+    project.write("data/a.bin", rand(5000))
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    head = project.git("rev-parse", "HEAD").stdout.strip()
+    assert seen.read_text().split()[:2] == ["refs/heads/main", head]
+
+
+def test_core_hooks_path_is_honoured(project: Project) -> None:
+    custom = project.root.parent / "shared-hooks"
+    project.git("config", "core.hooksPath", str(custom))
+    project.cvfs("install")
+    assert {p.name for p in custom.iterdir()} == set(HOOKS)
+    project.write("data/a.bin", rand(5000))
+    project.commit_all()
+    assert "data/a.bin" in project.blob("HEAD:.cvfs/index/data.jsonl").decode()
+
+
+def test_reinstall_is_idempotent_and_upgrades_our_old_hooks(project: Project) -> None:
+    hooks = project.root / ".git/hooks"
+    again = project.cvfs("install")
+    assert again.stderr.count("unchanged") == len(HOOKS)
+    old = (hooks / "post-merge").read_text().replace("version ", "version 0.0.0-old ")
+    (hooks / "post-merge").write_text(old)
+    upgraded = project.cvfs("install")
+    assert "upgraded" in upgraded.stderr and "0.0.0-old" not in (hooks / "post-merge").read_text()
+    assert not (hooks / "post-merge.pre-cvfs").exists()
+
+
+def test_taken_legacy_name_is_an_error_not_an_overwrite(project: Project) -> None:
+    hooks = project.root / ".git/hooks"
+    write_hook(hooks / "pre-commit", "echo other-manager")
+    write_hook(hooks / "pre-commit.pre-cvfs", "echo older")
+    proc = project.cvfs("install", check=False)
+    assert proc.returncode == 1 and "pre-commit" in proc.stderr and "hint:" in proc.stderr
+    assert "other-manager" in (hooks / "pre-commit").read_text()
+    assert "older" in (hooks / "pre-commit.pre-cvfs").read_text()
+
+
+def test_filter_installs_missing_hooks_on_first_use(project: Project, tmp_path: Path) -> None:
+    project.write("data/a.bin", rand(5000))
+    project.commit_all()
+    for hook in HOOKS:
+        (project.root / ".git/hooks" / hook).unlink()
+    project.write("data/b.bin", rand(5000, 1))
+    project.git("add", "data/b.bin")  # runs the filter
+    assert all(SHIM_ID in (project.root / ".git/hooks" / h).read_text() for h in HOOKS)
+
+
+def test_global_install_and_uninstall_edit_only_git_config(tmp_path: Path) -> None:
+    cvfs(tmp_path, "install", "--global")
+    cfg = Path(os.environ["HOME"], ".gitconfig").read_text()
+    assert "filter-process" in cfg and "required = true" in cfg and "merge-index" in cfg
+    cvfs(tmp_path, "uninstall", "--global")
+    cfg = Path(os.environ["HOME"], ".gitconfig").read_text()
+    assert "cvfs" not in cfg
+    assert git(tmp_path, "config", "--global", "user.name").stdout.strip() == "Test"
