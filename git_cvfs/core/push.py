@@ -59,14 +59,13 @@ def archive_refs(
             continue
         seen = {}
         for hex_digest, info in result.done.items():
-            etag = getattr(info, "etag", "")
-            outcome.facts.setdefault(hex_digest, {})[name] = {"etag": etag, "key": object_key(hex_digest)}
-            seen[hex_digest] = etag
+            outcome.facts.setdefault(hex_digest, {})[name] = {"etag": info.etag, "key": info.key}
+            seen[hex_digest] = info.etag
         log.record(seen)
         outcome.uploaded += len(result.done)
-        for hex_digest, exc in result.failed.items():
-            target = outcome.missing if isinstance(exc, ObjectMissingError) else outcome.unreachable
-            target[hex_digest] = exc.message
+        for hex_digest, failure in result.failed.items():
+            target = outcome.missing if isinstance(failure, ObjectMissingError) else outcome.unreachable
+            target[hex_digest] = failure.message
     return outcome
 
 

@@ -13,7 +13,7 @@ MAX_PAYLOAD = 65516
 FLUSH = b"0000"
 
 Reader = Callable[[int], bytes]
-Writer = Callable[[bytes], object]
+Writer = Callable[[bytes | memoryview], object]
 
 
 class ProtocolError(CvfsError):

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissingError
 from git_cvfs.format.ref import Ref
@@ -14,19 +15,19 @@ from git_cvfs.local.cache import Cache
 from git_cvfs.output import Progress
 from git_cvfs.remote.archive import Archive, ObjectInfo, object_key
 
+T = TypeVar("T")
+
 
 @dataclass
-class Outcome:
-    """Per-object results of a batch: what worked and, by oid, what failed and why."""
+class Outcome(Generic[T]):
+    """Per-object results of a batch, by oid: what each success returned, and why each failure failed."""
 
-    done: dict[str, ObjectInfo | Path] = field(default_factory=dict)
+    done: dict[str, T] = field(default_factory=dict)
     failed: dict[str, CvfsError] = field(default_factory=dict)
 
 
-def _run_parallel(
-    items: Sequence[Ref], work: Callable[[Ref], ObjectInfo | Path], concurrency: int, progress: Progress
-) -> Outcome:
-    outcome = Outcome()
+def _run_parallel(items: Sequence[Ref], work: Callable[[Ref], T], concurrency: int, progress: Progress) -> Outcome[T]:
+    outcome: Outcome[T] = Outcome()
 
     def one(ref: Ref) -> None:
         try:
@@ -82,11 +83,12 @@ def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Pa
     raise ArchiveError("; ".join(e.message for e in errors), hint=errors[-1].hint)
 
 
-def download_many(archives: Sequence[Archive], cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome:
+def download_many(
+    archives: Sequence[Archive], cache: Cache, refs: Iterable[Ref], *, concurrency: int
+) -> Outcome[Path]:
     todo = [r for r in unique(refs) if not cache.has(r.hex, r.size)]
     progress = Progress("Downloading objects", len(todo), sum(r.size for r in todo))
-    outcome = _run_parallel(todo, lambda r: download_to_cache(archives, cache, r), concurrency, progress)
-    return outcome
+    return _run_parallel(todo, lambda r: download_to_cache(archives, cache, r), concurrency, progress)
 
 
 def upload_one(archive: Archive, cache: Cache, ref: Ref) -> ObjectInfo:
@@ -107,7 +109,7 @@ def upload_one(archive: Archive, cache: Cache, ref: Ref) -> ObjectInfo:
     return archive.put_file(key, path, ref.size)
 
 
-def upload_many(archive: Archive, cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome:
+def upload_many(archive: Archive, cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome[ObjectInfo]:
     todo = unique(refs)
     progress = Progress(f"Uploading objects to {archive.name}", len(todo), sum(r.size for r in todo))
     return _run_parallel(todo, lambda r: upload_one(archive, cache, r), concurrency, progress)
