@@ -60,7 +60,7 @@ say "installed $("$venv/bin/git-cvfs" --version) into $venv"
 ln -sfn "$venv/bin/git-cvfs" "$bindir/git-cvfs"
 say "linked $bindir/git-cvfs"
 if [ "$git_config" = 1 ]; then
-    "$venv/bin/git-cvfs" install --global 2>&1 | sed 's/^/install.sh: /'
+    "$venv/bin/git-cvfs" install --global --skip-repo 2>&1 | sed 's/^/install.sh: /'
 fi
 case ":$PATH:" in
     *":$bindir:"*) say "done: try it with \`git cvfs try\`" ;;

@@ -20,10 +20,14 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         "--local", dest="scope", action="store_const", const="local", help="in this repository's .git/config only"
     )
     parser.set_defaults(scope="global")
+    if name == "install":
+        parser.add_argument(
+            "--skip-repo", action="store_true", help="only the git config: no hooks in the current repository"
+        )
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    repo = Repo.find()
+    repo = None if getattr(args, "skip_repo", False) else Repo.find()
     op = install if name == "install" else uninstall
     report = op(scope=args.scope, repo=repo)
     verb = "set" if name == "install" else "removed"
@@ -34,6 +38,6 @@ def run(name: str, args: argparse.Namespace) -> int:
         output.info(f"git-cvfs: nothing to remove in {where}")
     for line in report.hooks:
         output.info(f"git-cvfs: {line}")
-    if repo is None and name == "install":
+    if repo is None and name == "install" and not getattr(args, "skip_repo", False):
         output.info("git-cvfs: not in a repository, so no hooks installed; the filter installs them on first use")
     return 0

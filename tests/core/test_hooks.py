@@ -101,3 +101,11 @@ def test_global_install_and_uninstall_edit_only_git_config(tmp_path: Path) -> No
     cfg = Path(os.environ["HOME"], ".gitconfig").read_text()
     assert "cvfs" not in cfg
     assert git(tmp_path, "config", "--global", "user.name").stdout.strip() == "Test"
+
+
+def test_skip_repo_sets_git_config_but_leaves_the_current_repository_alone(project: Project) -> None:
+    for hook in HOOKS:
+        (project.root / ".git/hooks" / hook).unlink()
+    project.cvfs("install", "--global", "--skip-repo")
+    assert not any((project.root / ".git/hooks" / h).exists() for h in HOOKS)
+    assert "filter-process" in git(project.root, "config", "--global", "filter.cvfs.process").stdout
