@@ -9,7 +9,7 @@ from pathlib import Path
 from git_cvfs import output
 from git_cvfs.errors import RefError
 from git_cvfs.format.inventory import encode_shard, merge_shards, parse_shard
-from git_cvfs.format.ref import MAX_REF_BYTES, parse_ref
+from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.format.size import format_size
 
 
@@ -35,6 +35,8 @@ def run(name: str, args: argparse.Namespace) -> int:
 
 
 def textconv(path: Path) -> int:
+    """What `git diff` shows for a managed file: its oid and size, the same whether
+    git hands over the ref or the bytes (it smudges the old side first)."""
     with open(path, "rb") as f:
         head = f.read(MAX_REF_BYTES + 1)
         try:
@@ -42,15 +44,14 @@ def textconv(path: Path) -> int:
         except RefError as exc:
             output.data(f"invalid git-cvfs ref: {exc.message}")
             return 0
-        if ref is not None:
-            output.data(f"git-cvfs object {ref.oid}\nsize {ref.size} ({format_size(ref.size)})")
-            return 0
-        h = hashlib.sha256(head)
-        size = len(head)
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    output.data(f"data sha256:{h.hexdigest()}\nsize {size} ({format_size(size)})")
+        if ref is None:
+            h = hashlib.sha256(head)
+            size = len(head)
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+            ref = Ref(h.hexdigest(), size)
+    output.data(f"oid {ref.oid}\nsize {ref.size} ({format_size(ref.size)})")
     return 0
 
 

@@ -83,9 +83,7 @@ def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Pa
     raise ArchiveError("; ".join(e.message for e in errors), hint=errors[-1].hint)
 
 
-def download_many(
-    archives: Sequence[Archive], cache: Cache, refs: Iterable[Ref], *, concurrency: int
-) -> Outcome[Path]:
+def download_many(archives: Sequence[Archive], cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome[Path]:
     todo = [r for r in unique(refs) if not cache.has(r.hex, r.size)]
     progress = Progress("Downloading objects", len(todo), sum(r.size for r in todo))
     return _run_parallel(todo, lambda r: download_to_cache(archives, cache, r), concurrency, progress)

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project, git, rand
+
+
+def test_fetch_fills_the_cache_without_touching_the_work_tree(project: Project, tmp_path: Path) -> None:
+    data = rand(5000)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    lazy = tmp_path / "lazy"
+    git(tmp_path, "clone", "-q", str(project.remote), "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    before = (lazy / "data/a.bin").read_bytes()
+    out = json.loads(git(lazy, "cvfs", "fetch", "--json", "data").stdout)
+    assert out == {"ok": True, "fetched": ["data/a.bin"], "failed": {}}
+    assert (lazy / "data/a.bin").read_bytes() == before
+    hex_digest = hashlib.sha256(data).hexdigest()
+    assert (lazy / ".git/cvfs/objects" / hex_digest[:2] / hex_digest[2:4] / hex_digest).read_bytes() == data
+
+
+def test_push_json_uploads_what_the_archive_lacks(project: Project) -> None:
+    data = rand(5000)
+    project.write("data/a.bin", data)
+    project.git("add", "-A")
+    project.git("commit", "-q", "--no-verify", "-m", "no hook: nothing uploaded yet")
+    hex_digest = hashlib.sha256(data).hexdigest()
+    assert not project.archive_path(hex_digest).exists()
+    first = json.loads(project.cvfs("push", "--json").stdout)
+    assert first["ok"] and first["uploaded"] == 1
+    assert project.archive_path(hex_digest).read_bytes() == data
+    again = json.loads(project.cvfs("push", "--json").stdout)
+    assert again["ok"] and again["uploaded"] == 1 and again["already_archived"] == 0  # asked the archive: HEAD hit
+
+
+def test_git_diff_shows_oid_and_size_not_json(project: Project) -> None:
+    project.write("data/a.bin", rand(5000, 1))
+    project.commit_all()
+    project.write("data/a.bin", rand(6000, 2))
+    diff = project.git("diff", "data/a.bin").stdout.splitlines()
+    assert "-oid sha256:" + hashlib.sha256(rand(5000, 1)).hexdigest() in diff
+    assert "+oid sha256:" + hashlib.sha256(rand(6000, 2)).hexdigest() in diff
+    assert "+size 6000 (5.9 KiB)" in diff
+
+
+def test_progress_is_git_style_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from git_cvfs import output
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    fake = Tty()
+    monkeypatch.setattr(output.sys, "stderr", fake)
+    monkeypatch.delenv("GIT_CVFS_NO_PROGRESS")
+    progress = output.Progress("Uploading objects", 2, 2 << 20)
+    progress.advance(1, 1 << 20)
+    progress.advance(1, 1 << 20)
+    progress.finish()
+    last = fake.getvalue().split("\r")[-1]
+    assert last.startswith("Uploading objects: 100% (2/2), 2.0 MiB | ") and last.endswith("/s, done.\n")
+
+
+def test_no_progress_when_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from git_cvfs import output
+
+    fake = io.StringIO()
+    monkeypatch.setattr(output.sys, "stderr", fake)
+    progress = output.Progress("Downloading objects", 1)
+    progress.advance(1)
+    progress.finish()
+    assert fake.getvalue() == ""
