@@ -3,7 +3,8 @@
 #
 #   ./install.sh          into its own virtual environment, with `git-cvfs` linked
 #                         into ~/.local/bin and the git filter set in ~/.gitconfig
-#   ./install.sh --dev    a development environment in ./.venv with the test tools
+#   ./install.sh --dev    a development environment in ./.venv with the test tools,
+#                         and Azurite (npm) in ./.cache/azurite for the Azure tests
 #
 # Running it again upgrades in place; nothing is duplicated.
 set -euo pipefail
@@ -45,6 +46,15 @@ if [ "$mode" = dev ]; then
     make_venv "$venv"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$src[test]"
     say "installed git-cvfs (editable) and the test tools into $venv"
+    # Azurite, the Azure Blob emulator the tests run against, comes from npm.
+    azurite="$src/.cache/azurite"
+    if [ -x "$azurite/node_modules/.bin/azurite-blob" ]; then
+        say "reusing Azurite in $azurite"
+    else
+        command -v npm >/dev/null || { echo "error: npm is needed for Azurite (the Azure test server)" >&2; echo "hint: apt-get install nodejs npm" >&2; exit 2; }
+        npm install --prefix "$azurite" azurite --no-audit --no-fund --silent
+        say "installed Azurite into $azurite"
+    fi
     say "run the tests with: .venv/bin/python -m pytest"
     exit 0
 fi

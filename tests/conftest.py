@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.servers import AZURITE_ACCOUNT, azurite_connection_string, moto_reset, start_azurite, start_moto
 
 BIN = Path(sys.executable).parent
 CVFS = str(BIN / "git-cvfs")
@@ -106,19 +110,80 @@ class Project:
         return self.archive / "objects" / hex_digest[:2] / hex_digest[2:4] / hex_digest
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
+def new_project(tmp_path: Path, config: dict[str, str], name: str = "project") -> Project:
+    """A repository set up with `git cvfs init`, the given .cvfs/config keys, data/** tracked."""
     cvfs(tmp_path, "install", "--global")
-    root = tmp_path / "project"
+    root = tmp_path / name
     archive = tmp_path / "archive"
-    remote = tmp_path / "remote.git"
+    remote = tmp_path / f"{name}-remote.git"
     git(tmp_path, "init", "-q", "--bare", str(remote))
     git(tmp_path, "init", "-q", str(root))
-    cvfs(root, "init", "--archive", archive.as_uri())
-    git(root, "config", "-f", ".cvfs/config", "scope.minSize", "1KB")
+    cvfs(root, "init", "--archive", config.pop("archive.primary.url", archive.as_uri()))
+    for key, value in {"scope.minSize": "1KB", **config}.items():
+        git(root, "config", "-f", ".cvfs/config", key, value)
     cvfs(root, "track", "data/**")
     git(root, "remote", "add", "origin", str(remote))
     return Project(root, archive, remote)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return new_project(tmp_path, {})
+
+
+@dataclass
+class CloudArchive:
+    url: str
+    endpoint: str | None
+    kind: str
+
+    def config(self, name: str = "primary", endpoint: str | None = None) -> dict[str, str]:
+        out = {f"archive.{name}.url": self.url}
+        if self.kind == "s3":
+            out[f"archive.{name}.endpoint"] = endpoint or self.endpoint or ""
+            out[f"archive.{name}.region"] = "us-east-1"
+        elif endpoint:
+            out[f"archive.{name}.endpoint"] = endpoint
+        return out
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    server = start_moto()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = start_azurite(tmp_path_factory.mktemp("azurite"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def s3_archive(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> CloudArchive:
+    moto_reset(moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing-key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("GIT_CVFS_S3_MAX_ATTEMPTS", "3")
+    import boto3
+
+    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket="cvfs-test")
+    return CloudArchive("s3://cvfs-test/team", moto_server, "s3")
+
+
+@pytest.fixture
+def azure_archive(azurite_server: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> CloudArchive:
+    conn = azurite_connection_string(azurite_server)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", conn)
+    monkeypatch.setenv("GIT_CVFS_AZURE_RETRIES", "2")
+    from azure.storage.blob import BlobServiceClient
+
+    container = "c" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:20]
+    BlobServiceClient.from_connection_string(conn).create_container(container)
+    return CloudArchive(f"az://{AZURITE_ACCOUNT}/{container}/team", f"{azurite_server}/{AZURITE_ACCOUNT}", "azure")
 
 
 def rand(n: int, seed: int = 0) -> bytes:

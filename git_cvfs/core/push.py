@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -12,7 +13,7 @@ from git_cvfs.format.ref import Ref
 from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.git import split_z
 from git_cvfs.remote.archive import object_key
-from git_cvfs.remote.transfer import unique, upload_many
+from git_cvfs.remote.transfer import download_many, unique, upload_many
 
 
 @dataclass
@@ -51,6 +52,7 @@ def archive_refs(
                 todo.append(ref)
         if not todo:
             continue
+        _fill_cache_from_other_archives(ws, name, todo)
         try:
             result = upload_many(ws.archive(name), ws.cache, todo, concurrency=ws.settings.concurrency)
         except ArchiveError as exc:
@@ -67,6 +69,16 @@ def archive_refs(
             target = outcome.missing if isinstance(failure, ObjectMissingError) else outcome.unreachable
             target[hex_digest] = failure.message
     return outcome
+
+
+def _fill_cache_from_other_archives(ws: Workspace, target: str, refs: Sequence[Ref]) -> None:
+    """Objects this machine lacks may still be in another archive: fetch them (verified) to copy across."""
+    absent = [r for r in refs if not ws.cache.has(r.hex, r.size)]
+    sources = [n for n in ws.archive_names if n != target]
+    if not absent or not sources:
+        return
+    with contextlib.suppress(CvfsError):  # what stays missing is reported by the upload
+        download_many([ws.archive(n) for n in sources], ws.cache, absent, concurrency=ws.settings.concurrency)
 
 
 def refs_in_tree_and_index(ws: Workspace) -> list[tuple[str, Ref]]:

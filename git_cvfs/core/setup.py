@@ -126,10 +126,10 @@ def _configured_url(repo: Repo) -> str | None:
 
 
 def _check_archive_url(url: str) -> None:
-    if not url.startswith("file:///"):
+    if not url.startswith(("file:///", "s3://", "az://")):
         raise UsageError(
             f"unsupported archive URL {url!r}",
-            hint="use file:///absolute/dir (s3:// and az:// come with the cloud archives)",
+            hint="use file:///absolute/dir, s3://bucket/prefix or az://account/container/prefix",
         )
 
 

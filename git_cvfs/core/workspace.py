@@ -8,6 +8,7 @@ from pathlib import Path
 from git_cvfs.local.cache import Cache
 from git_cvfs.local.config import Settings, load_settings
 from git_cvfs.local.git import Repo
+from git_cvfs.local.secrets import load_secrets
 from git_cvfs.remote.archive import Archive, open_archive
 
 
@@ -35,7 +36,10 @@ class Workspace:
 
     def archive(self, name: str) -> Archive:
         if name not in self._archives:
-            self._archives[name] = open_archive(self.settings.archives[name])
+            settings = self.settings.archives[name]
+            if not settings.url.startswith("file:"):
+                load_secrets(self.repo)
+            self._archives[name] = open_archive(settings, concurrency=self.settings.concurrency)
         return self._archives[name]
 
     @property

@@ -110,6 +110,32 @@ class Cache:
             self.adopt(spool, hex_digest)
             return hex_digest, spool.size
 
+    def tmp_path(self, purpose: str = "get") -> Path:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        return self.tmp / f"{purpose}-{os.getpid()}-{time.monotonic_ns()}"
+
+    def adopt_verified(self, path: Path, expect_hex: str, expect_size: int) -> Path | None:
+        """Hash a downloaded file; file it under its oid if it matches, else delete it and return None."""
+        h = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+            if h.hexdigest() == expect_hex and size == expect_size:
+                os.fsync(f.fileno())
+        if h.hexdigest() != expect_hex or size != expect_size:
+            path.unlink(missing_ok=True)
+            return None
+        dest = self.object_path(expect_hex)
+        if dest.exists():
+            path.unlink(missing_ok=True)
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o444)
+        os.replace(path, dest)
+        return dest
+
     def remove(self, hex_digest: str) -> None:
         try:
             self.object_path(hex_digest).unlink()

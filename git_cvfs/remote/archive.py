@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -35,8 +35,9 @@ class Archive(Protocol):
         """Store path under key unless an object is already there (create-if-absent)."""
         ...
 
-    def get_into(self, key: str, sink: Callable[[bytes], None]) -> None:
-        """Stream the object's bytes to sink; ObjectMissingError when absent."""
+    def download_to(self, key: str, dest: Path) -> None:
+        """Write the object's bytes to dest (any order: ranged parallel GETs are fine);
+        ObjectMissingError when absent. The caller verifies the hash before using them."""
         ...
 
     def list(self, prefix: str = "objects/") -> Iterator[ObjectInfo]: ...
@@ -44,13 +45,22 @@ class Archive(Protocol):
     def delete(self, key: str) -> None: ...
 
 
-def open_archive(settings: ArchiveSettings) -> Archive:
+def open_archive(settings: ArchiveSettings, *, concurrency: int = 8) -> Archive:
+    """The backend for the URL's scheme; cloud SDKs are imported only here, only when used."""
     scheme = urlsplit(settings.url).scheme
     if scheme == "file":
         from git_cvfs.remote.filedir import FileArchive
 
         return FileArchive(settings)
+    if scheme == "s3":
+        from git_cvfs.remote.s3 import S3Archive
+
+        return S3Archive(settings, concurrency=concurrency)
+    if scheme == "az":
+        from git_cvfs.remote.azure import AzureArchive
+
+        return AzureArchive(settings, concurrency=concurrency)
     raise ConfigError(
         f"archive {settings.name!r} has an unsupported URL {settings.url!r}",
-        hint="use file:///absolute/dir (s3:// and az:// archives are not available in this version)",
+        hint="use file:///absolute/dir, s3://bucket/prefix or az://account/container/prefix",
     )

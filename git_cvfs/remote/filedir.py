@@ -6,15 +6,13 @@ import contextlib
 import errno
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings, default_archive_url
 from git_cvfs.remote.archive import ObjectInfo
-
-CHUNK = 1 << 20
 
 
 def _etag(st: os.stat_result) -> str:
@@ -103,17 +101,17 @@ class FileArchive:
         assert info is not None
         return info
 
-    def get_into(self, key: str, sink: Callable[[bytes], None]) -> None:
+    def download_to(self, key: str, dest: Path) -> None:
         self._require_root()
         try:
-            f = open(self._path(key), "rb")
+            src = open(self._path(key), "rb")
         except FileNotFoundError:
             raise ObjectMissingError(f"archive {self.name}: {self.url}/{key} does not exist") from None
         except OSError as exc:
             raise ArchiveError(f"archive {self.name}: cannot read {key}: {exc.strerror}") from None
-        with f:
-            while chunk := f.read(CHUNK):
-                sink(chunk)
+        with src, open(dest, "wb") as out:
+            while os.copy_file_range(src.fileno(), out.fileno(), 1 << 30):
+                pass
 
     def list(self, prefix: str = "objects/") -> Iterator[ObjectInfo]:
         self._require_root()

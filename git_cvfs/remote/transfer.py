@@ -59,27 +59,31 @@ def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Pa
     errors: list[CvfsError] = []
     key = object_key(ref.hex)
     for archive in archives:
-        with cache.spool() as spool:
-            try:
-                archive.get_into(key, spool.write)
-            except CvfsError as exc:
-                errors.append(exc)
-                continue
-            got = spool.finish()
-            if got != ref.hex or spool.size != ref.size:
-                errors.append(
-                    IntegrityError(
-                        f"archive {archive.name}: {archive.url}/{key} holds bytes that do not match {ref.oid}"
-                        f" (got sha256:{got}, {spool.size} bytes; expected {ref.size} bytes)",
-                        hint="the archived object is damaged; restore it from another archive or a machine that has it",
-                    )
-                )
-                continue
-            return cache.adopt(spool, ref.hex)
+        tmp = cache.tmp_path()
+        try:
+            archive.download_to(key, tmp)
+            adopted = cache.adopt_verified(tmp, ref.hex, ref.size)
+        except CvfsError as exc:
+            errors.append(exc)
+            continue
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        if adopted is not None:
+            return adopted
+        errors.append(
+            IntegrityError(
+                f"archive {archive.name}: {archive.url}/{key} holds bytes that do not match {ref.oid}",
+                hint="the archived object is damaged; restore it from another archive or a machine that has it",
+            )
+        )
     if len(errors) == 1:
         raise errors[0]
     if all(isinstance(e, ObjectMissingError) for e in errors):
         raise ObjectMissingError(f"{ref.oid} is in none of the archives: " + "; ".join(e.message for e in errors))
+    integrity = [e for e in errors if isinstance(e, IntegrityError)]
+    if integrity:
+        raise IntegrityError("; ".join(e.message for e in errors), hint=integrity[0].hint)
     raise ArchiveError("; ".join(e.message for e in errors), hint=errors[-1].hint)
 
 

@@ -1,0 +1,149 @@
+"""az:// archive on azure-storage-blob: az://account/container/prefix."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient, LinearRetry
+
+from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
+from git_cvfs.local.config import ArchiveSettings
+from git_cvfs.remote.archive import ObjectInfo
+
+# The SDK's default (exponential, 15 s first backoff) turns one transient 503 into
+# ~19 s of silence. Linear 0.5 s steps with jitter survive a few faults in ~2 s
+# and then report the cause.
+RETRY_TOTAL = int(os.environ.get("GIT_CVFS_AZURE_RETRIES", "4"))
+BLOCK = 8 << 20
+
+
+def _retry() -> LinearRetry:
+    # The stubs say int; the SDK takes seconds as a float (sub-second steps are the point).
+    return LinearRetry(backoff=0.5, random_jitter_range=0.2, retry_total=RETRY_TOTAL)  # type: ignore[arg-type]
+
+
+def _connection_string_account(conn: str) -> str | None:
+    for part in conn.split(";"):
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "accountname":
+            return value.strip()
+    return None
+
+
+class AzureArchive:
+    def __init__(self, settings: ArchiveSettings, *, concurrency: int = 8) -> None:
+        parts = urlsplit(settings.url)
+        path = parts.path.strip("/").split("/", 1)
+        if not parts.netloc or not path[0]:
+            raise ConfigError(
+                f"archive {settings.name!r}: {settings.url!r} needs an account and a container",
+                hint="use az://ACCOUNT/CONTAINER/prefix",
+            )
+        self.name = settings.name
+        self.url = settings.url.rstrip("/")
+        self.account = parts.netloc
+        self.container_name = path[0]
+        self.prefix = path[1].strip("/") if len(path) > 1 else ""
+        self.concurrency = concurrency
+        common: dict[str, Any] = {
+            "retry_policy": _retry(),
+            "connection_timeout": 10,
+            "read_timeout": 60,
+            "max_single_put_size": BLOCK,
+            "max_block_size": BLOCK,
+            "max_single_get_size": BLOCK,
+            "max_chunk_get_size": BLOCK,
+        }
+        self.service = self._client(settings, common)
+        self.container = self.service.get_container_client(self.container_name)
+
+    def _client(self, settings: ArchiveSettings, common: dict[str, Any]) -> BlobServiceClient:
+        conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+        if conn and _connection_string_account(conn) in (None, self.account):
+            return BlobServiceClient.from_connection_string(conn, **common)
+        account_url = settings.endpoint or f"https://{self.account}.blob.core.windows.net"
+        key = os.environ.get("AZURE_STORAGE_KEY") or os.environ.get("AZURE_STORAGE_ACCOUNT_KEY")
+        if key:
+            return BlobServiceClient(
+                account_url, credential={"account_name": self.account, "account_key": key}, **common
+            )
+        try:
+            from azure.identity import DefaultAzureCredential
+        except ImportError:
+            raise ArchiveError(
+                f"archive {self.name} ({self.url}): no Azure credentials found",
+                hint="set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_KEY (or .cvfs/secrets.env), "
+                "or pip install azure-identity to use your Azure login",
+            ) from None
+        return BlobServiceClient(account_url, credential=DefaultAzureCredential(), **common)
+
+    def _blob(self, key: str) -> Any:
+        return self.container.get_blob_client(f"{self.prefix}/{key}" if self.prefix else key)
+
+    def _fail(self, op: str, key: str, exc: Exception) -> ArchiveError:
+        cause = getattr(exc, "reason", None) or type(exc).__name__
+        message = str(getattr(exc, "message", "") or "").splitlines()
+        detail = f"{cause}" + (f": {message[0]}" if message and message[0] else "")
+        return ArchiveError(
+            f"archive {self.name} ({self.url}) is unreachable or refused {op} of {key}: {detail}",
+            hint="check the account, container and credentials (`git cvfs doctor --probe`)",
+        )
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            props = self._blob(key).get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        except (AzureError, OSError) as exc:
+            raise self._fail("HEAD", key, exc) from None
+        return ObjectInfo(key, int(props.size), str(props.etag))
+
+    def put_file(self, key: str, path: Path, size: int) -> ObjectInfo:
+        existing = self.head(key)
+        if existing is not None and existing.size == size:
+            return existing
+        try:
+            with open(path, "rb") as body:
+                # overwrite=False is a conditional create: a racing writer's blob is never replaced.
+                self._blob(key).upload_blob(
+                    body, length=size, overwrite=existing is not None, max_concurrency=self.concurrency
+                )
+        except ResourceExistsError:
+            pass
+        except (AzureError, OSError) as exc:
+            raise self._fail("PUT", key, exc) from None
+        info = self.head(key)
+        if info is None or info.size != size:
+            raise ArchiveError(f"archive {self.name}: {self.url}/{key} is missing or has the wrong size after upload")
+        return info
+
+    def download_to(self, key: str, dest: Path) -> None:
+        try:
+            with open(dest, "wb") as out:
+                self._blob(key).download_blob(max_concurrency=self.concurrency).readinto(out)
+        except ResourceNotFoundError:
+            raise ObjectMissingError(f"archive {self.name}: {self.url}/{key} does not exist") from None
+        except (AzureError, OSError) as exc:
+            raise self._fail("GET", key, exc) from None
+
+    def list(self, prefix: str = "objects/") -> Iterator[ObjectInfo]:
+        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            for blob in self.container.list_blobs(name_starts_with=full):
+                yield ObjectInfo(blob.name[strip:], int(blob.size), str(blob.etag))
+        except (AzureError, OSError) as exc:
+            raise self._fail("LIST", prefix, exc) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self._blob(key).delete_blob()
+        except ResourceNotFoundError:
+            pass
+        except (AzureError, OSError) as exc:
+            raise self._fail("DELETE", key, exc) from None

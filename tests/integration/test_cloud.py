@@ -1,0 +1,222 @@
+"""The git workflow against real servers: moto's S3 server and Azurite, over HTTP on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from git_cvfs.format.ref import Ref
+from tests.conftest import CloudArchive, git, new_project, rand
+from tests.servers import AZURITE_ACCOUNT, FaultProxy, Rule
+
+
+def ref_of(data: bytes) -> Ref:
+    return Ref(hashlib.sha256(data).hexdigest(), len(data))
+
+
+def key_of(data: bytes) -> str:
+    h = ref_of(data).hex
+    return f"team/objects/{h[:2]}/{h[2:4]}/{h}"
+
+
+def read_object(archive: CloudArchive, key: str) -> bytes | None:
+    if archive.kind == "s3":
+        import boto3
+        from botocore.exceptions import ClientError
+
+        try:
+            obj = boto3.client("s3", endpoint_url=archive.endpoint, region_name="us-east-1").get_object(
+                Bucket="cvfs-test", Key=key
+            )
+        except ClientError:
+            return None
+        return obj["Body"].read()  # type: ignore[no-any-return]
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.storage.blob import BlobServiceClient
+
+    container = archive.url.split("/")[3]
+    client = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"])
+    try:
+        return client.get_blob_client(container, key).download_blob().readall()  # type: ignore[no-any-return]
+    except ResourceNotFoundError:
+        return None
+
+
+def write_object(archive: CloudArchive, key: str, data: bytes) -> None:
+    if archive.kind == "s3":
+        import boto3
+
+        boto3.client("s3", endpoint_url=archive.endpoint, region_name="us-east-1").put_object(
+            Bucket="cvfs-test", Key=key, Body=data
+        )
+        return
+    from azure.storage.blob import BlobServiceClient
+
+    container = archive.url.split("/")[3]
+    client = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"])
+    client.get_blob_client(container, key).upload_blob(data, overwrite=True)
+
+
+@pytest.fixture(params=["s3", "azure"])
+def cloud(request: pytest.FixtureRequest) -> CloudArchive:
+    return request.getfixturevalue(f"{request.param}_archive")  # type: ignore[no-any-return]
+
+
+def test_whole_workflow_on_a_cloud_archive(cloud: CloudArchive, tmp_path: Path) -> None:
+    project = new_project(tmp_path, cloud.config())
+    big, other = rand(3 << 20, 1), rand(20_000, 2)  # 3 MiB: multipart/block uploads on both SDKs
+    project.write("data/big.bin", big)
+    project.write("data/other.bin", other)
+    project.commit_all()
+    assert read_object(cloud, key_of(big)) == big
+    row = json.loads(project.blob("HEAD:.cvfs/index/data.jsonl").decode().splitlines()[0])
+    assert row["archives"]["primary"]["etag"]
+    project.git("push", "-q", "origin", "main")
+
+    clone = project.clone(tmp_path / "clone")
+    assert (clone / "data/big.bin").read_bytes() == big
+    assert git(clone, "status", "--porcelain").stdout == ""
+
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    assert (lazy / "data/big.bin").read_bytes() == ref_of(big).encode()
+    git(lazy, "cvfs", "ensure", "data/big.bin")
+    assert (lazy / "data/big.bin").read_bytes() == big
+    assert git(lazy, "status", "--porcelain").stdout == ""
+
+    git(clone, "checkout", "-q", "-b", "v2")
+    (clone / "data/big.bin").write_bytes(rand(40_000, 3))
+    git(clone, "commit", "-q", "-am", "v2")
+    git(clone, "checkout", "-q", "main")
+    assert (clone / "data/big.bin").read_bytes() == big
+    git(clone, "checkout", "-q", "v2")
+    assert (clone / "data/big.bin").read_bytes() == rand(40_000, 3)
+    assert read_object(cloud, key_of(rand(40_000, 3))) == rand(40_000, 3)
+
+
+def test_overwritten_object_in_the_bucket_never_reaches_the_work_tree(cloud: CloudArchive, tmp_path: Path) -> None:
+    project = new_project(tmp_path, cloud.config())
+    data = rand(50_000, 4)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    write_object(cloud, key_of(data), b"X" * len(data))
+    clone_proc = git(tmp_path, "clone", "-q", str(project.remote), "c")
+    clone = tmp_path / "c"
+    assert (clone / "data/a.bin").read_bytes() == ref_of(data).encode()
+    assert "do not match" in clone_proc.stderr
+    ensure = git(clone, "cvfs", "ensure", "data/a.bin", check=False)
+    assert ensure.returncode == 1 and key_of(data)[len("team/") :] in ensure.stderr and cloud.url in ensure.stderr
+    assert (clone / "data/a.bin").read_bytes() == ref_of(data).encode()
+
+
+def test_s3_primary_down_reads_fall_back_to_azure_secondary(
+    s3_archive: CloudArchive, azure_archive: CloudArchive, tmp_path: Path
+) -> None:
+    proxy = FaultProxy(s3_archive.endpoint or "").start()
+    try:
+        config = {**s3_archive.config(endpoint=proxy.url), **azure_archive.config("secondary")}
+        project = new_project(tmp_path, config)
+        data = rand(100_000, 5)
+        project.write("data/a.bin", data)
+        project.commit_all()
+        assert read_object(s3_archive, key_of(data)) == data
+        assert read_object(azure_archive, key_of(data)) == data
+        archives = json.loads(project.blob("HEAD:.cvfs/index/data.jsonl"))["archives"]
+        assert set(archives) == {"primary", "secondary"} and all(a["etag"] for a in archives.values())
+        project.git("push", "-q", "origin", "main")
+
+        proxy.rules.append(Rule("*", ".", "503", times=-1))  # the primary is down for good
+        clone = project.clone(tmp_path / "clone")
+        assert (clone / "data/a.bin").read_bytes() == data
+        assert git(clone, "status", "--porcelain").stdout == ""
+    finally:
+        proxy.stop()
+
+
+def test_push_archive_fills_the_secondary_from_the_primary(
+    s3_archive: CloudArchive, azure_archive: CloudArchive, tmp_path: Path
+) -> None:
+    project = new_project(tmp_path, s3_archive.config())
+    data = rand(30_000, 6)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    for key, value in azure_archive.config("secondary").items():
+        project.git("config", "-f", ".cvfs/config", key, value)
+    lazy_cache = project.root / ".git/cvfs/objects"
+    for obj in lazy_cache.rglob(ref_of(data).hex):
+        obj.unlink()  # not in the cache: must come from the primary
+    out = json.loads(project.cvfs("push", "--archive", "secondary", "--json").stdout)
+    assert out["ok"] and out["uploaded"] == 1
+    assert read_object(azure_archive, key_of(data)) == data
+
+
+@pytest.mark.parametrize("kind", ["s3", "azure"])
+def test_transient_faults_are_survived(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    archive: CloudArchive = request.getfixturevalue(f"{kind}_archive")
+    upstream = archive.endpoint or ""
+    base = upstream.rsplit("/", 1)[0] if kind == "azure" else upstream
+    proxy = FaultProxy(base).start()
+    try:
+        endpoint = f"{proxy.url}/{AZURITE_ACCOUNT}" if kind == "azure" else proxy.url
+        if kind == "azure":
+            os.environ["AZURE_STORAGE_CONNECTION_STRING"] = os.environ["AZURE_STORAGE_CONNECTION_STRING"].replace(
+                base, proxy.url
+            )
+        project = new_project(tmp_path, archive.config(endpoint=endpoint))
+        data = rand(200_000, 7)
+        project.write("data/a.bin", data)
+        proxy.rules += [Rule("PUT", "objects", "503", times=1), Rule("PUT", "objects", "reset", times=1)]
+        project.commit_all()
+        assert read_object(archive, key_of(data)) == data
+        project.git("push", "-q", "origin", "main")
+        proxy.rules += [Rule("GET", "objects", "500", times=1), Rule("GET", "objects", "503", times=1)]
+        clone = project.clone(tmp_path / "clone")
+        assert (clone / "data/a.bin").read_bytes() == data
+        assert sum(r.hits for r in proxy.rules) == 4
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.parametrize("kind", ["s3", "azure"])
+def test_persistent_faults_end_in_one_clear_error_and_nothing_half_written(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    archive: CloudArchive = request.getfixturevalue(f"{kind}_archive")
+    upstream = archive.endpoint or ""
+    base = upstream.rsplit("/", 1)[0] if kind == "azure" else upstream
+    proxy = FaultProxy(base).start()
+    try:
+        endpoint = f"{proxy.url}/{AZURITE_ACCOUNT}" if kind == "azure" else proxy.url
+        if kind == "azure":
+            os.environ["AZURE_STORAGE_CONNECTION_STRING"] = os.environ["AZURE_STORAGE_CONNECTION_STRING"].replace(
+                base, proxy.url
+            )
+        project = new_project(tmp_path, archive.config(endpoint=endpoint))
+        data = rand(100_000, 8)
+        project.write("data/a.bin", data)
+        project.commit_all()
+        project.git("push", "-q", "origin", "main")
+        lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+        proxy.rules.append(Rule("GET", "objects", "503", times=-1))
+        ensure = git(lazy, "cvfs", "ensure", "data", check=False)
+        assert ensure.returncode == 1 and "Traceback" not in ensure.stderr
+        assert archive.url in ensure.stderr and "hint:" in ensure.stderr
+        assert (lazy / "data/a.bin").read_bytes() == ref_of(data).encode()
+        assert list((lazy / "data").iterdir()) == [lazy / "data/a.bin"]  # no temp files left
+        tmp = lazy / ".git/cvfs/tmp"
+        assert not tmp.exists() or list(tmp.iterdir()) == []
+        # Uploads failing for good: the commit goes through with a warning; push is refused.
+        proxy.rules.append(Rule("*", ".", "reset", times=-1))
+        project.write("data/b.bin", rand(100_000, 9))
+        project.git("add", "-A")
+        commit = project.git("commit", "-m", "b", check=False)
+        assert commit.returncode == 0 and "warning: committing without archiving" in commit.stderr
+        push = project.git("push", "origin", "main", check=False)
+        assert push.returncode != 0 and "push refused" in push.stderr
+    finally:
+        proxy.stop()
