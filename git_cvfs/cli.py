@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preflight": ("ensure", "exit 1 if any of the paths is still a ref"),
     "status": ("status", "managed files by state, and totals"),
     "ls-files": ("status", "managed files with their state"),
+    "doctor": ("doctor", "check install, config, credentials and archive access"),
     "filter-process": ("filter", "git's long-running filter (run by git)"),
     "clean": ("filter", "single-file clean filter (run by git)"),
     "smudge": ("filter", "single-file smudge filter (run by git)"),
