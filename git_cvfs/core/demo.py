@@ -7,7 +7,6 @@ alone; the filter settings reach git through GIT_CONFIG_* variables.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 from git_cvfs.core.hooks import executable
 from git_cvfs.core.setup import filter_config
 from git_cvfs.errors import CvfsError, UsageError
+from git_cvfs.local.cache import sha256_file
 
 DATA_SIZE = 3 << 20
 
@@ -47,11 +47,7 @@ def _env(exe: str) -> dict[str, str]:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)[0]
 
 
 class Demo:

@@ -14,6 +14,17 @@ from git_cvfs.format.ref import validate_hex
 CHUNK = 1 << 20
 
 
+def sha256_file(path: Path) -> tuple[str, int]:
+    """(hex digest, size) of a file, read in bounded chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -116,17 +127,14 @@ class Cache:
 
     def adopt_verified(self, path: Path, expect_hex: str, expect_size: int) -> Path | None:
         """Hash a downloaded file; file it under its oid if it matches, else delete it and return None."""
-        h = hashlib.sha256()
-        size = 0
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-            if h.hexdigest() == expect_hex and size == expect_size:
-                os.fsync(f.fileno())
-        if h.hexdigest() != expect_hex or size != expect_size:
+        if sha256_file(path) != (expect_hex, expect_size):
             path.unlink(missing_ok=True)
             return None
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         dest = self.object_path(expect_hex)
         if dest.exists():
             path.unlink(missing_ok=True)
@@ -151,11 +159,7 @@ class Cache:
                     yield obj.name
 
     def verify(self, hex_digest: str) -> bool:
-        h = hashlib.sha256()
-        with open(self.object_path(hex_digest), "rb") as f:
-            while chunk := f.read(CHUNK):
-                h.update(chunk)
-        return h.hexdigest() == hex_digest
+        return sha256_file(self.object_path(hex_digest))[0] == hex_digest
 
     def clean_stale_tmp(self, older_than: float = 24 * 3600) -> int:
         """Spools left behind by killed processes; young ones may belong to a live process."""

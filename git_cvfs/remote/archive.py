@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from git_cvfs.errors import ConfigError
+from git_cvfs.errors import ArchiveError, ConfigError
 from git_cvfs.format.ref import validate_hex
 from git_cvfs.local.config import ArchiveSettings
 
@@ -43,6 +43,14 @@ class Archive(Protocol):
     def list(self, prefix: str = "objects/") -> Iterator[ObjectInfo]: ...
 
     def delete(self, key: str) -> None: ...
+
+
+def confirm_put(archive: Archive, key: str, size: int) -> ObjectInfo:
+    """After an upload, the archive must hold an object of the right size; its answer gives the etag."""
+    info = archive.head(key)
+    if info is None or info.size != size:
+        raise ArchiveError(f"archive {archive.name}: {archive.url}/{key} is missing or has the wrong size after upload")
+    return info
 
 
 def open_archive(settings: ArchiveSettings, *, concurrency: int = 8) -> Archive:

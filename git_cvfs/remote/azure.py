@@ -13,7 +13,7 @@ from azure.storage.blob import BlobServiceClient, LinearRetry
 
 from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings
-from git_cvfs.remote.archive import ObjectInfo
+from git_cvfs.remote.archive import ObjectInfo, confirm_put
 
 # The SDK's default (exponential, 15 s first backoff) turns one transient 503 into
 # ~19 s of silence. Linear 0.5 s steps with jitter survive a few faults in ~2 s
@@ -117,10 +117,7 @@ class AzureArchive:
             pass
         except (AzureError, OSError) as exc:
             raise self._fail("PUT", key, exc) from None
-        info = self.head(key)
-        if info is None or info.size != size:
-            raise ArchiveError(f"archive {self.name}: {self.url}/{key} is missing or has the wrong size after upload")
-        return info
+        return confirm_put(self, key, size)
 
     def download_to(self, key: str, dest: Path) -> None:
         try:

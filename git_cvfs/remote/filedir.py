@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings, default_archive_url
-from git_cvfs.remote.archive import ObjectInfo
+from git_cvfs.remote.archive import ObjectInfo, confirm_put
 
 
 def _etag(st: os.stat_result) -> str:
@@ -97,9 +97,7 @@ class FileArchive:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        info = self.head(key)
-        assert info is not None
-        return info
+        return confirm_put(self, key, size)
 
     def download_to(self, key: str, dest: Path) -> None:
         self._require_root()

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings
-from git_cvfs.remote.archive import ObjectInfo
+from git_cvfs.remote.archive import ObjectInfo, confirm_put
 
 MULTIPART = 64 << 20
 PART = 16 << 20
@@ -104,10 +104,7 @@ class S3Archive:
                 self.client.upload_file(str(path), self.bucket, self._key(key), Config=self._transfer)
         except (ClientError, BotoCoreError, OSError) as exc:
             raise self._fail("PUT", key, exc) from None
-        info = self.head(key)
-        if info is None or info.size != size:
-            raise ArchiveError(f"archive {self.name}: {self.url}/{key} is missing or has the wrong size after upload")
-        return info
+        return confirm_put(self, key, size)
 
     def download_to(self, key: str, dest: Path) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -155,68 +156,65 @@ def test_push_archive_fills_the_secondary_from_the_primary(
     assert read_object(azure_archive, key_of(data)) == data
 
 
-@pytest.mark.parametrize("kind", ["s3", "azure"])
-def test_transient_faults_are_survived(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+@pytest.fixture
+def faulty(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[CloudArchive, FaultProxy, str]]:
+    """A cloud archive reached through the fault proxy: (archive, proxy, endpoint to configure)."""
+    kind = request.param
     archive: CloudArchive = request.getfixturevalue(f"{kind}_archive")
     upstream = archive.endpoint or ""
     base = upstream.rsplit("/", 1)[0] if kind == "azure" else upstream
     proxy = FaultProxy(base).start()
-    try:
-        endpoint = f"{proxy.url}/{AZURITE_ACCOUNT}" if kind == "azure" else proxy.url
-        if kind == "azure":
-            os.environ["AZURE_STORAGE_CONNECTION_STRING"] = os.environ["AZURE_STORAGE_CONNECTION_STRING"].replace(
-                base, proxy.url
-            )
-        project = new_project(tmp_path, archive.config(endpoint=endpoint))
-        data = rand(200_000, 7)
-        project.write("data/a.bin", data)
-        proxy.rules += [Rule("PUT", "objects", "503", times=1), Rule("PUT", "objects", "reset", times=1)]
-        project.commit_all()
-        assert read_object(archive, key_of(data)) == data
-        project.git("push", "-q", "origin", "main")
-        proxy.rules += [Rule("GET", "objects", "500", times=1), Rule("GET", "objects", "503", times=1)]
-        clone = project.clone(tmp_path / "clone")
-        assert (clone / "data/a.bin").read_bytes() == data
-        assert sum(r.hits for r in proxy.rules) == 4
-    finally:
-        proxy.stop()
+    endpoint = proxy.url
+    if kind == "azure":
+        endpoint = f"{proxy.url}/{AZURITE_ACCOUNT}"
+        conn = os.environ["AZURE_STORAGE_CONNECTION_STRING"].replace(base, proxy.url)
+        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", conn)
+    yield archive, proxy, endpoint
+    proxy.stop()
 
 
-@pytest.mark.parametrize("kind", ["s3", "azure"])
+@pytest.mark.parametrize("faulty", ["s3", "azure"], indirect=True)
+def test_transient_faults_are_survived(faulty: tuple[CloudArchive, FaultProxy, str], tmp_path: Path) -> None:
+    archive, proxy, endpoint = faulty
+    project = new_project(tmp_path, archive.config(endpoint=endpoint))
+    data = rand(200_000, 7)
+    project.write("data/a.bin", data)
+    proxy.rules += [Rule("PUT", "objects", "503", times=1), Rule("PUT", "objects", "reset", times=1)]
+    project.commit_all()
+    assert read_object(archive, key_of(data)) == data
+    project.git("push", "-q", "origin", "main")
+    proxy.rules += [Rule("GET", "objects", "500", times=1), Rule("GET", "objects", "503", times=1)]
+    clone = project.clone(tmp_path / "clone")
+    assert (clone / "data/a.bin").read_bytes() == data
+    assert sum(r.hits for r in proxy.rules) == 4
+
+
+@pytest.mark.parametrize("faulty", ["s3", "azure"], indirect=True)
 def test_persistent_faults_end_in_one_clear_error_and_nothing_half_written(
-    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+    faulty: tuple[CloudArchive, FaultProxy, str], tmp_path: Path
 ) -> None:
-    archive: CloudArchive = request.getfixturevalue(f"{kind}_archive")
-    upstream = archive.endpoint or ""
-    base = upstream.rsplit("/", 1)[0] if kind == "azure" else upstream
-    proxy = FaultProxy(base).start()
-    try:
-        endpoint = f"{proxy.url}/{AZURITE_ACCOUNT}" if kind == "azure" else proxy.url
-        if kind == "azure":
-            os.environ["AZURE_STORAGE_CONNECTION_STRING"] = os.environ["AZURE_STORAGE_CONNECTION_STRING"].replace(
-                base, proxy.url
-            )
-        project = new_project(tmp_path, archive.config(endpoint=endpoint))
-        data = rand(100_000, 8)
-        project.write("data/a.bin", data)
-        project.commit_all()
-        project.git("push", "-q", "origin", "main")
-        lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
-        proxy.rules.append(Rule("GET", "objects", "503", times=-1))
-        ensure = git(lazy, "cvfs", "ensure", "data", check=False)
-        assert ensure.returncode == 1 and "Traceback" not in ensure.stderr
-        assert archive.url in ensure.stderr and "hint:" in ensure.stderr
-        assert (lazy / "data/a.bin").read_bytes() == ref_of(data).encode()
-        assert list((lazy / "data").iterdir()) == [lazy / "data/a.bin"]  # no temp files left
-        tmp = lazy / ".git/cvfs/tmp"
-        assert not tmp.exists() or list(tmp.iterdir()) == []
-        # Uploads failing for good: the commit goes through with a warning; push is refused.
-        proxy.rules.append(Rule("*", ".", "reset", times=-1))
-        project.write("data/b.bin", rand(100_000, 9))
-        project.git("add", "-A")
-        commit = project.git("commit", "-m", "b", check=False)
-        assert commit.returncode == 0 and "warning: committing without archiving" in commit.stderr
-        push = project.git("push", "origin", "main", check=False)
-        assert push.returncode != 0 and "push refused" in push.stderr
-    finally:
-        proxy.stop()
+    archive, proxy, endpoint = faulty
+    project = new_project(tmp_path, archive.config(endpoint=endpoint))
+    data = rand(100_000, 8)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    proxy.rules.append(Rule("GET", "objects", "503", times=-1))
+    ensure = git(lazy, "cvfs", "ensure", "data", check=False)
+    assert ensure.returncode == 1 and "Traceback" not in ensure.stderr
+    assert archive.url in ensure.stderr and "hint:" in ensure.stderr
+    assert (lazy / "data/a.bin").read_bytes() == ref_of(data).encode()
+    assert list((lazy / "data").iterdir()) == [lazy / "data/a.bin"]  # no temp files left
+    tmp = lazy / ".git/cvfs/tmp"
+    assert not tmp.exists() or list(tmp.iterdir()) == []
+    # Uploads failing for good: the commit goes through with a warning; push is refused.
+    proxy.rules.append(Rule("*", ".", "reset", times=-1))
+    project.write("data/b.bin", rand(100_000, 9))
+    project.git("add", "-A")
+    commit = project.git("commit", "-m", "b", check=False)
+    assert commit.returncode == 0 and "warning: committing without archiving" in commit.stderr
+    push = project.git("push", "origin", "main", check=False)
+    assert push.returncode != 0 and "push refused" in push.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from git_cvfs.local import cache
 from tests.conftest import CVFS, Project
 
 GIB = 1 << 30
@@ -36,11 +37,7 @@ def write_big(path: Path) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    return cache.sha256_file(path)[0]
 
 
 def peak_kb(log: Path) -> int:
