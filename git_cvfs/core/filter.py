@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import BinaryIO
 
 from git_cvfs import output
 from git_cvfs.core.workspace import Workspace
@@ -76,12 +77,9 @@ def _clean_small(ws: Workspace, data: bytes, min_size: int) -> bytes:
 
 
 def _read_back(spool: Spool) -> Iterator[bytes]:
-    try:
-        with open(spool.path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                yield chunk
-    finally:
-        spool.discard()
+    f = open(spool.path, "rb")  # opened now: the spool can go at once, the open file keeps the bytes
+    spool.discard()
+    return _chunks_of(f)
 
 
 class Action(Enum):
@@ -118,7 +116,12 @@ def plan_smudge(ws: Workspace, path: str, blob_head: bytes, blob_size: int) -> S
 
 
 def cache_chunks(ws: Workspace, ref: Ref) -> Iterator[bytes]:
-    with open(ws.cache.object_path(ref.hex), "rb") as f:
+    """The object's bytes. The file is opened now, so a missing object fails before any reply."""
+    return _chunks_of(open(ws.cache.object_path(ref.hex), "rb"))
+
+
+def _chunks_of(f: BinaryIO) -> Iterator[bytes]:
+    with f:
         while chunk := f.read(CHUNK):
             yield chunk
 

@@ -102,10 +102,12 @@ class FilterServer:
             else:
                 content.drain()
                 fp.reply_status(self.write, "error")
+        except fp.ReplySent as sent:
+            content.drain()
+            output.error(f"git-cvfs: {req.command} {req.pathname}: {_describe(sent.cause)}")
         except (CvfsError, OSError) as exc:
             content.drain()
-            message = exc.message if isinstance(exc, CvfsError) else (exc.strerror or str(exc))
-            output.error(f"git-cvfs: {req.command} {req.pathname}: {message}")
+            output.error(f"git-cvfs: {req.command} {req.pathname}: {_describe(exc)}")
             fp.reply_status(self.write, "error")
 
     def _smudge(self, req: fp.Request, content: _Content) -> None:
@@ -193,6 +195,14 @@ class FilterServer:
 
     def _finish(self) -> None:
         self.report.print_notice(hook_will_run=_parent_git_command() in _HOOK_RUNNING)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, CvfsError):
+        return exc.message
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _parent_git_command() -> str | None:

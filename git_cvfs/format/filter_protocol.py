@@ -87,10 +87,27 @@ def reply_status(write: Writer, status: str) -> None:
     write_flush(write)
 
 
+class ReplySent(Exception):
+    """Content failed after status=success went out; git has already been told status=error."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 def reply_content(write: Writer, chunks: Iterator[bytes] | list[bytes]) -> None:
-    """status=success, the content, and the empty status list meaning 'still success'."""
+    """status=success, the content, and the empty status list meaning 'still success'.
+
+    If the content fails part way, the protocol's way out is a flush and then
+    status=error in place of the empty list; ReplySent tells the caller so.
+    """
     reply_status(write, "success")
-    write_content(write, chunks)
+    try:
+        write_content(write, chunks)
+    except Exception as exc:
+        write_flush(write)
+        reply_status(write, "error")
+        raise ReplySent(exc) from exc
     write_flush(write)
     write_flush(write)
 

@@ -239,3 +239,20 @@ def test_large_objects_are_deferred_to_the_hook(project: Project) -> None:
     assert replies.content() == ref.encode()
     pending = list(Path(project.root, ".git", "cvfs", "pending").iterdir())
     assert [p.read_bytes() for p in pending] == [b"data/big.bin\0"]
+
+
+def test_unreadable_cache_object_gets_status_error_before_any_content(project: Project) -> None:
+    ws = Workspace.discover(project.root)
+    hex_digest = "ab" * 32
+    ws.cache.object_path(hex_digest).mkdir(parents=True)  # "has" it (a 4096-byte entry) but cannot read it
+    size = ws.cache.object_path(hex_digest).stat().st_size
+    replies = serve(
+        project,
+        [
+            ({"command": "smudge", "pathname": "data/a.bin"}, Ref(hex_digest, size).encode()),
+            ({"command": "clean", "pathname": "data/b.txt"}, b"next"),
+        ],
+    )
+    assert replies.status() == "status=error"
+    assert replies.status() == "status=success"
+    assert replies.content() == b"next"
