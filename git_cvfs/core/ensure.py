@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from git_cvfs.core.lean import drop_cache_copies
 from git_cvfs.core.managed import ManagedFile, State, list_managed
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import ArchiveError, CvfsError
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.index_stat import patch_index_stat
+from git_cvfs.local.index_store import read_worktree_inventory
 from git_cvfs.local.worktree import replace_file
 from git_cvfs.output import Progress
 from git_cvfs.remote.transfer import download_many
@@ -109,6 +111,13 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
         if f.blob == git_blob_id(ref.encode()):
             refresh.append(f.path)
     patch_index_stat(ws.repo.index_file, ws.repo.root, refresh)
+    written_refs = {f.path: f.target for f, problem in written if not problem and f.target is not None}
+    drop_cache_copies(ws, [(p, written_refs[p]) for p in refresh], primary_facts(ws))
+
+
+def primary_facts(ws: Workspace) -> dict[str, object]:
+    """Oids the committed inventory records in the primary archive."""
+    return {row.hex: True for row in read_worktree_inventory(ws.repo).values() if "primary" in row.archives}
 
 
 def take_pending(ws: Workspace) -> list[str]:

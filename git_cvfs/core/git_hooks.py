@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from git_cvfs import output
 from git_cvfs.core.ensure import EnsureResult, materialize, take_pending
+from git_cvfs.core.lean import drop_cache_copies
 from git_cvfs.core.managed import State, list_managed
 from git_cvfs.core.push import PushResult, archive_refs, raise_for_missing, refs_in_history
 from git_cvfs.core.refscan import scan_blobs
@@ -65,7 +66,7 @@ def pre_commit(ws: Workspace) -> int:
             "commit refused:\n  " + "\n  ".join(problems),
             hint="fix the files named above; git-cvfs never lets large raw files or broken refs into a commit",
         )
-    outcome = archive_refs(ws, [r for _, r in managed_refs])
+    outcome = archive_refs(ws, managed_refs)
     paths = {r.hex: p for p, r in managed_refs}
     raise_for_missing(PushResult(outcome, paths), "commit refused")
     if outcome.unreachable:
@@ -85,6 +86,8 @@ def pre_commit(ws: Workspace) -> int:
     shards = update_inventory(repo, changes, from_index=True)
     if shards:
         repo.git("add", "--", *shards)
+    in_primary = {h: True for h, facts in outcome.facts.items() if "primary" in facts}
+    drop_cache_copies(ws, managed_refs, in_primary)
     return 0
 
 
@@ -105,7 +108,7 @@ def pre_push(ws: Workspace, remote: str, stdin_lines: Sequence[str]) -> int:
     if not found:
         return 0
     paths = {ref.hex: path for path, ref in found}
-    outcome = archive_refs(ws, [ref for _, ref in found], names=["primary"])
+    outcome = archive_refs(ws, found, names=["primary"])
     result = PushResult(outcome, paths)
     raise_for_missing(result, "push refused")
     if outcome.unreachable:

@@ -11,6 +11,7 @@ from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import ArchiveError, CvfsError, ObjectMissingError, UsageError
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.archived_log import ArchivedLog
+from git_cvfs.local.cache import CHUNK
 from git_cvfs.local.git import split_z
 from git_cvfs.remote.archive import object_key
 from git_cvfs.remote.transfer import download_many, unique, upload_many
@@ -30,7 +31,11 @@ class ArchiveOutcome:
 
 
 def archive_refs(
-    ws: Workspace, refs: Sequence[Ref], *, names: Sequence[str] | None = None, trust_log: bool = True
+    ws: Workspace,
+    found: Sequence[tuple[str, Ref]],
+    *,
+    names: Sequence[str] | None = None,
+    trust_log: bool = True,
 ) -> ArchiveOutcome:
     """Make sure each archive holds each object.
 
@@ -38,7 +43,7 @@ def archive_refs(
     no request; `git cvfs push` asks the archive about every object instead.
     """
     outcome = ArchiveOutcome()
-    refs = unique(refs)
+    refs = unique(ref for _, ref in found)
     for name in names or ws.archive_names:
         url = ws.settings.archives[name].url
         log = ArchivedLog(ws.repo.cvfs_dir, url)
@@ -52,6 +57,7 @@ def archive_refs(
                 todo.append(ref)
         if not todo:
             continue
+        _fill_cache_from_worktree(ws, found, todo)
         _fill_cache_from_other_archives(ws, name, todo)
         try:
             result = upload_many(ws.archive(name), ws.cache, todo, concurrency=ws.settings.concurrency)
@@ -69,6 +75,24 @@ def archive_refs(
             target = outcome.missing if isinstance(failure, ObjectMissingError) else outcome.unreachable
             target[hex_digest] = failure.message
     return outcome
+
+
+def _fill_cache_from_worktree(ws: Workspace, found: Sequence[tuple[str, Ref]], refs: Sequence[Ref]) -> None:
+    """With the lean cache, an object's only local copy may be its materialized file: take it back
+    into the cache, verified against the oid while it is copied, so it can be uploaded."""
+    wanted = {r.hex for r in refs if not ws.cache.has(r.hex, r.size)}
+    for path, ref in found:
+        if ref.hex not in wanted:
+            continue
+        file = ws.repo.root / path
+        try:
+            if file.is_symlink() or file.stat().st_size != ref.size:
+                continue
+            with open(file, "rb") as f:
+                ws.cache.put_stream(iter(lambda: f.read(CHUNK), b""), expect_hex=ref.hex)
+        except (CvfsError, OSError):
+            continue  # changed since it was committed, or unreadable: not this object
+        wanted.discard(ref.hex)
 
 
 def _fill_cache_from_other_archives(ws: Workspace, target: str, refs: Sequence[Ref]) -> None:
@@ -127,7 +151,7 @@ def push(ws: Workspace, *, all_history: bool, archive: str | None) -> PushResult
         raise UsageError(f"no archive named {archive!r}", hint=f"configured: {', '.join(ws.archive_names)}")
     found = refs_in_history(ws, ["--all"]) if all_history else refs_in_tree_and_index(ws)
     paths = {ref.hex: path for path, ref in found}
-    outcome = archive_refs(ws, [ref for _, ref in found], names=[archive] if archive else None, trust_log=False)
+    outcome = archive_refs(ws, found, names=[archive] if archive else None, trust_log=False)
     return PushResult(outcome, paths)
 
 

@@ -136,3 +136,35 @@ def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wai
         if fd != -1:
             os.close(fd)
             lock.unlink(missing_ok=True)
+
+
+def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> set[str]:
+    """Paths whose work-tree file still has exactly the stat data git recorded for it.
+
+    Such a file holds the bytes the index entry was made from (git's own test),
+    except when the entry is "racily clean" (file mtime not before the index's),
+    which is excluded here as git excludes it.
+    """
+    if not paths:
+        return set()
+    wanted = {p.encode("utf-8", "surrogateescape") for p in paths}
+    try:
+        data = bytearray(index_path.read_bytes())
+        index_mtime = int(os.stat(index_path).st_mtime)
+    except FileNotFoundError:
+        return set()
+    sig, version, count = _HEADER.unpack_from(data, 0)
+    if sig != b"DIRC" or version not in (2, 3, 4):
+        return set()
+    out = set()
+    for name, offset, stage in _entries(data, version, count):
+        if stage or name not in wanted:
+            continue
+        try:
+            st = os.lstat(root / os.fsdecode(name))
+        except FileNotFoundError:
+            continue
+        recorded = _STAT.unpack_from(data, offset)
+        if recorded == _stat_fields(st, recorded[6]) and recorded[2] < index_mtime:
+            out.add(os.fsdecode(name))
+    return out

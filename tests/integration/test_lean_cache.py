@@ -1,0 +1,58 @@
+"""cache.keep = false (the default): the data is on local disk once, not twice."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from tests.conftest import Project, git, rand
+
+
+def cached(root: Path, data: bytes) -> bool:
+    h = hashlib.sha256(data).hexdigest()
+    return (root / ".git/cvfs/objects" / h[:2] / h[2:4] / h).exists()
+
+
+def test_commit_drops_the_cache_copy_once_archived(project: Project) -> None:
+    data = rand(50_000)
+    project.write("data/a.bin", data)
+    project.git("add", "-A")
+    assert cached(project.root, data)  # until it is archived, the cache holds it
+    project.git("commit", "-q", "-m", "a")
+    assert not cached(project.root, data)
+    assert project.archive_path(hashlib.sha256(data).hexdigest()).read_bytes() == data
+    assert (project.root / "data/a.bin").read_bytes() == data
+    assert project.git("status", "--porcelain").stdout == ""
+
+
+def test_cache_keep_true_keeps_every_object(project: Project) -> None:
+    project.git("config", "cvfs.cache.keep", "true")
+    data = rand(50_000)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    assert cached(project.root, data)
+
+
+def test_a_file_changed_after_git_add_keeps_its_cache_copy(project: Project) -> None:
+    v1 = rand(50_000, 1)
+    project.write("data/a.bin", v1)
+    project.git("add", "-A")
+    project.write("data/a.bin", rand(50_000, 2))  # same size, other bytes, not re-added
+    project.git("commit", "-q", "-m", "v1")
+    assert cached(project.root, v1)
+
+
+def test_ensure_drops_the_cache_copy_and_switching_back_downloads_again(project: Project, tmp_path: Path) -> None:
+    data = rand(50_000, 3)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    lazy = tmp_path / "lazy"
+    git(tmp_path, "clone", "-q", str(project.remote), "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    git(lazy, "cvfs", "ensure", "data/a.bin")
+    assert (lazy / "data/a.bin").read_bytes() == data and not cached(lazy, data)
+    git(lazy, "checkout", "-q", "-b", "empty")
+    git(lazy, "rm", "-q", "data/a.bin")
+    git(lazy, "commit", "-q", "-m", "rm")
+    git(lazy, "checkout", "-q", "main")
+    assert (lazy / "data/a.bin").read_bytes() == data
