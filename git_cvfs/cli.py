@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fetch": ("fetch", "download objects into the cache, leaving the work tree alone"),
     "ensure": ("ensure", "materialize refs in the work tree"),
     "preflight": ("ensure", "exit 1 if any of the paths is still a ref"),
+    "offload": ("offload", "verify the archive holds files, then replace them with refs to free disk"),
     "status": ("status", "managed files by state, and totals"),
     "ls-files": ("status", "managed files with their state"),
     "doctor": ("doctor", "check install, config, credentials and archive access"),

@@ -61,7 +61,7 @@ def read_head(root: Path, rel_path: str, limit: int = MAX_REF_BYTES + 1) -> tupl
                 )
             if not stat.S_ISREG(st.st_mode):
                 raise UnsafePathError(f"{rel_path} is not a regular file")
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            fd = _open_noatime(name, dir_fd)
             try:
                 return st, os.read(fd, limit)
             finally:
@@ -96,15 +96,21 @@ def replace_file(
     return _atomic_write(root, rel_path, copy, expect_head=expect_head)
 
 
-def write_bytes(root: Path, rel_path: str, data: bytes, *, create_dirs: bool = False) -> os.stat_result:
-    """Atomically write small content (a ref, a shard) at rel_path."""
+def write_bytes(
+    root: Path, rel_path: str, data: bytes, *, create_dirs: bool = False, expect_stat: os.stat_result | None = None
+) -> os.stat_result:
+    """Atomically write small content (a ref, a shard) at rel_path.
+
+    With expect_stat, the file being replaced must still have that size, mtime and
+    inode just before the rename (offload: still the bytes that were verified).
+    """
 
     def write(out: int) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(out, view) :]
 
-    return _atomic_write(root, rel_path, write, create_dirs=create_dirs)
+    return _atomic_write(root, rel_path, write, create_dirs=create_dirs, expect_stat=expect_stat)
 
 
 def _atomic_write(
@@ -114,6 +120,7 @@ def _atomic_write(
     *,
     expect_head: bytes | None = None,
     create_dirs: bool = False,
+    expect_stat: os.stat_result | None = None,
 ) -> os.stat_result:
     with open_parent(root, rel_path, create=create_dirs) as (dir_fd, name):
         try:
@@ -137,12 +144,30 @@ def _atomic_write(
                 os.close(out)
             if expect_head is not None:
                 _check_unchanged(dir_fd, name, rel_path, expect_head)
+            if expect_stat is not None:
+                now = os.lstat(name, dir_fd=dir_fd)
+                if (now.st_size, now.st_mtime_ns, now.st_ino) != (
+                    expect_stat.st_size,
+                    expect_stat.st_mtime_ns,
+                    expect_stat.st_ino,
+                ):
+                    raise UnsafePathError(f"{rel_path} changed while it was being checked; left as it is")
             os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name, dir_fd=dir_fd)
             raise
         return os.lstat(name, dir_fd=dir_fd)
+
+
+def _open_noatime(name: str, dir_fd: int) -> int:
+    """Open for reading without touching the access time: git-cvfs looking at a file is not
+    a use of it (offload --budget goes by access time)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW
+    try:
+        return os.open(name, flags | getattr(os, "O_NOATIME", 0), dir_fd=dir_fd)
+    except PermissionError:  # O_NOATIME needs ownership of the file
+        return os.open(name, flags, dir_fd=dir_fd)
 
 
 def _check_unchanged(dir_fd: int, name: str, rel_path: str, expect: bytes) -> None:

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import argparse
+
+from git_cvfs import output
+from git_cvfs.core.offload import offload, plan_budget
+from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import UsageError
+from git_cvfs.format.size import format_size, parse_size
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to offload")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be freed; change nothing")
+    parser.add_argument("--budget", metavar="SIZE", help="offload least recently used files until the rest fit in SIZE")
+    parser.add_argument("--apply", action="store_true", help="with --budget: carry out the plan (default: show it)")
+    parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    ws = Workspace.discover()
+    if args.budget is not None:
+        if args.paths:
+            raise UsageError("give either paths or --budget, not both", hint="git cvfs offload --budget 50GB")
+        files = plan_budget(ws, parse_size(args.budget, what="--budget"))
+        result = offload(ws, [], dry_run=not args.apply or args.dry_run, files=files)
+    else:
+        if not args.paths:
+            raise UsageError("name the files or directories to offload", hint="git cvfs offload --dry-run data/")
+        result = offload(ws, args.paths, dry_run=args.dry_run)
+    if args.json:
+        output.emit_json(result.to_json())
+        return 0 if result.ok else 1
+    for item in result.items:
+        if item.refused:
+            output.error(f"{item.path}: not offloaded: {item.refused}")
+        else:
+            verb = "would offload" if result.dry_run else "offloaded"
+            output.data(f"{verb} {item.path}  {format_size(item.size)}  {item.url}")
+    total = "would free" if result.dry_run else "freed"
+    output.data(f"{total} {format_size(result.freed)} in {sum(1 for i in result.items if not i.refused)} file(s)")
+    if result.dry_run and result.items:
+        output.info("hint: run it again without --dry-run" + (" and with --apply" if args.budget else "") + " to do it")
+    return 0 if result.ok else 1
