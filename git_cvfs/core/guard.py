@@ -1,0 +1,76 @@
+"""guard: would deleting these paths lose bytes that are in no archive and not in git?"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from git_cvfs.core.ensure import primary_facts
+from git_cvfs.core.managed import State, list_managed
+from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import UsageError
+from git_cvfs.format.inventory import validate_repo_path
+from git_cvfs.local.archived_log import ArchivedLog
+from git_cvfs.local.cache import sha256_file
+from git_cvfs.local.git import split_z
+
+
+@dataclass
+class GuardResult:
+    safe: list[str] = field(default_factory=list)
+    at_risk: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {"ok": not self.at_risk, "safe": self.safe, "at_risk": self.at_risk}
+
+
+def guard(ws: Workspace, pathspecs: Sequence[str]) -> GuardResult:
+    result = GuardResult()
+    root = ws.repo.root
+    on_disk = _files_under(root, pathspecs)
+    managed = {f.path: f for f in list_managed(ws, pathspecs)}
+    archived = set(primary_facts(ws)) | set(ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary.url).known())
+    tracked = set(split_z(ws.repo.git("ls-files", "-z", "--", *pathspecs)))
+    changed = (
+        set(split_z(ws.repo.git("diff", "--name-only", "-z", "HEAD", "--", *pathspecs)))
+        if ws.repo.has_head()
+        else tracked
+    )
+    tracked_clean = tracked - changed
+    for path in sorted(on_disk):
+        f = managed.get(path)
+        if f is not None and f.state is State.REF:
+            result.safe.append(path)
+        elif f is not None and f.state is State.MATERIALIZED and f.ref is not None:
+            if f.ref.hex not in archived:
+                result.at_risk[path] = "its object is not in the primary archive yet (run `git cvfs push`)"
+            elif sha256_file(root / path) != (f.ref.hex, f.ref.size):
+                result.at_risk[path] = "changed since it was committed"
+            else:
+                result.safe.append(path)
+        elif f is not None:
+            result.at_risk[path] = f.problem or f"{f.state.value}: bytes not in any archive"
+        elif path in tracked_clean:
+            result.safe.append(path)  # committed in git
+        else:
+            result.at_risk[path] = "not committed to git and not in any archive"
+    return result
+
+
+def _files_under(root: os.PathLike[str], pathspecs: Sequence[str]) -> list[str]:
+    if not pathspecs:
+        raise UsageError("name the paths you want to delete", hint="git cvfs guard data/run-17/")
+    out = []
+    for spec in pathspecs:
+        rel = os.path.relpath(os.path.join(os.getcwd(), spec), root)
+        if rel != ".":
+            validate_repo_path(rel)
+        full = os.path.join(root, rel)
+        if os.path.isfile(full) or os.path.islink(full):
+            out.append(rel)
+            continue
+        for dirpath, dirs, files in os.walk(full):
+            dirs[:] = [d for d in dirs if d != ".git"]
+            out += [os.path.relpath(os.path.join(dirpath, name), root) for name in files]
+    return out

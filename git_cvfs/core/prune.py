@@ -1,0 +1,50 @@
+"""prune: drop cache objects the primary archive is confirmed to hold (size and recorded etag)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import CvfsError
+from git_cvfs.local.archived_log import ArchivedLog
+from git_cvfs.local.index_store import read_worktree_inventory
+from git_cvfs.remote.archive import object_key
+
+
+@dataclass
+class PruneResult:
+    dry_run: bool
+    dropped: list[str] = field(default_factory=list)
+    kept: dict[str, str] = field(default_factory=dict)
+    freed: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {"dry_run": self.dry_run, "dropped": self.dropped, "kept": self.kept, "freed": self.freed}
+
+
+def prune(ws: Workspace, *, dry_run: bool) -> PruneResult:
+    result = PruneResult(dry_run)
+    recorded: dict[str, str] = dict(ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary.url).known())
+    for row in read_worktree_inventory(ws.repo).values():
+        etag = row.archives.get("primary", {}).get("etag")
+        if etag:
+            recorded[row.hex] = etag
+    for hex_digest in list(ws.cache.iter_objects()):
+        size = ws.cache.object_path(hex_digest).stat().st_size
+        etag = recorded.get(hex_digest)
+        if etag is None:
+            result.kept[hex_digest] = "no upload to the primary archive is recorded (run `git cvfs push`)"
+            continue
+        try:
+            info = ws.primary.head(object_key(hex_digest))
+        except CvfsError as exc:
+            result.kept[hex_digest] = exc.message
+            continue
+        if info is None or info.size != size or info.etag != etag:
+            result.kept[hex_digest] = "the primary archive's copy is missing or changed (run `git cvfs reconcile`)"
+            continue
+        result.dropped.append(hex_digest)
+        result.freed += size
+        if not dry_run:
+            ws.cache.remove(hex_digest)
+    return result

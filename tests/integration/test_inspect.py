@@ -1,0 +1,96 @@
+"""resolve, guard, fsck, prune."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from tests.conftest import CloudArchive, Project, new_project, rand
+
+
+def hexof(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_resolve_gives_agents_everything_about_a_path(project: Project) -> None:
+    data = rand(30_000)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    out = json.loads(project.cvfs("resolve", "data/a.bin").stdout)
+    h = hexof(data)
+    assert out["oid"] == f"sha256:{h}" and out["size"] == 30_000 and out["state"] == "materialized"
+    assert out["archives"]["primary"]["url"] == f"{project.archive.as_uri()}/objects/{h[:2]}/{h[2:4]}/{h}"
+    assert out["archives"]["primary"]["etag"] and out["archives"]["primary"]["recorded"]
+    assert out["cache_path"] is None  # lean cache: the work tree holds the bytes
+    missing = project.cvfs("resolve", "data/nope.bin", check=False)
+    assert missing.returncode == 1 and "not a managed file" in missing.stderr
+
+
+@pytest.mark.parametrize("kind", ["s3", "azure"])
+def test_resolve_on_cloud_archives(kind: str, request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> None:
+    archive: CloudArchive = request.getfixturevalue(f"{kind}_archive")
+    project = new_project(tmp_path, archive.config())  # type: ignore[arg-type]
+    data = rand(20_000, 1)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    out = json.loads(project.cvfs("resolve", "data/a.bin").stdout)
+    assert out["archives"]["primary"]["url"].startswith(archive.url + "/objects/")
+    assert out["archives"]["primary"]["etag"]
+
+
+def test_guard_names_what_deleting_would_lose(project: Project) -> None:
+    project.write("data/archived.bin", rand(30_000, 1))
+    project.write("notes.txt", b"committed\n")
+    project.commit_all()
+    project.write("data/unarchived.bin", rand(30_000, 2))
+    project.git("add", "data/unarchived.bin")
+    project.git("commit", "-q", "--no-verify", "-m", "not archived")
+    project.write("data/scratch.tmp", b"never committed")
+    safe = json.loads(project.cvfs("guard", "--json", "data/archived.bin", "notes.txt").stdout)
+    assert safe == {"ok": True, "safe": ["data/archived.bin", "notes.txt"], "at_risk": {}}
+    risky = project.cvfs("guard", "--json", "data", check=False)
+    assert risky.returncode == 1
+    at_risk = json.loads(risky.stdout)["at_risk"]
+    assert set(at_risk) == {"data/unarchived.bin", "data/scratch.tmp"}
+    project.write("data/archived.bin", rand(30_000, 3))  # edited: the archive has the old bytes only
+    assert project.cvfs("guard", "data/archived.bin", check=False).returncode == 1
+
+
+def test_fsck_finds_corrupt_cache_objects_and_bad_refs(project: Project) -> None:
+    project.git("config", "cvfs.cache.keep", "true")
+    data = rand(30_000, 4)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    assert json.loads(project.cvfs("fsck", "--json").stdout)["ok"]
+    obj = project.root / ".git/cvfs/objects" / hexof(data)[:2] / hexof(data)[2:4] / hexof(data)
+    obj.chmod(0o644)
+    obj.write_bytes(b"Z" + data[1:])
+    project.write("data/bad.bin", b'{"cvfs":1,"oid":"sha256:xyz","size":1}\n')
+    project.git("add", "data/bad.bin")
+    out = project.cvfs("fsck", "--json", check=False)
+    assert out.returncode == 1
+    report = json.loads(out.stdout)
+    assert report["corrupt_objects"] == [hexof(data)] and "data/bad.bin" in report["bad_refs"]
+    project.cvfs("fsck", "--repair", check=False)
+    assert not obj.exists()
+
+
+def test_prune_drops_only_what_the_primary_confirms(project: Project) -> None:
+    project.git("config", "cvfs.cache.keep", "true")
+    archived, changed, local = rand(30_000, 5), rand(30_000, 6), rand(30_000, 7)
+    project.write("data/a.bin", archived)
+    project.write("data/b.bin", changed)
+    project.commit_all()
+    project.write("data/c.bin", local)
+    project.git("add", "data/c.bin")  # in the cache, never archived
+    os.utime(project.archive_path(hexof(changed)), ns=(5, 5))  # the archive's copy is not what was recorded
+    dry = json.loads(project.cvfs("prune", "--dry-run", "--json").stdout)
+    assert dry["dropped"] == [hexof(archived)] and set(dry["kept"]) == {hexof(changed), hexof(local)}
+    cache = project.root / ".git/cvfs/objects"
+    assert any(cache.rglob(hexof(archived)))  # a dry run drops nothing
+    project.cvfs("prune")
+    assert not any(cache.rglob(hexof(archived)))
+    assert any(cache.rglob(hexof(changed))) and any(cache.rglob(hexof(local)))
