@@ -84,3 +84,21 @@ def update_inventory(repo: Repo, changes: Mapping[str, Row | None], *, from_inde
                     write_bytes(repo.root, shard, after, create_dirs=True)
                 written.append(shard)
     return written
+
+
+def replace_inventory(repo: Repo, rows: Mapping[str, Row]) -> list[str]:
+    """Write the whole inventory from scratch (reconcile --from-blob): every shard rewritten, empty ones removed."""
+    by_shard: dict[str, list[Row]] = defaultdict(list)
+    for row in rows.values():
+        by_shard[shard_path(row.path)].append(row)
+    shard_dir = repo.root / SHARD_DIR
+    existing = {f"{SHARD_DIR}/{p.name}" for p in shard_dir.glob("*.jsonl")} if shard_dir.is_dir() else set()
+    written = []
+    for shard in sorted(existing | set(by_shard)):
+        with shard_lock(repo, shard):
+            if shard in by_shard:
+                write_bytes(repo.root, shard, encode_shard(by_shard[shard]), create_dirs=True)
+            else:
+                (repo.root / shard).unlink(missing_ok=True)
+        written.append(shard)
+    return written

@@ -35,6 +35,11 @@ def _connection_string_account(conn: str) -> str | None:
     return None
 
 
+def _quoted(etag: str) -> str:
+    """Listings give etags bare, blob properties quoted: one form everywhere, as recorded in rows."""
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
 class AzureArchive:
     def __init__(self, settings: ArchiveSettings, *, concurrency: int = 8) -> None:
         parts = urlsplit(settings.url)
@@ -101,7 +106,7 @@ class AzureArchive:
             return None
         except (AzureError, OSError) as exc:
             raise self._fail("HEAD", key, exc) from None
-        return ObjectInfo(key, int(props.size), str(props.etag))
+        return ObjectInfo(key, int(props.size), _quoted(str(props.etag)))
 
     def put_file(self, key: str, path: Path, size: int) -> ObjectInfo:
         existing = self.head(key)
@@ -133,7 +138,7 @@ class AzureArchive:
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             for blob in self.container.list_blobs(name_starts_with=full):
-                yield ObjectInfo(blob.name[strip:], int(blob.size), str(blob.etag))
+                yield ObjectInfo(blob.name[strip:], int(blob.size), _quoted(str(blob.etag)))
         except (AzureError, OSError) as exc:
             raise self._fail("LIST", prefix, exc) from None
 

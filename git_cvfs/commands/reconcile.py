@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import argparse
+
+from git_cvfs import output
+from git_cvfs.core.reconcile import reconcile
+from git_cvfs.core.workspace import Workspace
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fix-index", action="store_true", help="rewrite inventory rows from the refs and archives")
+    parser.add_argument(
+        "--from-blob", action="store_true", help="rebuild the inventory from refs plus archive listings"
+    )
+    parser.add_argument("--orphans", action="store_true", help="also list archive objects nothing references")
+    parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    ws = Workspace.discover()
+    report = reconcile(ws, orphans=args.orphans, fix_index=args.fix_index, from_blob=args.from_blob)
+    if args.json:
+        output.emit_json(report.to_json())
+        return 0 if report.ok else 1
+    for f in report.findings:
+        where = f" [{f.archive}]" if f.archive else ""
+        output.data(f"{f.kind:<19}{where} {f.path}: {f.detail}")
+    if report.fixed:
+        output.data(f"rewrote {len(report.fixed)} inventory row(s) in .cvfs/index; commit them")
+    output.data(
+        f"checked {report.checked_paths} path(s): "
+        + ("no drift" if report.ok else f"{len(report.findings)} finding(s)")
+    )
+    return 0 if report.ok else 1

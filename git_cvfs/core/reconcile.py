@@ -1,0 +1,168 @@
+"""reconcile: one audit across the work tree, git's index, the inventory and every archive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from git_cvfs.core.managed import ManagedFile, State, list_managed
+from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import CvfsError
+from git_cvfs.format.inventory import SHARD_DIR, Row, parse_shard
+from git_cvfs.format.ref import Ref
+from git_cvfs.local.cache import sha256_file
+from git_cvfs.local.index_stat import unchanged_since_indexed
+from git_cvfs.local.index_store import read_worktree_inventory, replace_inventory, update_inventory
+from git_cvfs.remote.archive import ObjectInfo, object_key
+
+# Past this many objects one listing of the archive is cheaper than a HEAD each.
+LIST_THRESHOLD = 32
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    kind: str
+    detail: str
+    archive: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "kind": self.kind, "archive": self.archive, "detail": self.detail}
+
+
+@dataclass
+class ReconcileReport:
+    findings: list[Finding] = field(default_factory=list)
+    checked_paths: int = 0
+    fixed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def add(self, path: str, kind: str, detail: str, archive: str | None = None) -> None:
+        self.findings.append(Finding(path, kind, detail, archive))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "checked_paths": self.checked_paths,
+            "findings": [f.to_json() for f in self.findings],
+            "fixed": self.fixed,
+        }
+
+
+def _archive_view(ws: Workspace, name: str, hexes: set[str], *, list_all: bool) -> dict[str, ObjectInfo]:
+    """hex -> what the archive holds, by one listing or by a HEAD per object, whichever is cheaper."""
+    archive = ws.archive(name)
+    if list_all or len(hexes) > LIST_THRESHOLD:
+        return {info.key.rsplit("/", 1)[-1]: info for info in archive.list("objects/")}
+    found = {}
+    for hex_digest in hexes:
+        info = archive.head(object_key(hex_digest))
+        if info is not None:
+            found[hex_digest] = info
+    return found
+
+
+def _tolerant_rows(ws: Workspace) -> dict[str, Row]:
+    """Rows from every shard that parses; --from-blob must work when a shard is corrupt."""
+    rows: dict[str, Row] = {}
+    for shard in sorted((ws.repo.root / SHARD_DIR).glob("*.jsonl")):
+        try:
+            rows.update(parse_shard(shard.read_bytes(), where=f"{SHARD_DIR}/{shard.name}"))
+        except CvfsError:
+            continue
+    return rows
+
+
+def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool) -> ReconcileReport:
+    report = ReconcileReport()
+    files = list_managed(ws)
+    refs: dict[str, tuple[ManagedFile, Ref]] = {}
+    for f in files:
+        if f.state is State.INVALID:
+            report.add(f.path, "invalid_ref", f.problem or "invalid ref")
+        elif f.ref is not None:
+            refs[f.path] = (f, f.ref)
+    rows = _tolerant_rows(ws) if from_blob else read_worktree_inventory(ws.repo)
+    report.checked_paths = len(set(refs) | set(rows))
+    hexes = {ref.hex for _, ref in refs.values()} | {row.hex for row in rows.values()}
+    views: dict[str, dict[str, ObjectInfo]] = {}
+    for name in ws.archive_names:
+        try:
+            views[name] = _archive_view(ws, name, hexes, list_all=orphans)
+        except CvfsError as exc:
+            report.add("*", "archive_unreachable", exc.message, name)
+
+    local_bytes = _materialized_ok(ws, [f for f, _ in refs.values() if f.state is State.MATERIALIZED])
+    fixes: dict[str, Row | None] = {}
+    for path, (f, ref) in sorted(refs.items()):
+        row = rows.get(path)
+        if f.state is State.MODIFIED or (f.state is State.MATERIALIZED and path not in local_bytes):
+            report.add(path, "modified", "the work-tree file is not the committed object")
+        facts: dict[str, dict[str, str]] = {}
+        for name, view in views.items():
+            info = view.get(ref.hex)
+            recorded = row.archives.get(name) if row is not None and row.hex == ref.hex else None
+            if info is None:
+                have = ws.cache.has(ref.hex, ref.size) or path in local_bytes
+                kind = "pending_upload" if have else "missing_in_archive"
+                why = "only this machine has the bytes" if have else "no archive and no local copy has the bytes"
+                report.add(path, kind, f"{ref.oid}: {why}", name)
+                continue
+            facts[name] = {"etag": info.etag, "key": object_key(ref.hex)}
+            if info.size != ref.size:
+                report.add(path, "size_drift", f"archive holds {info.size} bytes, the ref says {ref.size}", name)
+            elif recorded is not None and recorded.get("etag") not in (None, info.etag):
+                report.add(path, "etag_drift", f"etag {info.etag}, recorded {recorded.get('etag')}", name)
+        if row is None:
+            report.add(path, "unindexed_ref", f"{ref.oid} has no inventory row")
+        elif row.hex != ref.hex or row.size != ref.size:
+            report.add(path, "oid_mismatch", f"the ref says {ref.oid}, the inventory says {row.oid}")
+        if row is None or row.hex != ref.hex or row.size != ref.size or from_blob:
+            fixes[path] = Row(path, ref.hex, ref.size, True, facts)
+    for path, row in sorted(rows.items()):
+        if path in refs:
+            continue
+        if row.git:
+            report.add(path, "stale_row", "the inventory has a row, git has no managed file there")
+            fixes[path] = None
+        else:
+            _check_offloaded_row(report, row, views)
+    if orphans:
+        referenced = hexes
+        for name, view in views.items():
+            for hex_digest, info in sorted(view.items()):
+                if hex_digest not in referenced:
+                    report.add(info.key, "orphan", f"{info.size} bytes that nothing references", name)
+    if from_blob:
+        # Every managed ref, with what the archives hold now; gitignored files keep their rows.
+        rebuilt = {p: r for p, r in rows.items() if not r.git}
+        rebuilt.update({p: r for p, r in fixes.items() if r is not None})
+        replace_inventory(ws.repo, rebuilt)
+        report.fixed = sorted(rebuilt)
+    elif fix_index and fixes:
+        update_inventory(ws.repo, fixes, from_index=False)
+        report.fixed = sorted(fixes)
+    return report
+
+
+def _check_offloaded_row(report: ReconcileReport, row: Row, views: dict[str, dict[str, ObjectInfo]]) -> None:
+    """A gitignored file's row is its only record: its object must be in the archives."""
+    for name, view in views.items():
+        info = view.get(row.hex)
+        if info is None:
+            report.add(row.path, "missing_in_archive", f"{row.oid} (not in git: the row is its only record)", name)
+        elif info.size != row.size:
+            report.add(row.path, "size_drift", f"archive holds {info.size} bytes, the row says {row.size}", name)
+
+
+def _materialized_ok(ws: Workspace, files: list[ManagedFile]) -> set[str]:
+    """Materialized files that hold their committed object: git's stat data vouches, else a hash decides."""
+    vouched = unchanged_since_indexed(ws.repo.index_file, ws.repo.root, [f.path for f in files])
+    ok = set()
+    for f in files:
+        assert f.ref is not None
+        if f.path in vouched or sha256_file(ws.repo.root / f.path) == (f.ref.hex, f.ref.size):
+            ok.add(f.path)
+    return ok
