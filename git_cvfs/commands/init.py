@@ -8,12 +8,19 @@ from git_cvfs.local.git import Repo
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--archive", metavar="URL", help="primary archive, e.g. file:///mnt/archive")
+    parser.add_argument(
+        "--archive",
+        metavar="URL",
+        help="primary archive: file:///dir, s3://bucket/prefix, az://account/container/prefix",
+    )
+    parser.add_argument(
+        "--skill", action="store_true", help="also write an agent skill file (Claude skills, Cursor rules)"
+    )
 
 
 def run(name: str, args: argparse.Namespace) -> int:
     repo = Repo.discover()
-    report = init(repo, archive_url=args.archive)
+    report = init(repo, archive_url=args.archive, skill=args.skill)
     for path in report.created:
         output.info(f"git-cvfs: wrote {path}")
     output.info(f"git-cvfs: primary archive {report.archive_url}")

@@ -10,15 +10,27 @@ from git_cvfs.format.size import format_size
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="limit to these files or directories")
+    if name == "status":
+        parser.add_argument(
+            "--drift", action="store_true", help="also audit inventory and archives (reconcile); exit 1 on drift"
+        )
     parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
 
 
 def run(name: str, args: argparse.Namespace) -> int:
     ws = Workspace.discover()
     report = status(ws, args.paths)
+    drift = None
+    if getattr(args, "drift", False):
+        from git_cvfs.core.reconcile import reconcile
+
+        drift = reconcile(ws, orphans=False, fix_index=False, from_blob=False)
     if args.json:
-        output.emit_json(report.to_json() if name == "status" else [report.entry(f) for f in report.files])
-        return 0
+        doc = report.to_json() if name == "status" else [report.entry(f) for f in report.files]
+        if drift is not None and isinstance(doc, dict):
+            doc["drift"] = drift.to_json()
+        output.emit_json(doc)
+        return 1 if drift is not None and not drift.ok else 0
     if name == "ls-files":
         for f in report.files:
             ref = f.target
@@ -36,4 +48,10 @@ def run(name: str, args: argparse.Namespace) -> int:
         output.data(f"  pending upload {len(report.pending_upload):>5}  (run `git cvfs push`)")
     if "ref" in totals:
         output.data("hint: `git cvfs ensure PATH` materializes refs")
+    if drift is not None:
+        kinds = sorted({f.kind for f in drift.findings})
+        output.data("drift: none" if drift.ok else f"drift: {len(drift.findings)} finding(s): {', '.join(kinds)}")
+        if not drift.ok:
+            output.data("hint: `git cvfs reconcile` lists them")
+        return 0 if drift.ok else 1
     return 0

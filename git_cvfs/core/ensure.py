@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from git_cvfs.core.lean import drop_cache_copies
-from git_cvfs.core.managed import ManagedFile, State, list_managed
+from git_cvfs.core.managed import ManagedFile, State, list_managed, list_unversioned
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import ArchiveError, CvfsError
 from git_cvfs.format.ref import Ref
@@ -46,11 +46,11 @@ def git_blob_id(data: bytes) -> str:
 
 
 def ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool = False) -> EnsureResult:
-    files = list_managed(ws, pathspecs)
+    files = list_managed(ws, pathspecs) + list_unversioned(ws, pathspecs)
     result = EnsureResult()
     todo: list[ManagedFile] = []
     for f in files:
-        if f.state is State.REF:
+        if f.state is State.REF or (f.state is State.MISSING and not f.blob):  # a gitignored file to bring back
             todo.append(f)
         elif f.state is State.INVALID:
             result.failed[f.path] = f.problem or "invalid ref"
@@ -87,7 +87,14 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
         ref = f.target
         assert ref is not None
         try:
-            replace_file(ws.repo.root, f.path, ws.cache.object_path(ref.hex), expect_head=ref.encode())
+            missing = f.state is State.MISSING
+            replace_file(
+                ws.repo.root,
+                f.path,
+                ws.cache.object_path(ref.hex),
+                expect_head=None if missing else ref.encode(),
+                create_dirs=missing,
+            )
         except CvfsError as exc:
             return f, exc.message
         except OSError as exc:

@@ -88,3 +88,26 @@ def _classify(ws: Workspace, path: str, blob: str, index_data: bytes | None) -> 
     if st.st_size != ref.size:
         return ManagedFile(path, blob, ref, State.MODIFIED)
     return ManagedFile(path, blob, ref, State.MATERIALIZED)
+
+
+def list_unversioned(ws: Workspace, pathspecs: Sequence[str] = ()) -> list[ManagedFile]:
+    """Files git does not hold (gitignored) but the inventory records (`git: false` rows):
+    the row is their only record, so it stands in for the index."""
+    from git_cvfs.local.index_store import read_worktree_inventory
+
+    out = []
+    for row in read_worktree_inventory(ws.repo).values():
+        if row.git or not _selected(row.path, pathspecs):
+            continue
+        out.append(_classify(ws, row.path, "", Ref(row.hex, row.size).encode()))
+    return out
+
+
+def _selected(path: str, pathspecs: Sequence[str]) -> bool:
+    if not pathspecs:
+        return True
+    for spec in pathspecs:
+        spec = spec.removeprefix(":(literal)").rstrip("/")
+        if spec in ("", ".") or path == spec or path.startswith(spec + "/"):
+            return True
+    return False

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from git_cvfs.core.ensure import git_blob_id
-from git_cvfs.core.managed import ManagedFile, State, list_managed
+from git_cvfs.core.managed import ManagedFile, State, list_managed, list_unversioned
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.format.inventory import Row
@@ -63,7 +63,7 @@ class OffloadResult:
 
 def plan_budget(ws: Workspace, budget: int) -> list[ManagedFile]:
     """Least recently used materialized files (by access time, else mtime) until the rest fit in budget."""
-    files = [f for f in list_managed(ws) if f.state is State.MATERIALIZED]
+    files = [f for f in list_managed(ws) + list_unversioned(ws) if f.state is State.MATERIALIZED]
     total = sum(f.size for f in files)
 
     def last_used(f: ManagedFile) -> float:
@@ -85,7 +85,7 @@ def offload(
     result = OffloadResult(dry_run)
     base = ws.settings.primary.url.rstrip("/")
     todo: list[tuple[OffloadItem, ManagedFile]] = []
-    for f in list_managed(ws, pathspecs) if files is None else files:
+    for f in (list_managed(ws, pathspecs) + list_unversioned(ws, pathspecs)) if files is None else files:
         if f.state in (State.REF, State.PLAIN):
             continue  # already offloaded, or plain git content with nothing archived to fall back on
         item = OffloadItem(f.path, f.size, f"{base}/{object_key(f.ref.hex)}" if f.ref else base)

@@ -6,13 +6,16 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from git_cvfs.core.lean import drop_cache_copies
 from git_cvfs.core.refscan import scan_blobs
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import ArchiveError, CvfsError, ObjectMissingError, UsageError
+from git_cvfs.format.inventory import Row
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.cache import CHUNK
 from git_cvfs.local.git import split_z
+from git_cvfs.local.index_store import read_worktree_inventory, update_inventory
 from git_cvfs.remote.archive import object_key
 from git_cvfs.remote.transfer import download_many, unique, upload_many
 
@@ -150,8 +153,19 @@ def push(ws: Workspace, *, all_history: bool, archive: str | None) -> PushResult
     if archive is not None and archive not in ws.settings.archives:
         raise UsageError(f"no archive named {archive!r}", hint=f"configured: {', '.join(ws.archive_names)}")
     found = refs_in_history(ws, ["--all"]) if all_history else refs_in_tree_and_index(ws)
+    unversioned = [row for row in read_worktree_inventory(ws.repo).values() if not row.git]
+    found += [(row.path, Ref(row.hex, row.size)) for row in unversioned]
     paths = {ref.hex: path for path, ref in found}
     outcome = archive_refs(ws, found, names=[archive] if archive else None, trust_log=False)
+    # A gitignored file's row is its only record: write down where its bytes now are.
+    updates: dict[str, Row | None] = {}
+    for row in unversioned:
+        facts = {**row.archives, **outcome.facts.get(row.hex, {})}
+        if facts != row.archives:
+            updates[row.path] = Row(row.path, row.hex, row.size, False, facts)
+    if updates:
+        update_inventory(ws.repo, updates, from_index=False)
+    drop_cache_copies(ws, [(r.path, Ref(r.hex, r.size)) for r in unversioned], outcome.facts)
     return PushResult(outcome, paths)
 
 

@@ -128,7 +128,7 @@ def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool)
             report.add(path, "stale_row", "the inventory has a row, git has no managed file there")
             fixes[path] = None
         else:
-            _check_offloaded_row(report, row, views)
+            _check_offloaded_row(ws, report, row, views)
     if orphans:
         referenced = hexes
         for name, view in views.items():
@@ -147,12 +147,19 @@ def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool)
     return report
 
 
-def _check_offloaded_row(report: ReconcileReport, row: Row, views: dict[str, dict[str, ObjectInfo]]) -> None:
+def _check_offloaded_row(
+    ws: Workspace, report: ReconcileReport, row: Row, views: dict[str, dict[str, ObjectInfo]]
+) -> None:
     """A gitignored file's row is its only record: its object must be in the archives."""
     for name, view in views.items():
         info = view.get(row.hex)
         if info is None:
-            report.add(row.path, "missing_in_archive", f"{row.oid} (not in git: the row is its only record)", name)
+            file = ws.repo.root / row.path
+            have = ws.cache.has(row.hex, row.size) or (
+                file.is_file() and not file.is_symlink() and sha256_file(file) == (row.hex, row.size)
+            )
+            kind = "pending_upload" if have else "missing_in_archive"
+            report.add(row.path, kind, f"{row.oid} (not in git: the row is its only record)", name)
         elif info.size != row.size:
             report.add(row.path, "size_drift", f"archive holds {info.size} bytes, the row says {row.size}", name)
 

@@ -95,8 +95,10 @@ class InitReport:
     install: InstallReport | None = None
 
 
-def init(repo: Repo, *, archive_url: str | None) -> InitReport:
+def init(repo: Repo, *, archive_url: str | None, skill: bool = False) -> InitReport:
     report = InitReport()
+    if skill:
+        report.created += write_skill(repo)
     config = repo.root / CONFIG_FILE
     if archive_url is not None:
         _check_archive_url(archive_url)
@@ -118,6 +120,20 @@ def init(repo: Repo, *, archive_url: str | None) -> InitReport:
         report.created.append(".gitattributes")
     report.install = install(scope="local", repo=repo)
     return report
+
+
+SKILL_TARGETS = (".claude/skills/git-cvfs/SKILL.md", ".cursor/rules/git-cvfs.mdc")
+
+
+def write_skill(repo: Repo) -> list[str]:
+    """The agent skill file, for Claude-style skills and Cursor rules alike (same text)."""
+    from importlib import resources
+
+    text = resources.files("git_cvfs").joinpath("skill.md").read_bytes()
+    cursor = text.replace(b"name: git-cvfs\n", b"alwaysApply: false\n", 1)
+    for target, body in zip(SKILL_TARGETS, (text, cursor), strict=True):
+        write_bytes(repo.root, target, body, create_dirs=True)
+    return list(SKILL_TARGETS)
 
 
 def _configured_url(repo: Repo) -> str | None:

@@ -76,6 +76,7 @@ def replace_file(
     source: Path,
     *,
     expect_head: bytes | None = None,
+    create_dirs: bool = False,
 ) -> os.stat_result:
     """Atomically replace rel_path with a copy of source, keeping its mode; returns the new stat.
 
@@ -93,7 +94,7 @@ def replace_file(
         now = time.time_ns()
         os.utime(out, ns=(now, now - 1_000_000_000))
 
-    return _atomic_write(root, rel_path, copy, expect_head=expect_head)
+    return _atomic_write(root, rel_path, copy, expect_head=expect_head, create_dirs=create_dirs)
 
 
 def write_bytes(
