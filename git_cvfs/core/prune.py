@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from git_cvfs.core.managed import list_managed
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.local.archived_log import ArchivedLog
-from git_cvfs.local.index_store import read_worktree_inventory
+from git_cvfs.local.index_store import read_worktree_inventory, update_inventory
 from git_cvfs.remote.archive import object_key
 
 
@@ -17,13 +18,21 @@ class PruneResult:
     dropped: list[str] = field(default_factory=list)
     kept: dict[str, str] = field(default_factory=dict)
     freed: int = 0
+    rows_dropped: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
-        return {"dry_run": self.dry_run, "dropped": self.dropped, "kept": self.kept, "freed": self.freed}
+        return {
+            "dry_run": self.dry_run,
+            "dropped": self.dropped,
+            "kept": self.kept,
+            "freed": self.freed,
+            "rows_dropped": self.rows_dropped,
+        }
 
 
 def prune(ws: Workspace, *, dry_run: bool) -> PruneResult:
     result = PruneResult(dry_run)
+    _prune_small_rows(ws, result)
     recorded: dict[str, str] = dict(ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary.url).known())
     for row in read_worktree_inventory(ws.repo).values():
         etag = row.archives.get("primary", {}).get("etag")
@@ -48,3 +57,16 @@ def prune(ws: Workspace, *, dry_run: bool) -> PruneResult:
         if not dry_run:
             ws.cache.remove(hex_digest)
     return result
+
+
+def _prune_small_rows(ws: Workspace, result: PruneResult) -> None:
+    """Rows below minSize for paths git now keeps as plain blobs: nothing is archived for them any more.
+    A path that is still a ref keeps its row whatever its size: dropping it would be drift."""
+    rows = read_worktree_inventory(ws.repo)
+    refs = {f.path for f in list_managed(ws) if f.ref is not None}
+    small = [
+        path for path, row in rows.items() if row.git and path not in refs and row.size < ws.settings.min_size_for(path)
+    ]
+    result.rows_dropped = sorted(small)
+    if small and not result.dry_run:
+        update_inventory(ws.repo, dict.fromkeys(small), from_index=False)

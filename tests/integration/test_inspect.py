@@ -94,3 +94,21 @@ def test_prune_drops_only_what_the_primary_confirms(project: Project) -> None:
     project.cvfs("prune")
     assert not any(cache.rglob(hexof(archived)))
     assert any(cache.rglob(hexof(changed))) and any(cache.rglob(hexof(local)))
+
+
+def test_prune_drops_rows_below_min_size_for_paths_now_plain(project: Project) -> None:
+    small = rand(3000, 8)
+    project.write("data/s.bin", small)
+    project.write("data/big.bin", rand(30_000, 9))
+    project.commit_all()
+    project.git("config", "-f", ".cvfs/config", "scope.minSize", "10KB")
+    project.git("add", "--renormalize", "data/s.bin")  # now below minSize: a plain blob
+    project.git("commit", "-q", "--no-verify", "-m", "s is plain now")
+    rows = (project.root / ".cvfs/index/data.jsonl").read_text()
+    assert "data/s.bin" in rows
+    dry = json.loads(project.cvfs("prune", "--dry-run", "--json").stdout)
+    assert dry["rows_dropped"] == ["data/s.bin"]
+    assert "data/s.bin" in (project.root / ".cvfs/index/data.jsonl").read_text()
+    project.cvfs("prune")
+    rows = (project.root / ".cvfs/index/data.jsonl").read_text()
+    assert "data/s.bin" not in rows and "data/big.bin" in rows
