@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -10,10 +9,10 @@ from git_cvfs.core.ensure import primary_facts
 from git_cvfs.core.managed import State, list_managed
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import UsageError
-from git_cvfs.format.inventory import validate_repo_path
 from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.git import split_z
+from git_cvfs.local.worktree import files_under
 
 
 @dataclass
@@ -28,7 +27,9 @@ class GuardResult:
 def guard(ws: Workspace, pathspecs: Sequence[str]) -> GuardResult:
     result = GuardResult()
     root = ws.repo.root
-    on_disk = _files_under(root, pathspecs)
+    if not pathspecs:
+        raise UsageError("name the paths you want to delete", hint="git cvfs guard data/run-17/")
+    on_disk = files_under(root, pathspecs)
     managed = {f.path: f for f in list_managed(ws, pathspecs)}
     archived = set(primary_facts(ws)) | set(ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary.url).known())
     tracked = set(split_z(ws.repo.git("ls-files", "-z", "--", *pathspecs)))
@@ -56,21 +57,3 @@ def guard(ws: Workspace, pathspecs: Sequence[str]) -> GuardResult:
         else:
             result.at_risk[path] = "not committed to git and not in any archive"
     return result
-
-
-def _files_under(root: os.PathLike[str], pathspecs: Sequence[str]) -> list[str]:
-    if not pathspecs:
-        raise UsageError("name the paths you want to delete", hint="git cvfs guard data/run-17/")
-    out = []
-    for spec in pathspecs:
-        rel = os.path.relpath(os.path.join(os.getcwd(), spec), root)
-        if rel != ".":
-            validate_repo_path(rel)
-        full = os.path.join(root, rel)
-        if os.path.isfile(full) or os.path.islink(full):
-            out.append(rel)
-            continue
-        for dirpath, dirs, files in os.walk(full):
-            dirs[:] = [d for d in dirs if d != ".git"]
-            out += [os.path.relpath(os.path.join(dirpath, name), root) for name in files]
-    return out

@@ -6,15 +6,15 @@ record; `git cvfs push` archives it, `offload` frees it, `ensure` brings it back
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import UsageError
-from git_cvfs.format.inventory import Row, validate_repo_path
+from git_cvfs.format.inventory import Row
 from git_cvfs.local.cache import CHUNK
 from git_cvfs.local.git import split_z
 from git_cvfs.local.index_store import read_worktree_inventory, update_inventory
+from git_cvfs.local.worktree import files_under
 
 
 def register(ws: Workspace, pathspecs: Sequence[str]) -> list[Row]:
@@ -24,9 +24,9 @@ def register(ws: Workspace, pathspecs: Sequence[str]) -> list[Row]:
     tracked = set(split_z(ws.repo.git("ls-files", "-z", "--", *pathspecs)))
     existing = read_worktree_inventory(ws.repo)
     rows: dict[str, Row | None] = {}
-    for path in _files(root, pathspecs):
-        if path in tracked:
-            continue  # git holds it: the filter and hooks manage it
+    for path in files_under(root, pathspecs):
+        if path in tracked or (root / path).is_symlink():
+            continue  # git holds it (the filter and hooks manage it), or it is a link, not data
         with open(root / path, "rb") as f:
             hex_digest, size = ws.cache.put_stream(iter(lambda: f.read(CHUNK), b""))
         old = existing.get(path)
@@ -34,26 +34,3 @@ def register(ws: Workspace, pathspecs: Sequence[str]) -> list[Row]:
         rows[path] = Row(path, hex_digest, size, False, facts)
     update_inventory(ws.repo, rows, from_index=False)
     return [r for r in rows.values() if r is not None]
-
-
-def _files(root: os.PathLike[str], pathspecs: Sequence[str]) -> list[str]:
-    out = []
-    for spec in pathspecs:
-        rel = os.path.relpath(os.path.join(os.getcwd(), spec), root)
-        validate_repo_path(rel)
-        full = os.path.join(root, rel)
-        if os.path.islink(full):
-            continue
-        if os.path.isfile(full):
-            out.append(rel)
-            continue
-        if not os.path.isdir(full):
-            raise UsageError(f"{spec} does not exist", hint="name files or directories in the work tree")
-        for dirpath, dirs, names in os.walk(full):
-            dirs[:] = [d for d in dirs if d != ".git"]
-            out += [
-                os.path.relpath(os.path.join(dirpath, n), root)
-                for n in names
-                if not os.path.islink(os.path.join(dirpath, n))
-            ]
-    return sorted(set(out))

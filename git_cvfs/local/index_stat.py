@@ -14,6 +14,7 @@ import hashlib
 import os
 import struct
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 _HEADER = struct.Struct(">4sLL")
@@ -78,6 +79,33 @@ def _stat_fields(st: os.stat_result, mode: int) -> tuple[int, ...]:
     )
 
 
+def _wanted_entries(
+    data: bytearray, root: Path, paths: list[str]
+) -> Iterator[tuple[bytes, int, os.stat_result]] | None:
+    """Stage-0 entries for `paths` whose file exists, as (name, entry offset, lstat of the file);
+    None when the data is not an index this code understands (then nothing is touched)."""
+    if len(data) < _HEADER.size + _SHA1:
+        return None
+    sig, version, count = _HEADER.unpack_from(data, 0)
+    if sig != b"DIRC" or version not in (2, 3, 4):
+        return None
+    trailer = bytes(data[-_SHA1:])
+    if trailer != b"\0" * _SHA1 and hashlib.sha1(data[:-_SHA1]).digest() != trailer:
+        return None
+    wanted = {p.encode("utf-8", "surrogateescape") for p in paths}
+
+    def walk() -> Iterator[tuple[bytes, int, os.stat_result]]:
+        for name, offset, stage in _entries(data, version, count):
+            if stage or name not in wanted:
+                continue
+            try:
+                yield name, offset, os.lstat(root / os.fsdecode(name))
+            except FileNotFoundError:
+                continue
+
+    return walk()
+
+
 def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wait: float = 5.0) -> int:
     """Patch the stat data of `paths` (stage 0 only); returns how many entries were updated.
 
@@ -86,7 +114,6 @@ def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wai
     """
     if not paths:
         return 0
-    wanted = {p.encode("utf-8", "surrogateescape") for p in paths}
     lock = Path(str(index_path) + ".lock")
     deadline = time.monotonic() + lock_wait
     while True:
@@ -102,27 +129,17 @@ def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wai
             data = bytearray(index_path.read_bytes())
         except FileNotFoundError:
             return 0
-        sig, version, count = _HEADER.unpack_from(data, 0)
-        if sig != b"DIRC" or version not in (2, 3, 4):
-            return 0
-        trailer = bytes(data[-_SHA1:])
-        skip_hash = trailer == b"\0" * _SHA1
-        if not skip_hash and hashlib.sha1(data[:-_SHA1]).digest() != trailer:
+        entries = _wanted_entries(data, root, paths)
+        if entries is None:
             return 0
         updated = 0
-        for name, offset, stage in _entries(data, version, count):
-            if stage or name not in wanted:
-                continue
-            try:
-                st = os.lstat(root / os.fsdecode(name))
-            except FileNotFoundError:
-                continue
+        for _name, offset, st in entries:
             mode = _STAT.unpack_from(data, offset)[6]  # the entry's mode stays git's
             _STAT.pack_into(data, offset, *_stat_fields(st, mode))
             updated += 1
         if not updated:
             return 0
-        if not skip_hash:
+        if bytes(data[-_SHA1:]) != b"\0" * _SHA1:  # index.skipHash leaves a zero trailer
             data[-_SHA1:] = hashlib.sha1(data[:-_SHA1]).digest()
         view = memoryview(data)
         while view:
@@ -147,23 +164,16 @@ def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> s
     """
     if not paths:
         return set()
-    wanted = {p.encode("utf-8", "surrogateescape") for p in paths}
     try:
         data = bytearray(index_path.read_bytes())
         index_mtime = int(os.stat(index_path).st_mtime)
     except FileNotFoundError:
         return set()
-    sig, version, count = _HEADER.unpack_from(data, 0)
-    if sig != b"DIRC" or version not in (2, 3, 4):
+    entries = _wanted_entries(data, root, paths)
+    if entries is None:
         return set()
     out = set()
-    for name, offset, stage in _entries(data, version, count):
-        if stage or name not in wanted:
-            continue
-        try:
-            st = os.lstat(root / os.fsdecode(name))
-        except FileNotFoundError:
-            continue
+    for name, offset, st in entries:
         recorded = _STAT.unpack_from(data, offset)
         if recorded == _stat_fields(st, recorded[6]) and recorded[2] < index_mtime:
             out.add(os.fsdecode(name))

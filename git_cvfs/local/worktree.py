@@ -12,10 +12,10 @@ import errno
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from git_cvfs.errors import UnsafePathError
+from git_cvfs.errors import UnsafePathError, UsageError
 from git_cvfs.format.inventory import validate_repo_path
 from git_cvfs.format.ref import MAX_REF_BYTES
 
@@ -200,3 +200,23 @@ def _copy_fd(src: int, dst: int) -> None:
         view = memoryview(chunk)
         while view:
             view = view[os.write(dst, view) :]
+
+
+def files_under(root: Path, pathspecs: Sequence[str]) -> list[str]:
+    """Every non-directory entry (files and symlinks, never followed) under the given paths,
+    relative to root; .git is skipped. Paths are taken relative to the current directory."""
+    out: set[str] = set()
+    for spec in pathspecs:
+        rel = os.path.relpath(os.path.join(os.getcwd(), spec), root)
+        if rel != ".":
+            validate_repo_path(rel)
+        full = os.path.join(root, rel)
+        if os.path.islink(full) or os.path.isfile(full):
+            out.add(rel)
+            continue
+        if not os.path.isdir(full):
+            raise UsageError(f"{spec} does not exist", hint="name files or directories in the work tree")
+        for dirpath, dirs, names in os.walk(full):
+            dirs[:] = [d for d in dirs if d != ".git"]
+            out.update(os.path.relpath(os.path.join(dirpath, n), root) for n in names)
+    return sorted(out)
