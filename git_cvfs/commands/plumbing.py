@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 from pathlib import Path
 
 from git_cvfs import output
@@ -81,7 +82,30 @@ def merge_index(args: argparse.Namespace) -> int:
 
 
 def hook_impl(hook: str, hook_args: list[str]) -> int:
+    if _nothing_to_do(hook):
+        return 0
     from git_cvfs.core.git_hooks import run_hook
     from git_cvfs.core.workspace import Workspace
 
     return run_hook(Workspace.discover(), hook, hook_args)
+
+
+def _nothing_to_do(hook: str) -> bool:
+    """Every checkout and commit runs a hook: when it has nothing to do, answer with one git call
+    and without importing the core (which costs more than the rest of the process)."""
+    import subprocess
+
+    if hook in ("post-checkout", "post-merge"):
+        proc = subprocess.run(["git", "rev-parse", "--git-dir"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            return False
+        pending = os.path.join(proc.stdout.strip(), "cvfs", "pending")
+        try:
+            return not any(name.endswith(".list") for name in os.listdir(pending))
+        except FileNotFoundError:
+            return True
+    if hook == "post-commit":
+        # Nothing to re-sync when the index already agrees with HEAD on every shard.
+        quiet = ["git", "diff-index", "--cached", "--quiet", "HEAD", "--", ".cvfs/index"]
+        return subprocess.run(quiet, capture_output=True).returncode == 0
+    return False

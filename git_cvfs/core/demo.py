@@ -134,7 +134,9 @@ def run_demo(path: Path | None, say: Callable[[str], None]) -> Path:
     say("\n5. Free disk safely, then prove nothing is lost")
     d.run("git cvfs offload --dry-run data", lazy)
     d.run("git cvfs offload data/train.bin", lazy)
-    d.check((lazy / "data" / "train.bin").stat().st_size < 1024, "train.bin is a ref again; its bytes are in the archive")
+    d.check(
+        (lazy / "data" / "train.bin").stat().st_size < 1024, "train.bin is a ref again; its bytes are in the archive"
+    )
     d.run("git status --short", lazy)
     d.run("git cvfs reconcile", lazy)
 
