@@ -1,0 +1,215 @@
+"""git-cvfs and Git LFS side by side, on the same data, alternating, in one run.
+
+    .venv/bin/python benchmarks/run.py            # full size (1 GiB, 2,000 x 256 KiB), 3 rounds
+    .venv/bin/python benchmarks/run.py --quick    # 64 MiB and 200 files, for development
+
+Each round runs every workload for both tools in fresh directories, alternating
+which tool goes first, because writes on this VM drift from run to run. The
+table gives medians and the cvfs/LFS ratio. Peak memory is the largest RSS of
+any process in the command (git or a filter), read with getrusage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CVFS = str(Path(sys.executable).parent / "git-cvfs")
+RSS_WRAPPER = (
+    "import resource,subprocess,sys;rc=subprocess.call(sys.argv[2:]);"
+    "open(sys.argv[1],'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss));sys.exit(rc)"
+)
+
+
+class Bench:
+    def __init__(self, work: Path, tool: str) -> None:
+        self.tool = tool
+        self.work = work
+        self.home = work / "home"
+        self.home.mkdir(parents=True)
+        self.env = {
+            **os.environ,
+            "HOME": str(self.home),
+            "XDG_DATA_HOME": str(self.home / ".local/share"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CVFS_NO_PROGRESS": "1",
+            "PATH": f"{Path(CVFS).parent}{os.pathsep}{os.environ['PATH']}",
+        }
+        for key, value in (("user.name", "bench"), ("user.email", "b@e"), ("init.defaultBranch", "main")):
+            self.git(work, "config", "--global", key, value)
+        if tool == "cvfs":
+            self.run(work, [CVFS, "install", "--global", "--skip-repo"])
+        else:
+            self.run(work, ["git", "lfs", "install", "--skip-repo"])
+
+    def run(self, cwd: Path, cmd: list[str], env: dict[str, str] | None = None) -> float:
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=cwd, env={**self.env, **(env or {})}, capture_output=True)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"{self.tool}: {' '.join(cmd)} failed:\n{proc.stderr.decode()[-2000:]}")
+        return elapsed
+
+    def git(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> float:
+        return self.run(cwd, ["git", *args], env)
+
+    def peak_rss_mb(self, cwd: Path, cmd: list[str]) -> tuple[float, float]:
+        log = self.work / "rss"
+        seconds = self.run(cwd, [sys.executable, "-c", RSS_WRAPPER, str(log), *cmd])
+        return seconds, int(log.read_text()) / 1024
+
+    def new_repo(self, name: str) -> tuple[Path, Path]:
+        remote = self.work / f"{name}-remote.git"
+        repo = self.work / name
+        self.git(self.work, "init", "-q", "--bare", str(remote))
+        self.git(self.work, "init", "-q", str(repo))
+        self.git(repo, "remote", "add", "origin", str(remote))
+        if self.tool == "cvfs":
+            self.run(repo, [CVFS, "init", "--archive", (self.work / "archive").as_uri()])
+            self.git(repo, "config", "-f", ".cvfs/config", "scope.minSize", "1KB")
+            self.run(repo, [CVFS, "track", "data/**"])
+        else:
+            self.git(repo, "lfs", "install", "--local")
+            self.git(repo, "lfs", "track", "data/**")
+            self.git(repo, "config", "lfs.url", remote.as_uri())  # LFS's built-in file:// transfer
+        self.git(repo, "add", ".gitattributes", *([".cvfs"] if self.tool == "cvfs" else []))
+        self.git(repo, "commit", "-q", "-m", "setup")
+        return repo, remote
+
+    def clone_env(self, lazy: bool) -> dict[str, str]:
+        if not lazy:
+            return {}
+        return {"GIT_CVFS_SKIP_SMUDGE": "1"} if self.tool == "cvfs" else {"GIT_LFS_SKIP_SMUDGE": "1"}
+
+    def lfs_config_for_clone(self, remote: Path) -> list[str]:
+        return ["-c", f"lfs.url={remote.as_uri()}"] if self.tool == "lfs" else []
+
+
+def du(path: Path) -> int:
+    out = subprocess.run(["du", "-s", "--block-size=1", str(path)], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[0])
+
+
+def make_data(dest: Path, big: int, count: int, small: int) -> None:
+    (dest / "many").mkdir(parents=True)
+    block = os.urandom(1 << 20)
+    with open(dest / "big.bin", "wb") as f:
+        for i in range(big // len(block)):
+            f.write(i.to_bytes(8, "little") + block[8:])
+    for i in range(count):
+        (dest / "many" / f"f{i:05d}.bin").write_bytes(os.urandom(small))
+
+
+def one_round(tool: str, data: Path, work: Path, results: dict[str, dict[str, list[float]]]) -> None:
+    b = Bench(work, tool)
+    r = results
+
+    # One large file: add, then checkout (from what the tool keeps locally), with peak memory.
+    repo, remote = b.new_repo("big")
+    shutil.copyfile(data / "big.bin", repo / "data.tmp")
+    (repo / "data").mkdir()
+    os.replace(repo / "data.tmp", repo / "data" / "big.bin")
+    r["git add: one large file"][tool].append(b.git(repo, "add", "data/big.bin"))
+    b.git(repo, "commit", "-q", "-m", "big")
+    (repo / "data" / "big.bin").unlink()
+    seconds, rss = b.peak_rss_mb(repo, ["git", "checkout", "--", "data/big.bin"])
+    r["checkout: one large file"][tool].append(seconds)
+    r["peak RSS MB: that checkout"][tool].append(rss)
+    shutil.rmtree(repo)
+
+    # Many small files: add, commit + push, disk, checkout, clone, lazy clone, status.
+    repo, remote = b.new_repo("many")
+    shutil.copytree(data / "many", repo / "data")
+    r["git add: many files"][tool].append(b.git(repo, "add", "data"))
+    b.git(repo, "commit", "-q", "-m", "many")
+    b.git(repo, "push", "-q", "origin", "main")
+    data_bytes = sum(p.stat().st_size for p in (data / "many").iterdir())
+    r["local disk / data after add+commit+push"][tool].append(du(repo) / data_bytes)
+    r["git status: clean tree"][tool].append(b.git(repo, "status", "--porcelain"))
+    shutil.rmtree(repo / "data")
+    r["checkout: many files"][tool].append(b.git(repo, "checkout", "--", "data"))
+    r["git status: first after checkout"][tool].append(b.git(repo, "status", "--porcelain"))
+    for lazy in (False, True):
+        name = "clone-lazy" if lazy else "clone"
+        extra = b.lfs_config_for_clone(remote)
+        seconds = b.git(b.work, *extra, "clone", "-q", str(remote), name, env=b.clone_env(lazy))
+        r["lazy clone (refs only)" if lazy else "clone + materialize many files"][tool].append(seconds)
+    b.git(b.work / "clone", "commit", "-q", "--allow-empty", "-m", "nothing new")
+    r["push with nothing new to upload"][tool].append(b.git(b.work / "clone", "push", "-q", "origin", "main"))
+    shutil.rmtree(work)
+
+
+def plain_git_status(data: Path, work: Path) -> float:
+    work.mkdir(parents=True)
+    env = {**os.environ, "HOME": str(work), "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", "init", "-q", str(work / "r")], check=True, env=env)
+    shutil.copytree(data / "many", work / "r" / "data")
+    subprocess.run(["git", "add", "data"], cwd=work / "r", check=True, env=env)
+    start = time.perf_counter()
+    subprocess.run(["git", "status", "--porcelain"], cwd=work / "r", check=True, env=env, capture_output=True)
+    return time.perf_counter() - start
+
+
+def startup(cmd: list[str], cwd: Path) -> float:
+    runs = []
+    for _ in range(7):
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, capture_output=True, check=False)
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def fmt(value: float, unit: str) -> str:
+    return f"{value:.2f}" if unit == "x" else (f"{value:.0f}" if unit == "MB" else f"{value:.2f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="64 MiB and 200 files instead of 1 GiB and 2,000")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--work", type=Path, help="scratch directory (default: a temp dir, removed after)")
+    args = parser.parse_args()
+    if shutil.which("git-lfs") is None:
+        print("error: git-lfs is not installed\nhint: apt-get install git-lfs", file=sys.stderr)
+        return 2
+    big, count, small = ((64 << 20), 200, 256 << 10) if args.quick else ((1 << 30), 2000, 256 << 10)
+    scratch = Path(args.work or tempfile.mkdtemp(prefix="cvfs-bench-"))
+    data = scratch / "data"
+    print(f"data: one {big >> 20} MiB file, {count} x {small >> 10} KiB files; {args.rounds} rounds", file=sys.stderr)
+    make_data(data, big, count, small)
+    results: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for i in range(args.rounds):
+        order = ("cvfs", "lfs") if i % 2 == 0 else ("lfs", "cvfs")
+        for tool in order:
+            print(f"round {i + 1}: {tool}", file=sys.stderr)
+            one_round(tool, data, scratch / f"r{i}-{tool}", results)
+    plain = statistics.median(plain_git_status(data, scratch / f"plain{i}") for i in range(3))
+    version = startup([CVFS, "--version"], scratch)
+    rows: list[tuple[str, str, str, str, str]] = []
+    for name, by_tool in results.items():
+        unit = "x" if "disk" in name else ("MB" if "RSS" in name else "s")
+        c, lfs = statistics.median(by_tool["cvfs"]), statistics.median(by_tool["lfs"])
+        rows.append((name, fmt(c, unit), fmt(lfs, unit), f"{c / lfs:.2f}" if lfs else "-", ""))
+    status = statistics.median(results["git status: first after checkout"]["cvfs"])
+    print("\n| workload | git-cvfs | Git LFS | cvfs/LFS |\n|---|---|---|---|")
+    for name, c, lfs, ratio, _ in rows:
+        print(f"| {name} | {c} | {lfs} | {ratio} |")
+    print(f"\n| plain git, status of the same tree | {plain:.3f} s | git-cvfs first status / plain git: {status / plain:.2f} |")
+    print(f"| `git-cvfs --version` | {version * 1000:.0f} ms | |")
+    if args.work is None:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
