@@ -37,10 +37,13 @@ class Spool:
     """A temporary file that hashes what is written to it; `Cache.adopt` files it under its oid."""
 
     def __init__(self, tmp_dir: Path) -> None:
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        name = f"spool-{os.getpid()}-{time.monotonic_ns()}"
-        self.path = tmp_dir / name
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        self.path = tmp_dir / f"spool-{os.getpid()}-{time.monotonic_ns()}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        try:
+            self._fd = os.open(self.path, flags, 0o644)
+        except FileNotFoundError:  # the first spool in this cache: make the directory once
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, flags, 0o644)
         self._hash = hashlib.sha256()
         self.size = 0
         self._closed = False
@@ -56,6 +59,7 @@ class Spool:
         return self._hash.hexdigest()
 
     def finish(self, *, sync: bool = True) -> str:
+        os.fchmod(self._fd, 0o444)  # cache objects are never written again
         if sync:
             os.fsync(self._fd)
         os.close(self._fd)
@@ -105,9 +109,11 @@ class Cache:
         if dest.exists():
             spool.discard()
             return dest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(spool.path, 0o444)
-        os.replace(spool.path, dest)
+        try:
+            os.replace(spool.path, dest)
+        except FileNotFoundError:  # a new fan-out directory; it almost always exists already
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(spool.path, dest)
         return dest
 
     def put_stream(self, chunks: Iterable[bytes], *, expect_hex: str | None = None) -> tuple[str, int]:
