@@ -12,12 +12,11 @@ from enum import Enum
 from typing import BinaryIO
 
 from git_cvfs import output
+from git_cvfs.core.buffer import MEMORY_LIMIT
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.cache import CHUNK, Spool
-
-MEMORY_LIMIT = 4 << 20
 
 
 def clean(ws: Workspace, path: str, chunks: Iterable[bytes]) -> Iterator[bytes]:

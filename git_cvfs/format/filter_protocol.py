@@ -9,8 +9,6 @@ from git_cvfs.format.pktline import (
     ProtocolError,
     Reader,
     Writer,
-    iter_content,
-    read_packet,
     read_text_list,
     write_content,
     write_flush,
@@ -51,7 +49,7 @@ def handshake(read: Reader, write: Writer, flush: Callable[[], object] = lambda:
 
 
 def read_request(read: Reader) -> Request | None:
-    """The next request's headers, or None when git closes the stream. Content follows; read it with iter_content."""
+    """The next request's headers, or None when git closes the stream. Its content packets follow, up to a flush."""
     try:
         lines = read_text_list(read)
     except EOFError:
@@ -71,15 +69,6 @@ def read_request(read: Reader) -> Request | None:
         can_delay=headers.get("can-delay") == "1",
         headers=headers,
     )
-
-
-def request_content(read: Reader) -> Iterator[bytes]:
-    return iter_content(read)
-
-
-def drain(read: Reader) -> None:
-    while read_packet(read) is not None:
-        pass
 
 
 def reply_status(write: Writer, status: str) -> None:

@@ -63,12 +63,6 @@ def read_text_list(read: Reader) -> list[str]:
     return lines
 
 
-def iter_content(read: Reader) -> Iterator[bytes]:
-    """Binary packets up to the next flush."""
-    while (payload := read_packet(read)) is not None:
-        yield payload
-
-
 def encode_packet(payload: bytes) -> bytes:
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError(f"pkt-line payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from git_cvfs.errors import ConfigError
@@ -65,7 +65,6 @@ class Settings:
     concurrency: int = DEFAULT_CONCURRENCY
     cache_keep: bool = False
     configured: bool = False
-    sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def primary(self) -> ArchiveSettings:
@@ -223,5 +222,4 @@ def _build(raw: dict[str, list[tuple[str, str]]], configured: bool) -> Settings:
         concurrency=concurrency,
         cache_keep=cache_keep,
         configured=configured,
-        sources={k: v[-1][1] for k, v in raw.items()},
     )

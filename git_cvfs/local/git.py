@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -96,13 +96,6 @@ class Repo:
 
     def has_head(self) -> bool:
         return run_git(["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd=self.root, check=False).returncode == 0
-
-    def ls_files(self, pathspecs: Iterable[str] = (), *, stage: bool = False) -> list[str]:
-        args = ["ls-files", "-z", "--full-name"]
-        if stage:
-            args.append("-s")
-        out = self.git(*args, "--", *pathspecs)
-        return split_z(out)
 
     def attr_values(self, attr: str, paths: Sequence[str]) -> dict[str, str]:
         """Value of one attribute for many paths, in one `git check-attr --stdin` call."""
