@@ -13,7 +13,8 @@ from git_cvfs.core.managed import ManagedFile, State, list_managed, list_unversi
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import ArchiveError, CvfsError
 from git_cvfs.format.ref import Ref
-from git_cvfs.local.index_stat import patch_index_stat
+from git_cvfs.local.cache import sha256_file
+from git_cvfs.local.index_stat import patch_index_stat, unchanged_since_indexed
 from git_cvfs.local.index_store import read_worktree_inventory
 from git_cvfs.local.worktree import replace_file
 from git_cvfs.output import Progress
@@ -60,7 +61,22 @@ def ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool = False)
         result.still_refs = [f.path for f in todo]
         return result
     materialize(ws, todo, result)
+    _refresh_stale_index_entries(ws, [f for f in files if f.state is State.MATERIALIZED])
     return result
+
+
+def _refresh_stale_index_entries(ws: Workspace, files: Sequence[ManagedFile]) -> None:
+    """Materialized files git's index does not vouch for (an earlier run was killed before it
+    updated the index, or the index was locked): verify the bytes, then refresh the entry, so
+    running ensure again finishes the job and `git status` is clean."""
+    candidates = [f for f in files if f.ref is not None and f.blob == git_blob_id(f.ref.encode())]
+    vouched = unchanged_since_indexed(ws.repo.index_file, ws.repo.root, [f.path for f in candidates])
+    stale = [
+        f.path
+        for f in candidates
+        if f.path not in vouched and f.ref is not None and sha256_file(ws.repo.root / f.path) == (f.ref.hex, f.ref.size)
+    ]
+    patch_index_stat(ws.repo.index_file, ws.repo.root, stale)
 
 
 def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResult) -> None:

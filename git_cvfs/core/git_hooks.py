@@ -12,6 +12,7 @@ from git_cvfs.core.managed import State, list_managed
 from git_cvfs.core.push import PushResult, archive_refs, raise_for_missing, refs_in_history
 from git_cvfs.core.refscan import scan_blobs
 from git_cvfs.core.workspace import Workspace
+from git_cvfs.crash import crash_point
 from git_cvfs.errors import CvfsError
 from git_cvfs.format.inventory import SHARD_DIR, Row
 from git_cvfs.format.size import format_size
@@ -83,6 +84,7 @@ def pre_commit(ws: Workspace) -> int:
             changes[path] = None
     for path, ref in managed_refs:
         changes[path] = Row(path, ref.hex, ref.size, True, outcome.facts.get(ref.hex, {}))
+    crash_point("pre-commit:before-rows")
     shards = update_inventory(repo, changes, from_index=True)
     if shards:
         repo.git("add", "--", *shards)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from git_cvfs.core.lean import drop_cache_copies
 from git_cvfs.core.refscan import scan_blobs
 from git_cvfs.core.workspace import Workspace
+from git_cvfs.crash import crash_point
 from git_cvfs.errors import ArchiveError, CvfsError, ObjectMissingError, UsageError
 from git_cvfs.format.inventory import Row
 from git_cvfs.format.ref import Ref
@@ -68,6 +69,7 @@ def archive_refs(
             for ref in todo:
                 outcome.unreachable[ref.hex] = exc.message
             continue
+        crash_point("push:after-upload")
         seen = {}
         for hex_digest, info in result.done.items():
             outcome.facts.setdefault(hex_digest, {})[name] = {"etag": info.etag, "key": info.key}

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from git_cvfs.crash import crash_point
 from git_cvfs.errors import IntegrityError
 from git_cvfs.format.ref import validate_hex
 
@@ -41,6 +42,8 @@ class Spool:
         self._closed = False
 
     def write(self, chunk: bytes | memoryview) -> None:
+        if self.size:
+            crash_point("cache:mid-spool")
         self._hash.update(chunk)
         view = memoryview(chunk)
         while view:
@@ -101,6 +104,7 @@ class Cache:
         if dest.exists():
             spool.discard()
             return dest
+        crash_point("cache:before-adopt")
         try:
             os.replace(spool.path, dest)
         except FileNotFoundError:  # a new fan-out directory; it almost always exists already
@@ -139,6 +143,7 @@ class Cache:
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(path, 0o444)
+        crash_point("cache:before-adopt")
         os.replace(path, dest)
         return dest
 

@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from git_cvfs.crash import crash_point
+
 _HEADER = struct.Struct(">4sLL")
 _STAT = struct.Struct(">LLLLLLLLLL")  # ctime s/ns, mtime s/ns, dev, ino, mode, uid, gid, size
 _STAT_SIZE = _STAT.size
@@ -147,6 +149,7 @@ def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wai
         os.fsync(fd)
         os.close(fd)
         fd = -1
+        crash_point("index:before-rename")
         os.replace(lock, index_path)
         return updated
     finally:

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from git_cvfs.crash import crash_point
 from git_cvfs.errors import LockTimeoutError
 from git_cvfs.format.inventory import SHARD_DIR, Row, encode_shard, parse_shard, shard_path
 from git_cvfs.local.git import CatFile, Repo
@@ -83,6 +84,7 @@ def update_inventory(repo: Repo, changes: Mapping[str, Row | None], *, from_inde
                 else:
                     write_bytes(repo.root, shard, after, create_dirs=True)
                 written.append(shard)
+                crash_point("inventory:after-shard")
     return written
 
 

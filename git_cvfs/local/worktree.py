@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from git_cvfs.crash import crash_point
 from git_cvfs.errors import UnsafePathError, UsageError
 from git_cvfs.format.inventory import validate_repo_path
 from git_cvfs.format.ref import MAX_REF_BYTES
@@ -134,6 +135,7 @@ def _atomic_write(
                 f"{rel_path} is {kind}; refusing to replace it", hint="remove it, then run the command again"
             )
         mode = (old.st_mode & 0o777) if old else 0o644
+        _remove_dead_tmp(dir_fd, name)
         tmp_name = f".{name[:100]}.cvfs-{os.getpid()}-{time.monotonic_ns()}.tmp"
         out = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
         try:
@@ -143,6 +145,7 @@ def _atomic_write(
                 os.fsync(out)
             finally:
                 os.close(out)
+            crash_point("worktree:before-rename")
             if expect_head is not None:
                 _check_unchanged(dir_fd, name, rel_path, expect_head)
             if expect_stat is not None:
@@ -159,6 +162,28 @@ def _atomic_write(
                 os.unlink(tmp_name, dir_fd=dir_fd)
             raise
         return os.lstat(name, dir_fd=dir_fd)
+
+
+def _remove_dead_tmp(dir_fd: int, name: str) -> None:
+    """Temp files a killed git-cvfs left beside `name`: remove those whose process is gone."""
+    prefix = f".{name[:100]}.cvfs-"
+    for entry in os.listdir(dir_fd):
+        if not (entry.startswith(prefix) and entry.endswith(".tmp")):
+            continue
+        pid = entry[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry, dir_fd=dir_fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _open_noatime(name: str, dir_fd: int) -> int:

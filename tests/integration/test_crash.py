@@ -1,0 +1,113 @@
+"""SIGKILL at named points (GIT_CVFS_CRASH_AT): old state or new, never a partial file; re-running finishes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project, git, rand
+
+
+def ref_bytes(data: bytes) -> bytes:
+    return b'{"cvfs":1,"oid":"sha256:%s","size":%d}\n' % (hashlib.sha256(data).hexdigest().encode(), len(data))
+
+
+def crash(env_point: str) -> dict[str, str]:
+    return {"GIT_CVFS_CRASH_AT": env_point}
+
+
+def healthy(root: Path) -> None:
+    """Every cache object verifies, every ref and shard parses, and nothing stray is in the work tree."""
+    report = json.loads(git(root, "cvfs", "fsck", "--json").stdout)
+    assert report["ok"], report
+    stray = [p for p in root.rglob("*.tmp") if ".git" not in p.parts]
+    assert stray == [], stray
+
+
+@pytest.mark.parametrize("point", ["cache:mid-spool", "cache:before-adopt"])
+def test_git_add_killed_while_cleaning(project: Project, point: str) -> None:
+    data = rand(300_000)
+    project.write("data/a.bin", data)
+    died = project.git("add", "data/a.bin", env=crash(point), check=False)
+    assert died.returncode != 0
+    assert project.git("diff", "--cached", "--name-only").stdout == ""  # nothing staged
+    assert (project.root / "data/a.bin").read_bytes() == data
+    healthy(project.root)
+    project.commit_all()  # re-running finishes the job
+    assert project.blob("HEAD:data/a.bin") == ref_bytes(data)
+    healthy(project.root)
+
+
+@pytest.mark.parametrize("point", ["cache:before-adopt", "worktree:before-rename"])
+def test_ensure_killed_midway(project: Project, tmp_path: Path, point: str) -> None:
+    data = rand(300_000, 1)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    died = git(lazy, "cvfs", "ensure", "data", env=crash(point), check=False)
+    assert died.returncode != 0
+    assert (lazy / "data/a.bin").read_bytes() == ref_bytes(data)  # the old state
+    git(lazy, "cvfs", "ensure", "data")
+    assert (lazy / "data/a.bin").read_bytes() == data  # the new state
+    healthy(lazy)
+    assert git(lazy, "status", "--porcelain").stdout == ""
+
+
+def test_index_update_killed_leaves_git_index_intact(project: Project, tmp_path: Path) -> None:
+    data = rand(100_000, 2)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    index_before = (lazy / ".git/index").read_bytes()
+    git(lazy, "cvfs", "ensure", "data", env=crash("index:before-rename"), check=False)
+    assert (lazy / ".git/index").read_bytes() == index_before  # the rename never happened
+    assert (lazy / "data/a.bin").read_bytes() == data
+    # Like git killed mid-write, the lock stays; git names it, and removing it lets the next run finish.
+    (lazy / ".git/index.lock").unlink()
+    git(lazy, "cvfs", "ensure", "data")
+    assert git(lazy, "status", "--porcelain").stdout == ""
+    healthy(lazy)
+
+
+def test_pre_commit_killed_before_rows_then_commit_again(project: Project) -> None:
+    project.write("data/a.bin", rand(50_000, 3))
+    project.write("data/sub/b.bin", rand(50_000, 4))
+    project.git("add", "-A")
+    for point in ("pre-commit:before-rows", "inventory:after-shard"):
+        died = project.git("commit", "-m", "x", env=crash(point), check=False)
+        assert died.returncode != 0
+        assert project.git("rev-parse", "-q", "--verify", "HEAD", check=False).returncode != 0  # no commit made
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", "x")
+    assert json.loads(project.cvfs("reconcile", "--json").stdout)["ok"]
+    healthy(project.root)
+
+
+def test_push_killed_after_upload_then_push_again(project: Project) -> None:
+    data = rand(50_000, 5)
+    project.write("data/a.bin", data)
+    project.git("add", "-A")
+    project.git("commit", "-q", "--no-verify", "-m", "not archived yet")
+    died = project.cvfs("push", env=crash("push:after-upload"), check=False)
+    assert died.returncode != 0
+    out = json.loads(project.cvfs("push", "--json").stdout)
+    assert out["ok"]
+    assert project.archive_path(hashlib.sha256(data).hexdigest()).read_bytes() == data
+
+
+def test_offload_killed_before_replacing_keeps_the_file(project: Project) -> None:
+    data = rand(50_000, 6)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    died = project.cvfs("offload", "data/a.bin", env=crash("worktree:before-rename"), check=False)
+    assert died.returncode != 0
+    assert (project.root / "data/a.bin").read_bytes() == data
+    project.cvfs("offload", "data/a.bin")
+    assert (project.root / "data/a.bin").read_bytes() == ref_bytes(data)
+    healthy(project.root)
+    assert project.git("status", "--porcelain").stdout == ""
