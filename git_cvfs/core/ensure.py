@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from git_cvfs.format.ref import Ref
 from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.index_stat import patch_index_stat, unchanged_since_indexed
 from git_cvfs.local.index_store import read_worktree_inventory
+from git_cvfs.local.locks import file_lock
 from git_cvfs.local.worktree import replace_file
 from git_cvfs.output import Progress
 from git_cvfs.remote.transfer import download_many
@@ -46,7 +48,23 @@ def git_blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+def materialize_lock(ws: Workspace) -> contextlib.AbstractContextManager[None]:
+    """One materializing process per work tree: a second ensure (or hook) waits, then finds the work done."""
+    return file_lock(
+        ws.repo.git_dir / "cvfs" / "locks" / "materialize.lock",
+        what="materializing files in this work tree",
+        hint="another `git cvfs ensure` or checkout hook is running here; wait for it, then retry",
+    )
+
+
 def ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool = False) -> EnsureResult:
+    if check_only:
+        return _ensure(ws, pathspecs, check_only=True)
+    with materialize_lock(ws):
+        return _ensure(ws, pathspecs, check_only=False)
+
+
+def _ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool) -> EnsureResult:
     files = list_managed(ws, pathspecs) + list_unversioned(ws, pathspecs)
     result = EnsureResult()
     todo: list[ManagedFile] = []

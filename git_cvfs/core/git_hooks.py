@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from git_cvfs import output
-from git_cvfs.core.ensure import EnsureResult, materialize, take_pending
+from git_cvfs.core.ensure import EnsureResult, materialize, materialize_lock, take_pending
 from git_cvfs.core.lean import drop_cache_copies
 from git_cvfs.core.managed import State, list_managed
 from git_cvfs.core.push import PushResult, archive_refs, raise_for_missing, refs_in_history
@@ -134,9 +134,10 @@ def post_checkout(ws: Workspace) -> int:
     if not pending:
         return 0
     try:
-        files = [f for f in list_managed(ws, [":(literal)" + p for p in pending]) if f.state is State.REF]
-        result = EnsureResult()
-        materialize(ws, files, result)
+        with materialize_lock(ws):
+            files = [f for f in list_managed(ws, [":(literal)" + p for p in pending]) if f.state is State.REF]
+            result = EnsureResult()
+            materialize(ws, files, result)
     except CvfsError as exc:
         output.warn(
             f"git-cvfs could not materialize {len(pending)} file(s): {exc.message}",

@@ -4,33 +4,23 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from git_cvfs.crash import crash_point
-from git_cvfs.errors import LockTimeoutError
 from git_cvfs.format.inventory import SHARD_DIR, Row, encode_shard, parse_shard, shard_path
 from git_cvfs.local.git import CatFile, Repo
+from git_cvfs.local.locks import LOCK_TIMEOUT, file_lock
 from git_cvfs.local.worktree import write_bytes
 
-LOCK_TIMEOUT = 60.0
 
-
-@contextlib.contextmanager
-def shard_lock(repo: Repo, shard: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    import filelock  # 40 ms to import: only writers pay for it
-
-    lock_dir = repo.cvfs_dir / "locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(lock_dir / (Path(shard).name + ".lock")), timeout=timeout)
-    try:
-        with lock:
-            yield
-    except filelock.Timeout:
-        raise LockTimeoutError(
-            f"timed out after {timeout:.0f}s waiting for the lock on {shard}",
-            hint="another git-cvfs command is writing the inventory; wait for it to finish and retry",
-        ) from None
+def shard_lock(repo: Repo, shard: str, timeout: float = LOCK_TIMEOUT) -> contextlib.AbstractContextManager[None]:
+    return file_lock(
+        repo.cvfs_dir / "locks" / (Path(shard).name + ".lock"),
+        what=shard,
+        hint="another git-cvfs command is writing the inventory; wait for it to finish and retry",
+        timeout=timeout,
+    )
 
 
 def read_worktree_inventory(repo: Repo) -> dict[str, Row]:
