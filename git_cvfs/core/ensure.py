@@ -10,13 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from git_cvfs.core.lean import drop_cache_copies
-from git_cvfs.core.managed import ManagedFile, State, list_managed, list_unversioned
+from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
+from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import ArchiveError, CvfsError
 from git_cvfs.format.ref import Ref
-from git_cvfs.local.cache import sha256_file
-from git_cvfs.local.index_stat import patch_index_stat, unchanged_since_indexed
-from git_cvfs.local.index_store import read_worktree_inventory
+from git_cvfs.local.index_stat import patch_index_stat
 from git_cvfs.local.locks import file_lock
 from git_cvfs.local.worktree import replace_file
 from git_cvfs.output import Progress
@@ -87,14 +86,9 @@ def _refresh_stale_index_entries(ws: Workspace, files: Sequence[ManagedFile]) ->
     """Materialized files git's index does not vouch for (an earlier run was killed before it
     updated the index, or the index was locked): verify the bytes, then refresh the entry, so
     running ensure again finishes the job and `git status` is clean."""
-    candidates = [f for f in files if f.ref is not None and f.blob == git_blob_id(f.ref.encode())]
-    vouched = unchanged_since_indexed(ws.repo.index_file, ws.repo.root, [f.path for f in candidates])
-    stale = [
-        f.path
-        for f in candidates
-        if f.path not in vouched and f.ref is not None and sha256_file(ws.repo.root / f.path) == (f.ref.hex, f.ref.size)
-    ]
-    patch_index_stat(ws.repo.index_file, ws.repo.root, stale)
+    candidates = [(f.path, f.ref) for f in files if f.ref is not None and f.blob == git_blob_id(f.ref.encode())]
+    _, verified_by_hash = holding_committed_bytes(ws, candidates)
+    patch_index_stat(ws.repo.index_file, ws.repo.root, sorted(verified_by_hash))
 
 
 def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResult) -> None:
@@ -153,12 +147,7 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
             refresh.append(f.path)
     patch_index_stat(ws.repo.index_file, ws.repo.root, refresh)
     written_refs = {f.path: f.target for f, problem in written if not problem and f.target is not None}
-    drop_cache_copies(ws, [(p, written_refs[p]) for p in refresh], primary_facts(ws))
-
-
-def primary_facts(ws: Workspace) -> dict[str, object]:
-    """Oids the committed inventory records in the primary archive."""
-    return {row.hex: True for row in read_worktree_inventory(ws.repo).values() if "primary" in row.archives}
+    drop_cache_copies(ws, [(p, written_refs[p]) for p in refresh], recorded_in_primary(ws))
 
 
 def take_pending(ws: Workspace) -> list[str]:

@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from git_cvfs.core.ensure import primary_facts
-from git_cvfs.core.managed import State, list_managed
+from git_cvfs.core.managed import State, holding_committed_bytes, list_managed
+from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import UsageError
-from git_cvfs.local.archived_log import ArchivedLog
-from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.git import split_z
 from git_cvfs.local.worktree import files_under
 
@@ -31,7 +29,9 @@ def guard(ws: Workspace, pathspecs: Sequence[str]) -> GuardResult:
         raise UsageError("name the paths you want to delete", hint="git cvfs guard data/run-17/")
     on_disk = files_under(root, pathspecs)
     managed = {f.path: f for f in list_managed(ws, pathspecs)}
-    archived = set(primary_facts(ws)) | set(ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary.url).known())
+    archived = recorded_in_primary(ws)
+    materialized = [(f.path, f.ref) for f in managed.values() if f.state is State.MATERIALIZED and f.ref is not None]
+    vouched, verified = holding_committed_bytes(ws, materialized)
     tracked = set(split_z(ws.repo.git("ls-files", "-z", "--", *pathspecs)))
     changed = (
         set(split_z(ws.repo.git("diff", "--name-only", "-z", "HEAD", "--", *pathspecs)))
@@ -46,7 +46,7 @@ def guard(ws: Workspace, pathspecs: Sequence[str]) -> GuardResult:
         elif f is not None and f.state is State.MATERIALIZED and f.ref is not None:
             if f.ref.hex not in archived:
                 result.at_risk[path] = "its object is not in the primary archive yet (run `git cvfs push`)"
-            elif sha256_file(root / path) != (f.ref.hex, f.ref.size):
+            elif path not in vouched and path not in verified:
                 result.at_risk[path] = "changed since it was committed"
             else:
                 result.safe.append(path)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from git_cvfs.core.managed import holding_committed_bytes
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.archived_log import ArchivedLog
-from git_cvfs.local.cache import sha256_file
-from git_cvfs.local.index_stat import unchanged_since_indexed
 
 
 def drop_cache_copies(ws: Workspace, files: Iterable[tuple[str, Ref]], archived: Mapping[str, object] = {}) -> int:
@@ -28,23 +27,11 @@ def drop_cache_copies(ws: Workspace, files: Iterable[tuple[str, Ref]], archived:
     }
     if not candidates:
         return 0
-    vouched = unchanged_since_indexed(ws.repo.index_file, ws.repo.root, sorted(candidates))
+    vouched, verified = holding_committed_bytes(ws, sorted(candidates.items()))
     dropped: set[str] = set()
-    for path, ref in sorted(candidates.items()):
-        if ref.hex in dropped or not _holds(ws, path, ref, vouched_by_git=path in vouched):
-            continue
-        ws.cache.remove(ref.hex)
-        dropped.add(ref.hex)
+    for path in sorted(vouched | verified):
+        ref = candidates[path]
+        if ref.hex not in dropped:
+            ws.cache.remove(ref.hex)
+            dropped.add(ref.hex)
     return len(dropped)
-
-
-def _holds(ws: Workspace, path: str, ref: Ref, *, vouched_by_git: bool) -> bool:
-    """Does the work-tree file hold exactly this object? git's stat data says so cheaply; a file
-    written in the same second as the index ("racily clean") is hashed instead."""
-    file = ws.repo.root / path
-    try:
-        if file.is_symlink() or file.stat().st_size != ref.size:
-            return False
-        return vouched_by_git or sha256_file(file) == (ref.hex, ref.size)
-    except OSError:
-        return False

@@ -9,7 +9,9 @@ from enum import Enum
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
+from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.git import CatFile, split_z
+from git_cvfs.local.index_stat import unchanged_since_indexed
 from git_cvfs.local.worktree import read_head
 
 
@@ -111,3 +113,28 @@ def _selected(path: str, pathspecs: Sequence[str]) -> bool:
         if spec in ("", ".") or path == spec or path.startswith(spec + "/"):
             return True
     return False
+
+
+def holding_committed_bytes(ws: Workspace, files: Sequence[tuple[str, Ref]]) -> tuple[set[str], set[str]]:
+    """Which work-tree files hold exactly their object: (vouched for by git's index stat data,
+    verified by hashing). A file git cannot vouch for (written in the same second as the index,
+    or an index entry left stale) is hashed; a symlink or a file of the wrong size holds nothing."""
+    root = ws.repo.root
+    sized = []
+    for path, ref in files:
+        try:
+            if not (root / path).is_symlink() and (root / path).stat().st_size == ref.size:
+                sized.append((path, ref))
+        except OSError:
+            continue
+    vouched = unchanged_since_indexed(ws.repo.index_file, root, [p for p, _ in sized])
+    verified = set()
+    for path, ref in sized:
+        if path in vouched:
+            continue
+        try:
+            if sha256_file(root / path) == (ref.hex, ref.size):
+                verified.add(path)
+        except OSError:
+            continue
+    return vouched, verified

@@ -14,13 +14,11 @@ from dataclasses import dataclass, field
 
 from git_cvfs.core.ensure import git_blob_id
 from git_cvfs.core.managed import ManagedFile, State, list_managed, list_unversioned
+from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
-from git_cvfs.format.inventory import Row
-from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.index_stat import patch_index_stat
-from git_cvfs.local.index_store import read_worktree_inventory
 from git_cvfs.local.worktree import write_bytes
 from git_cvfs.remote.archive import object_key
 
@@ -98,12 +96,11 @@ def offload(
             todo.append((item, f))
     if dry_run:
         return result
-    rows = read_worktree_inventory(ws.repo)
-    log = ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary.url).known()
+    recorded = recorded_in_primary(ws)
     refresh = []
     for item, f in todo:
         try:
-            _offload_one(ws, f, rows.get(f.path), log)
+            _offload_one(ws, f, recorded.get(f.ref.hex) if f.ref else None)
         except CvfsError as exc:
             item.refused = exc.message
             continue
@@ -114,7 +111,7 @@ def offload(
     return result
 
 
-def _offload_one(ws: Workspace, f: ManagedFile, row: Row | None, log: dict[str, str]) -> None:
+def _offload_one(ws: Workspace, f: ManagedFile, recorded: str | None) -> None:
     ref = f.ref
     assert ref is not None
     path = ws.repo.root / f.path
@@ -126,8 +123,6 @@ def _offload_one(ws: Workspace, f: ManagedFile, row: Row | None, log: dict[str, 
         raise CvfsError(f"the primary archive does not hold {ref.oid}; run `git cvfs push` first")
     if info.size != ref.size:
         raise CvfsError(f"the primary archive's copy has {info.size} bytes, not {ref.size}; run `git cvfs reconcile`")
-    recorded = row.archives.get("primary", {}).get("etag") if row is not None and row.hex == ref.hex else None
-    recorded = recorded or log.get(ref.hex)
     if not recorded:
         raise CvfsError("no upload of this object to the primary archive is recorded; run `git cvfs push` first")
     if recorded != info.etag:

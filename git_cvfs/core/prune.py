@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from git_cvfs.core.managed import list_managed
+from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
-from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.index_store import read_worktree_inventory, update_inventory
 from git_cvfs.remote.archive import object_key
 
@@ -33,11 +33,7 @@ class PruneResult:
 def prune(ws: Workspace, *, dry_run: bool) -> PruneResult:
     result = PruneResult(dry_run)
     _prune_small_rows(ws, result)
-    recorded: dict[str, str] = dict(ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary.url).known())
-    for row in read_worktree_inventory(ws.repo).values():
-        etag = row.archives.get("primary", {}).get("etag")
-        if etag:
-            recorded[row.hex] = etag
+    recorded = recorded_in_primary(ws)
     for hex_digest in list(ws.cache.iter_objects()):
         size = ws.cache.object_path(hex_digest).stat().st_size
         etag = recorded.get(hex_digest)

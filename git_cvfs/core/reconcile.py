@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from git_cvfs.core.managed import ManagedFile, State, list_managed
+from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.format.inventory import SHARD_DIR, Row, parse_shard
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.cache import sha256_file
-from git_cvfs.local.index_stat import unchanged_since_indexed
 from git_cvfs.local.index_store import read_worktree_inventory, replace_inventory, update_inventory
 from git_cvfs.remote.archive import ObjectInfo, object_key
 
@@ -94,7 +93,10 @@ def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool)
         except CvfsError as exc:
             report.add("*", "archive_unreachable", exc.message, name)
 
-    local_bytes = _materialized_ok(ws, [f for f, _ in refs.values() if f.state is State.MATERIALIZED])
+    vouched, verified = holding_committed_bytes(
+        ws, [(f.path, ref) for f, ref in refs.values() if f.state is State.MATERIALIZED]
+    )
+    local_bytes = vouched | verified
     fixes: dict[str, Row | None] = {}
     for path, (f, ref) in sorted(refs.items()):
         row = rows.get(path)
@@ -162,14 +164,3 @@ def _check_offloaded_row(
             report.add(row.path, kind, f"{row.oid} (not in git: the row is its only record)", name)
         elif info.size != row.size:
             report.add(row.path, "size_drift", f"archive holds {info.size} bytes, the row says {row.size}", name)
-
-
-def _materialized_ok(ws: Workspace, files: list[ManagedFile]) -> set[str]:
-    """Materialized files that hold their committed object: git's stat data vouches, else a hash decides."""
-    vouched = unchanged_since_indexed(ws.repo.index_file, ws.repo.root, [f.path for f in files])
-    ok = set()
-    for f in files:
-        assert f.ref is not None
-        if f.path in vouched or sha256_file(ws.repo.root / f.path) == (f.ref.hex, f.ref.size):
-            ok.add(f.path)
-    return ok

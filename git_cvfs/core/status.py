@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from git_cvfs.core.managed import ManagedFile, State, list_managed
+from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
-from git_cvfs.local.archived_log import ArchivedLog
-from git_cvfs.local.index_store import read_worktree_inventory
 
 
 @dataclass
@@ -47,18 +46,13 @@ class StatusReport:
 
 def status(ws: Workspace, pathspecs: Sequence[str] = ()) -> StatusReport:
     files = list_managed(ws, pathspecs)
-    known = ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary.url).known()
-    rows = read_worktree_inventory(ws.repo)
+    recorded = recorded_in_primary(ws)
     cached = {f.target.hex for f in files if f.target and ws.cache.has(f.target.hex)}
-
-    def archived(f: ManagedFile) -> bool:
-        assert f.target is not None
-        row = rows.get(f.path)
-        in_row = row is not None and row.hex == f.target.hex and "primary" in row.archives
-        return in_row or f.target.hex in known
 
     # Pending: bytes only this machine holds, not yet seen in the primary archive.
     pending = [
-        f.path for f in files if f.target and f.state is not State.PLAIN and f.target.hex in cached and not archived(f)
+        f.path
+        for f in files
+        if f.target and f.state is not State.PLAIN and f.target.hex in cached and f.target.hex not in recorded
     ]
     return StatusReport(files, pending, cached)
