@@ -12,6 +12,7 @@ from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.git import CatFile, split_z
 from git_cvfs.local.index_stat import unchanged_since_indexed
+from git_cvfs.local.index_store import read_worktree_inventory
 from git_cvfs.local.worktree import read_head
 
 
@@ -95,8 +96,6 @@ def _classify(ws: Workspace, path: str, blob: str, index_data: bytes | None) -> 
 def list_unversioned(ws: Workspace, pathspecs: Sequence[str] = ()) -> list[ManagedFile]:
     """Files git does not hold (gitignored) but the inventory records (`git: false` rows):
     the row is their only record, so it stands in for the index."""
-    from git_cvfs.local.index_store import read_worktree_inventory
-
     out = []
     for row in read_worktree_inventory(ws.repo).values():
         if row.git or not _selected(row.path, pathspecs):
