@@ -114,7 +114,10 @@ def moto_reset(url: str) -> None:
 class Rule:
     method: str  # "*" for any
     path: str  # regex searched in the request path
-    action: str  # "500", "503", "reset", "delay:SECONDS", "truncate", "corrupt"
+    # "500", "503", "reset", "delay:SECONDS"; on the response body "truncate" (half of it, then
+    # the connection closes) or "corrupt" (one byte flipped); on the request body sent upstream
+    # "truncate-request" (half of it, Content-Length to match) or "corrupt-request".
+    action: str
     times: int = 1  # how many matching requests it hits; -1 for all
     hits: int = 0
 
@@ -160,8 +163,14 @@ class FaultProxy:
                         return
                     if rule.action.startswith("delay:"):
                         time.sleep(float(rule.action.split(":")[1]))
+                if rule is not None and body and rule.action == "corrupt-request":
+                    body = body[: len(body) // 2] + bytes([body[len(body) // 2] ^ 0xFF]) + body[len(body) // 2 + 1 :]
+                if rule is not None and body and rule.action == "truncate-request":
+                    body = body[: len(body) // 2]
                 conn = http.client.HTTPConnection(host, int(port), timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "content-length")}
+                if body or length:
+                    headers["Content-Length"] = str(len(body))
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()

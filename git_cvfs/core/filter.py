@@ -14,6 +14,7 @@ from typing import BinaryIO
 from git_cvfs import output
 from git_cvfs.core.buffer import MEMORY_LIMIT
 from git_cvfs.core.workspace import Workspace
+from git_cvfs.crash import crash_point
 from git_cvfs.errors import RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.cache import CHUNK, Spool
@@ -123,6 +124,7 @@ def _chunks_of(f: BinaryIO) -> Iterator[bytes]:
     with f:
         while chunk := f.read(CHUNK):
             yield chunk
+            crash_point("filter:mid-content")
 
 
 @dataclass

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, LinearRetry
 
-from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
+from git_cvfs.crash import crash_point
+from git_cvfs.errors import ArchiveError, ConfigError, IntegrityError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings
-from git_cvfs.remote.archive import ObjectInfo, confirm_put
+from git_cvfs.remote.archive import ObjectInfo
 
 # The SDK's default (exponential, 15 s first backoff) turns one transient 503 into
 # ~19 s of silence. Linear 0.5 s steps with jitter survive a few faults in ~2 s
@@ -115,14 +116,42 @@ class AzureArchive:
         try:
             with open(path, "rb") as body:
                 # overwrite=False is a conditional create: a racing writer's blob is never replaced.
+                # validate_content sends each request's MD5, so the service refuses a body
+                # altered on the way instead of storing it.
                 self._blob(key).upload_blob(
-                    body, length=size, overwrite=existing is not None, max_concurrency=self.concurrency
+                    body,
+                    length=size,
+                    overwrite=existing is not None,
+                    max_concurrency=self.concurrency,
+                    validate_content=True,
+                    progress_hook=lambda done, total: (
+                        crash_point("azure:mid-blocks") if 0 < done < (total or 0) else None
+                    ),
                 )
         except ResourceExistsError:
             pass
+        except HttpResponseError as exc:
+            if "md5" in f"{getattr(exc, 'error_code', '')} {exc.message}".lower():
+                raise self._damaged(key, "refused the body as damaged in transit") from None
+            raise self._fail("PUT", key, exc) from None
         except (AzureError, OSError) as exc:
             raise self._fail("PUT", key, exc) from None
-        return confirm_put(self, key, size)
+        info = self.head(key)
+        if info is None or info.size != size:
+            try:
+                self._blob(key).delete_blob()
+            except ResourceNotFoundError:
+                pass
+            except (AzureError, OSError) as exc:
+                raise self._fail("DELETE", key, exc) from None
+            raise self._damaged(key, "holds no blob of the right size after upload")
+        return info
+
+    def _damaged(self, key: str, what: str) -> IntegrityError:
+        return IntegrityError(
+            f"archive {self.name}: {self.url}/{key} {what}",
+            hint="something between here and the archive alters requests; check proxies, then push again",
+        )
 
     def download_to(self, key: str, dest: Path) -> None:
         try:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+from boto3.exceptions import Boto3Error, RetriesExceededError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
+from git_cvfs.crash import crash_point
+from git_cvfs.errors import ArchiveError, ConfigError, IntegrityError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings
-from git_cvfs.remote.archive import ObjectInfo, confirm_put
+from git_cvfs.remote.archive import ObjectInfo
 
 MULTIPART = 64 << 20
 PART = 16 << 20
@@ -24,6 +29,16 @@ PART = 16 << 20
 # with the cause instead of hanging. Timeouts keep a dead endpoint from stalling git.
 RETRY_ATTEMPTS = int(os.environ.get("GIT_CVFS_S3_MAX_ATTEMPTS", "5"))
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_BAD_BODY = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "IncompleteBody"}
+_PLAIN_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
+
+
+def _md5_file(path: Path) -> bytes:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.digest()
 
 
 class S3Archive:
@@ -66,6 +81,8 @@ class S3Archive:
                 hint="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or put them in .cvfs/secrets.env",
             )
         else:
+            if isinstance(exc, RetriesExceededError) and exc.last_exception is not None:
+                exc = exc.last_exception
             cause = type(exc).__name__ + (f": {exc}" if str(exc) else "")
         return ArchiveError(
             f"archive {self.name} ({self.url}) is unreachable or refused {op} of {key}: {cause}",
@@ -87,10 +104,19 @@ class S3Archive:
         existing = self.head(key)
         if existing is not None and existing.size == size:
             return existing
+        md5: bytes | None = None
         try:
             if size < MULTIPART:
+                # Content-MD5 makes S3 refuse a body altered on the way (BadDigest), and the
+                # etag S3 returns for a plain PUT is the MD5 of what it stored: checked below.
+                md5 = _md5_file(path)
                 with open(path, "rb") as body:
-                    args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": body}
+                    args: dict[str, Any] = {
+                        "Bucket": self.bucket,
+                        "Key": self._key(key),
+                        "Body": body,
+                        "ContentMD5": base64.b64encode(md5).decode(),
+                    }
                     if existing is None:
                         args["IfNoneMatch"] = "*"  # a racing writer's object is never replaced
                     try:
@@ -99,12 +125,46 @@ class S3Archive:
                         if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
                             raise
             else:
-                # Multipart: parts in parallel, bounded memory. Keys are content addresses,
-                # so a racing writer can only write these same bytes.
-                self.client.upload_file(str(path), self.bucket, self._key(key), Config=self._transfer)
-        except (ClientError, BotoCoreError, OSError) as exc:
+                # Multipart: parts in parallel, bounded memory, each part carrying its SHA-256
+                # for S3 to check. Keys are content addresses, so a racing writer can only
+                # write these same bytes.
+                self.client.upload_file(
+                    str(path),
+                    self.bucket,
+                    self._key(key),
+                    Config=self._transfer,
+                    ExtraArgs={"ChecksumAlgorithm": "SHA256"},
+                    Callback=lambda _sent: crash_point("s3:mid-multipart"),
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _BAD_BODY:
+                raise self._damaged(key, "refused the body as damaged in transit") from None
             raise self._fail("PUT", key, exc) from None
-        return confirm_put(self, key, size)
+        except (BotoCoreError, Boto3Error, OSError) as exc:
+            raise self._fail("PUT", key, exc) from None
+        info = self.head(key)
+        if info is None or info.size != size:
+            self._drop_damaged(key)
+            raise self._damaged(key, "holds no object of the right size after upload")
+        plain = _PLAIN_ETAG.match(info.etag)
+        if md5 is not None and plain and plain.group(1) != md5.hex():
+            # Not what we sent (an etag that is not a plain MD5, as with SSE-KMS, is not compared).
+            self._drop_damaged(key)
+            raise self._damaged(key, "stored bytes that differ from what was sent")
+        return info
+
+    def _damaged(self, key: str, what: str) -> IntegrityError:
+        return IntegrityError(
+            f"archive {self.name}: {self.url}/{key} {what}",
+            hint="something between here and the archive alters requests; check proxies, then push again",
+        )
+
+    def _drop_damaged(self, key: str) -> None:
+        """A wrong object under a content address helps no one: remove it so a retry can store the right one."""
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("DELETE", key, exc) from None
 
     def download_to(self, key: str, dest: Path) -> None:
         try:
@@ -114,7 +174,7 @@ class S3Archive:
             if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
                 raise ObjectMissingError(f"archive {self.name}: {self.url}/{key} does not exist") from None
             raise self._fail("GET", key, exc) from None
-        except (BotoCoreError, OSError) as exc:
+        except (BotoCoreError, Boto3Error, OSError) as exc:
             raise self._fail("GET", key, exc) from None
 
     def list(self, prefix: str = "objects/") -> Iterator[ObjectInfo]:

@@ -52,6 +52,12 @@ def unique(refs: Iterable[Ref]) -> list[Ref]:
     return list({r.hex: r for r in refs}.values())
 
 
+# Bytes that fail their hash may have been damaged in transit (a proxy, a bad NIC, a
+# truncated body the SDK did not notice): each archive gets this many tries before the
+# next archive is asked, and damaged uploads are sent this many times before giving up.
+INTEGRITY_ATTEMPTS = 3
+
+
 def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Path:
     """Fetch one object, trying each archive in order; bytes reach the cache only once verified."""
     if cache.has(ref.hex, ref.size):
@@ -59,24 +65,28 @@ def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Pa
     errors: list[CvfsError] = []
     key = object_key(ref.hex)
     for archive in archives:
-        tmp = cache.tmp_path()
-        try:
-            archive.download_to(key, tmp)
-            adopted = cache.adopt_verified(tmp, ref.hex, ref.size)
-        except CvfsError as exc:
-            errors.append(exc)
-            continue
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        if adopted is not None:
-            return adopted
-        errors.append(
-            IntegrityError(
-                f"archive {archive.name}: {archive.url}/{key} holds bytes that do not match {ref.oid}",
-                hint="the archived object is damaged; restore it from another archive or a machine that has it",
+        for _ in range(INTEGRITY_ATTEMPTS):
+            tmp = cache.tmp_path()
+            try:
+                archive.download_to(key, tmp)
+                adopted = cache.adopt_verified(tmp, ref.hex, ref.size)
+            except CvfsError as exc:
+                errors.append(exc)
+                break
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+            if adopted is not None:
+                return adopted
+        else:
+            errors.append(
+                IntegrityError(
+                    f"archive {archive.name}: {archive.url}/{key} gave bytes that do not match {ref.oid} "
+                    f"({INTEGRITY_ATTEMPTS} tries)",
+                    hint="the archived object is damaged, or something between here and the archive alters it; "
+                    "restore it from another archive or a machine that has it",
+                )
             )
-        )
     if len(errors) == 1:
         raise errors[0]
     if all(isinstance(e, ObjectMissingError) for e in errors):
@@ -108,7 +118,15 @@ def upload_one(archive: Archive, cache: Cache, ref: Ref) -> ObjectInfo:
         ) from None
     if st.st_size != ref.size:
         raise IntegrityError(f"cache object {ref.oid} has {st.st_size} bytes, expected {ref.size}")
-    return archive.put_file(key, path, ref.size)
+    for attempt in range(1, INTEGRITY_ATTEMPTS + 1):
+        try:
+            return archive.put_file(key, path, ref.size)
+        except IntegrityError:
+            # The archive refused the body, or stored something else: the backend has removed
+            # what it stored, so sending it again is safe.
+            if attempt == INTEGRITY_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def upload_many(archive: Archive, cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome[ObjectInfo]:

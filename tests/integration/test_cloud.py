@@ -218,3 +218,80 @@ def test_persistent_faults_end_in_one_clear_error_and_nothing_half_written(
     assert commit.returncode == 0 and "warning: committing without archiving" in commit.stderr
     push = project.git("push", "origin", "main", check=False)
     assert push.returncode != 0 and "push refused" in push.stderr
+
+
+def _no_temp_files(clone: Path) -> None:
+    assert sorted(p.name for p in (clone / "data").iterdir()) == ["a.bin"]
+    tmp = clone / ".git/cvfs/tmp"
+    assert not tmp.exists() or list(tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("faulty", ["s3", "azure"], indirect=True)
+def test_truncated_or_altered_downloads_never_reach_the_work_tree(
+    faulty: tuple[CloudArchive, FaultProxy, str], tmp_path: Path
+) -> None:
+    archive, proxy, endpoint = faulty
+    project = new_project(tmp_path, archive.config(endpoint=endpoint))
+    data = rand(300_000, 11)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    # Once each: fetched again and checked out intact.
+    proxy.rules += [Rule("GET", "objects", "corrupt", times=1), Rule("GET", "objects", "truncate", times=1)]
+    clone = project.clone(tmp_path / "clone")
+    assert (clone / "data/a.bin").read_bytes() == data
+    assert [r.hits for r in proxy.rules] == [1, 1]
+    # Every time: one clear error, the ref stays, nothing unverified is kept anywhere.
+    for action in ("corrupt", "truncate"):
+        lazy = project.clone(tmp_path / f"lazy-{action}", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+        proxy.rules[:] = [Rule("GET", "objects", action, times=-1)]
+        ensure = git(lazy, "cvfs", "ensure", "data", check=False)
+        assert ensure.returncode == 1 and "Traceback" not in ensure.stderr, ensure.stderr
+        assert ensure.stderr.count("error:") == 1 and "hint:" in ensure.stderr
+        assert (lazy / "data/a.bin").read_bytes() == ref_of(data).encode()
+        _no_temp_files(lazy)
+        assert not list((lazy / ".git/cvfs/objects").rglob(ref_of(data).hex))
+        proxy.rules.clear()
+        git(lazy, "cvfs", "ensure", "data")  # the archive answers properly again: done
+        assert (lazy / "data/a.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize("faulty", ["s3", "azure"], indirect=True)
+def test_truncated_or_altered_uploads_are_caught_and_sent_again(
+    faulty: tuple[CloudArchive, FaultProxy, str], tmp_path: Path
+) -> None:
+    archive, proxy, endpoint = faulty
+    project = new_project(tmp_path, archive.config(endpoint=endpoint))
+    data = rand(300_000, 12)
+    project.write("data/a.bin", data)
+    # Altered once on the way: S3 stores it (moto checks no Content-MD5; the etag gives it
+    # away), Azure refuses it (MD5 mismatch). Either way it is sent again and lands intact.
+    proxy.rules.append(Rule("PUT", "objects", "corrupt-request", times=1))
+    project.commit_all()
+    assert proxy.rules[0].hits == 1
+    assert read_object(archive, key_of(data)) == data
+    # Cut short on the way (with a Content-Length to match): S3 stores half of it, which the
+    # size check catches, and it is sent again; Azure refuses the request (the length is
+    # signed), so the commit warns and the pre-push hook uploads it. Nothing short is kept.
+    second = rand(300_000, 14)
+    project.write("data/c.bin", second)
+    proxy.rules[:] = [Rule("PUT", "objects", "truncate-request", times=1)]
+    project.commit_all()
+    assert proxy.rules[0].hits == 1
+    assert read_object(archive, key_of(second)) in (None, second)
+    project.git("push", "-q", "origin", "main")
+    assert read_object(archive, key_of(second)) == second
+    # Altered every time: never recorded as archived, and push is refused.
+    other = rand(300_000, 13)
+    project.write("data/b.bin", other)
+    proxy.rules[:] = [Rule("PUT", "objects", "corrupt-request", times=-1)]
+    project.git("add", "-A")
+    commit = project.git("commit", "-m", "b", check=False)
+    assert commit.returncode == 0 and "warning: committing without archiving" in commit.stderr
+    assert "damaged in transit" in commit.stderr or "differ from what was sent" in commit.stderr
+    assert read_object(archive, key_of(other)) is None
+    push = project.git("push", "origin", "main", check=False)
+    assert push.returncode != 0 and "push refused" in push.stderr
+    proxy.rules.clear()
+    project.git("push", "-q", "origin", "main")
+    assert read_object(archive, key_of(other)) == other

@@ -111,3 +111,40 @@ def test_offload_killed_before_replacing_keeps_the_file(project: Project) -> Non
     assert (project.root / "data/a.bin").read_bytes() == ref_bytes(data)
     healthy(project.root)
     assert project.git("status", "--porcelain").stdout == ""
+
+
+def test_filter_process_killed_mid_smudge(project: Project) -> None:
+    data = rand(400_000, 7)  # several chunks, so the kill lands after the first one is sent
+    project.write("data/a.bin", data)
+    project.commit_all()
+    (project.root / "data/a.bin").unlink()
+    died = project.git("checkout", "--", "data/a.bin", env=crash("filter:mid-content"), check=False)
+    assert died.returncode != 0
+    assert not (project.root / "data/a.bin").exists()  # git writes nothing it did not receive whole
+    healthy(project.root)
+    project.git("checkout", "--", "data/a.bin")
+    assert (project.root / "data/a.bin").read_bytes() == data
+    assert project.git("status", "--porcelain").stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("kind", "point", "size"), [("s3", "s3:mid-multipart", 65 << 20), ("azure", "azure:mid-blocks", 9 << 20)]
+)
+def test_push_killed_inside_a_multipart_upload(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str, point: str, size: int
+) -> None:
+    from tests.conftest import new_project
+    from tests.integration.test_cloud import key_of, read_object
+
+    archive = request.getfixturevalue(f"{kind}_archive")
+    project = new_project(tmp_path, archive.config())
+    data = rand(size, 8)
+    project.write("data/big.bin", data)
+    project.git("add", "-A")
+    project.git("commit", "-q", "--no-verify", "-m", "not archived yet")
+    died = project.cvfs("push", env=crash(point), check=False)
+    assert died.returncode != 0
+    assert read_object(archive, key_of(data)) is None  # parts or blocks uploaded, no object
+    assert json.loads(project.cvfs("push", "--json").stdout)["ok"]
+    assert read_object(archive, key_of(data)) == data
+    healthy(project.root)
