@@ -35,6 +35,10 @@ class UnsafePathError(CvfsError):
     """A path or oid from untrusted input that would escape where it belongs."""
 
 
+class ChangedUnderfootError(UnsafePathError):
+    """A file changed (an edit, a checkout) while git-cvfs was replacing it: it is left as it now is."""
+
+
 class GitError(CvfsError):
     pass
 

@@ -34,6 +34,8 @@ def run(name: str, args: argparse.Namespace) -> int:
         f"git-cvfs: materialized {len(result.materialized)} file(s); "
         f"{len(result.already)} already present; {len(result.failed)} failed"
     )
-    if result.failed:
+    if result.failed and len(result.changed_underfoot) == len(result.failed):
+        output.info("hint: files changed while ensure ran (a checkout or an edit); run `git cvfs ensure` again")
+    elif result.failed:
         output.info("hint: run `git cvfs ensure` again once the archive is reachable; nothing was changed for those")
     return 0 if result.ok else 1

@@ -13,7 +13,7 @@ from git_cvfs.core.lean import drop_cache_copies
 from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
 from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
-from git_cvfs.errors import ArchiveError, CvfsError
+from git_cvfs.errors import ArchiveError, ChangedUnderfootError, CvfsError
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.index_stat import patch_index_stat
 from git_cvfs.local.locks import file_lock
@@ -28,6 +28,7 @@ class EnsureResult:
     already: list[str] = field(default_factory=list)
     still_refs: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    changed_underfoot: list[str] = field(default_factory=list)  # among failed: changed while being written
 
     @property
     def ok(self) -> bool:
@@ -123,6 +124,9 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
                 expect_head=None if missing else ref.encode(),
                 create_dirs=missing,
             )
+        except ChangedUnderfootError as exc:
+            result.changed_underfoot.append(f.path)
+            return f, exc.message
         except CvfsError as exc:
             return f, exc.message
         except OSError as exc:

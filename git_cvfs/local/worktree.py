@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from git_cvfs.crash import crash_point
-from git_cvfs.errors import UnsafePathError, UsageError
+from git_cvfs.errors import ChangedUnderfootError, UnsafePathError, UsageError
 from git_cvfs.format.inventory import validate_repo_path
 from git_cvfs.format.ref import MAX_REF_BYTES
 
@@ -155,7 +155,7 @@ def _atomic_write(
                     expect_stat.st_mtime_ns,
                     expect_stat.st_ino,
                 ):
-                    raise UnsafePathError(f"{rel_path} changed while it was being checked; left as it is")
+                    raise ChangedUnderfootError(f"{rel_path} changed while it was being checked; left as it is")
             os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -200,14 +200,14 @@ def _check_unchanged(dir_fd: int, name: str, rel_path: str, expect: bytes) -> No
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
     except FileNotFoundError:
-        raise UnsafePathError(f"{rel_path} disappeared while it was being written; left as it is") from None
+        raise ChangedUnderfootError(f"{rel_path} disappeared while it was being written; left as it is") from None
     try:
         current = os.read(fd, len(expect) + 1)
     finally:
         os.close(fd)
     if current != expect:
-        raise UnsafePathError(
-            f"{rel_path} changed while it was being materialized; kept your version",
+        raise ChangedUnderfootError(
+            f"{rel_path} changed while it was being materialized; left as it now is",
             hint=f"run `git cvfs ensure {rel_path}` again if you want the archived content",
         )
 

@@ -76,3 +76,49 @@ def test_parallel_commits_from_two_worktrees_lose_no_rows(project: Project, tmp_
     project.git("merge", "-q", "--no-edit", "side")
     merged = project.git("show", "HEAD:.cvfs/index/data.jsonl").stdout.splitlines()
     assert len(merged) == 20
+
+
+def test_ensure_racing_git_checkout(project: Project, tmp_path: Path) -> None:
+    """Whichever wins each race, every file ends as its branch's bytes or its branch's ref."""
+    base = {f"data/f{i:02d}.bin": rand(60_000, i) for i in range(24)}
+    for name, data in base.items():
+        project.write(name, data)
+    project.commit_all()
+    project.git("checkout", "-q", "-b", "other")
+    for i in range(0, 24, 2):  # half the files differ between the branches
+        project.write(f"data/f{i:02d}.bin", rand(60_000, 100 + i))
+    project.commit_all("other")
+    project.git("push", "-q", "origin", "main", "other")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    git(lazy, "branch", "-q", "other", "origin/other")
+    outcomes = []
+    for rnd in range(6):
+        target = "other" if rnd % 2 == 0 else "main"
+        if rnd:
+            git(lazy, "cvfs", "offload", "data")  # refs again, so ensure has work to race with
+        # Half the rounds the checkout writes refs (skip-smudge), half it writes the bytes.
+        env = {**os.environ, "GIT_CVFS_SKIP_SMUDGE": "1"} if rnd % 3 == 0 else None
+        checkout = subprocess.Popen(
+            ["git", "checkout", "-q", target],
+            cwd=lazy,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        ensure = start(lazy, CVFS, "ensure", "data")
+        (crc, cout), (erc, eout) = finish(checkout), finish(ensure)
+        outcomes.append((crc, erc))
+        assert "Traceback" not in cout + eout
+        if erc:  # the checkout changed files under it: named, and the hint says why
+            assert "changed while" in eout and "hint: files changed while ensure ran" in eout, eout
+        head = git(lazy, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+        for name in base:
+            ref = git(lazy, "show", f"{head}:{name}").stdout.encode()
+            on_disk = (lazy / name).read_bytes()
+            oid = json.loads(ref)["oid"].removeprefix("sha256:")
+            assert on_disk == ref or hashlib.sha256(on_disk).hexdigest() == oid, (rnd, head, name)
+        git(lazy, "cvfs", "ensure", "data")  # and then one more run finishes the job
+        assert git(lazy, "status", "--porcelain").stdout == "", (rnd, outcomes)
+    assert json.loads(git(lazy, "cvfs", "fsck", "--json").stdout)["ok"]
+    assert not [p for p in lazy.rglob("*.tmp") if ".git" not in p.parts]
