@@ -124,9 +124,9 @@ def _roundtrip(ws: Workspace, name: str) -> Check:
     with tempfile.TemporaryDirectory() as tmp:
         src, back = Path(tmp, "src"), Path(tmp, "back")
         src.write_bytes(payload)
-        archive.put_file(key, src, len(payload))
+        archive.put_file(key, src, len(payload), None)
         try:
-            archive.download_to(key, back)
+            archive.download_to(key, back, len(payload))
         finally:
             archive.delete(key)
         if back.read_bytes() != payload:

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -135,7 +136,7 @@ def _atomic_write(
                 f"{rel_path} is {kind}; refusing to replace it", hint="remove it, then run the command again"
             )
         mode = (old.st_mode & 0o777) if old else 0o644
-        _remove_dead_tmp(dir_fd, name)
+        _remove_dead_tmp(dir_fd)
         tmp_name = f".{name[:100]}.cvfs-{os.getpid()}-{time.monotonic_ns()}.tmp"
         out = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
         try:
@@ -164,13 +165,22 @@ def _atomic_write(
         return os.lstat(name, dir_fd=dir_fd)
 
 
-def _remove_dead_tmp(dir_fd: int, name: str) -> None:
-    """Temp files a killed git-cvfs left beside `name`: remove those whose process is gone."""
-    prefix = f".{name[:100]}.cvfs-"
+_swept: set[tuple[int, int]] = set()
+_swept_lock = threading.Lock()
+
+
+def _remove_dead_tmp(dir_fd: int) -> None:
+    """Temp files a killed git-cvfs left in this directory: remove those whose process is gone.
+    Each directory is swept once per process (per file it would be quadratic in a big directory)."""
+    st = os.fstat(dir_fd)
+    with _swept_lock:
+        if (st.st_dev, st.st_ino) in _swept:
+            return
+        _swept.add((st.st_dev, st.st_ino))
     for entry in os.listdir(dir_fd):
-        if not (entry.startswith(prefix) and entry.endswith(".tmp")):
+        if not (entry.startswith(".") and entry.endswith(".tmp") and ".cvfs-" in entry):
             continue
-        pid = entry[len(prefix) :].split("-", 1)[0]
+        pid = entry.rsplit(".cvfs-", 1)[1].split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry, dir_fd=dir_fd)

@@ -31,13 +31,16 @@ class Archive(Protocol):
 
     def head(self, key: str) -> ObjectInfo | None: ...
 
-    def put_file(self, key: str, path: Path, size: int) -> ObjectInfo:
-        """Store path under key unless an object is already there (create-if-absent)."""
+    def put_file(self, key: str, path: Path, size: int, existing: ObjectInfo | None) -> ObjectInfo:
+        """Store path under key. existing is what the caller's head() found there: None means
+        create-if-absent (a racing writer's object is kept); an object of the wrong size is a
+        damaged copy and is replaced. Returns the stored object, its etag from the archive."""
         ...
 
-    def download_to(self, key: str, dest: Path) -> None:
-        """Write the object's bytes to dest (any order: ranged parallel GETs are fine);
-        ObjectMissingError when absent. The caller verifies the hash before using them."""
+    def download_to(self, key: str, dest: Path, size: int) -> None:
+        """Write the object's bytes to dest (any order: ranged parallel GETs are fine); size is
+        what the ref says, a hint for choosing how. ObjectMissingError when absent. The caller
+        verifies the hash before using the bytes."""
         ...
 
     def list(self, prefix: str = "objects/") -> Iterator[ObjectInfo]: ...

@@ -109,16 +109,14 @@ class AzureArchive:
             raise self._fail("HEAD", key, exc) from None
         return ObjectInfo(key, int(props.size), _quoted(str(props.etag)))
 
-    def put_file(self, key: str, path: Path, size: int) -> ObjectInfo:
-        existing = self.head(key)
-        if existing is not None and existing.size == size:
-            return existing
+    def put_file(self, key: str, path: Path, size: int, existing: ObjectInfo | None) -> ObjectInfo:
+        stored: dict[str, Any] = {}
         try:
             with open(path, "rb") as body:
                 # overwrite=False is a conditional create: a racing writer's blob is never replaced.
                 # validate_content sends each request's MD5, so the service refuses a body
                 # altered on the way instead of storing it.
-                self._blob(key).upload_blob(
+                stored = self._blob(key).upload_blob(
                     body,
                     length=size,
                     overwrite=existing is not None,
@@ -136,7 +134,10 @@ class AzureArchive:
             raise self._fail("PUT", key, exc) from None
         except (AzureError, OSError) as exc:
             raise self._fail("PUT", key, exc) from None
-        info = self.head(key)
+        if size <= BLOCK and stored.get("etag"):
+            # One Put Blob whose MD5 the service checked: exactly these bytes are stored.
+            return ObjectInfo(key, size, _quoted(str(stored["etag"])))
+        info = self.head(key)  # block uploads, or a racing writer's blob: ask what is there
         if info is None or info.size != size:
             try:
                 self._blob(key).delete_blob()
@@ -144,7 +145,7 @@ class AzureArchive:
                 pass
             except (AzureError, OSError) as exc:
                 raise self._fail("DELETE", key, exc) from None
-            raise self._damaged(key, "holds no blob of the right size after upload")
+            raise self._damaged(key, "holds no blob of the right size")
         return info
 
     def _damaged(self, key: str, what: str) -> IntegrityError:
@@ -153,7 +154,7 @@ class AzureArchive:
             hint="something between here and the archive alters requests; check proxies, then push again",
         )
 
-    def download_to(self, key: str, dest: Path) -> None:
+    def download_to(self, key: str, dest: Path, size: int) -> None:
         try:
             with open(dest, "wb") as out:
                 self._blob(key).download_blob(max_concurrency=self.concurrency).readinto(out)

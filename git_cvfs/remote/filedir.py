@@ -62,12 +62,9 @@ class FileArchive:
             return None
         return ObjectInfo(key, st.st_size, _etag(st))
 
-    def put_file(self, key: str, path: Path, size: int) -> ObjectInfo:
+    def put_file(self, key: str, path: Path, size: int, existing: ObjectInfo | None) -> ObjectInfo:
         self._require_root()
         dest = self._path(key)
-        existing = self.head(key)
-        if existing is not None and existing.size == size:
-            return existing
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp = tmp_dir / f"put-{os.getpid()}-{time.monotonic_ns()}"
@@ -91,7 +88,8 @@ class FileArchive:
                 try:
                     os.link(tmp, dest)  # create-if-absent: never overwrite a racing writer's object
                 except FileExistsError:
-                    pass
+                    if os.stat(dest).st_size != size:
+                        os.replace(tmp, dest)  # not a racing writer's copy: a damaged one
         except OSError as exc:
             raise ArchiveError(f"archive {self.name}: cannot write {key}: {exc.strerror or exc}") from None
         finally:
@@ -99,7 +97,7 @@ class FileArchive:
                 tmp.unlink()
         return confirm_put(self, key, size)
 
-    def download_to(self, key: str, dest: Path) -> None:
+    def download_to(self, key: str, dest: Path, size: int) -> None:
         self._require_root()
         try:
             src = open(self._path(key), "rb")

@@ -15,7 +15,16 @@ import boto3
 from boto3.exceptions import Boto3Error, RetriesExceededError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    IncompleteReadError,
+    NoCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+from urllib3.exceptions import ProtocolError
 
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import ArchiveError, ConfigError, IntegrityError, ObjectMissingError
@@ -30,6 +39,14 @@ PART = 16 << 20
 RETRY_ATTEMPTS = int(os.environ.get("GIT_CVFS_S3_MAX_ATTEMPTS", "5"))
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _BAD_BODY = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "IncompleteBody"}
+_STREAM_ERRORS = (
+    IncompleteReadError,
+    ResponseStreamingError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+    ProtocolError,
+    ConnectionError,
+)
 _PLAIN_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
 
 
@@ -100,11 +117,9 @@ class S3Archive:
             raise self._fail("HEAD", key, exc) from None
         return ObjectInfo(key, int(resp["ContentLength"]), resp.get("ETag", ""))
 
-    def put_file(self, key: str, path: Path, size: int) -> ObjectInfo:
-        existing = self.head(key)
-        if existing is not None and existing.size == size:
-            return existing
+    def put_file(self, key: str, path: Path, size: int, existing: ObjectInfo | None) -> ObjectInfo:
         md5: bytes | None = None
+        etag: str | None = None
         try:
             if size < MULTIPART:
                 # Content-MD5 makes S3 refuse a body altered on the way (BadDigest), and the
@@ -120,10 +135,11 @@ class S3Archive:
                     if existing is None:
                         args["IfNoneMatch"] = "*"  # a racing writer's object is never replaced
                     try:
-                        self.client.put_object(**args)
+                        etag = self.client.put_object(**args).get("ETag")
                     except ClientError as exc:
                         if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
                             raise
+                        md5 = None  # someone else's upload won the race: not ours to compare
             else:
                 # Multipart: parts in parallel, bounded memory, each part carrying its SHA-256
                 # for S3 to check. Keys are content addresses, so a racing writer can only
@@ -142,15 +158,18 @@ class S3Archive:
             raise self._fail("PUT", key, exc) from None
         except (BotoCoreError, Boto3Error, OSError) as exc:
             raise self._fail("PUT", key, exc) from None
-        info = self.head(key)
+        if md5 is not None and etag:
+            # A plain PUT's etag is the MD5 of what S3 stored. One that is not a plain MD5
+            # (SSE-KMS) is not compared: there S3 has checked the Content-MD5 itself.
+            plain = _PLAIN_ETAG.match(etag)
+            if plain and plain.group(1) != md5.hex():
+                self._drop_damaged(key)
+                raise self._damaged(key, "stored bytes that differ from what was sent")
+            return ObjectInfo(key, size, etag)
+        info = self.head(key)  # multipart, or a racing writer's object: ask what is there
         if info is None or info.size != size:
             self._drop_damaged(key)
-            raise self._damaged(key, "holds no object of the right size after upload")
-        plain = _PLAIN_ETAG.match(info.etag)
-        if md5 is not None and plain and plain.group(1) != md5.hex():
-            # Not what we sent (an etag that is not a plain MD5, as with SSE-KMS, is not compared).
-            self._drop_damaged(key)
-            raise self._damaged(key, "stored bytes that differ from what was sent")
+            raise self._damaged(key, "holds no object of the right size")
         return info
 
     def _damaged(self, key: str, what: str) -> IntegrityError:
@@ -166,16 +185,35 @@ class S3Archive:
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("DELETE", key, exc) from None
 
-    def download_to(self, key: str, dest: Path) -> None:
+    def download_to(self, key: str, dest: Path, size: int) -> None:
         try:
-            # Ranged, parallel GETs for large objects, written at their offsets.
-            self.client.download_file(self.bucket, self._key(key), str(dest), Config=self._transfer)
+            if size < MULTIPART:
+                self._get_small(key, dest)
+            else:
+                # Ranged, parallel GETs for large objects, written at their offsets.
+                self.client.download_file(self.bucket, self._key(key), str(dest), Config=self._transfer)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
                 raise ObjectMissingError(f"archive {self.name}: {self.url}/{key} does not exist") from None
             raise self._fail("GET", key, exc) from None
         except (BotoCoreError, Boto3Error, OSError) as exc:
             raise self._fail("GET", key, exc) from None
+
+    def _get_small(self, key: str, dest: Path) -> None:
+        """One GET streamed to dest (download_file would HEAD first: twice the requests).
+        A body cut short is read again, as s3transfer does, within the retry budget."""
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            try:
+                with open(dest, "wb") as out:
+                    for chunk in body.iter_chunks(1 << 20):
+                        out.write(chunk)
+                return
+            except _STREAM_ERRORS:
+                if attempt == RETRY_ATTEMPTS:
+                    raise
+            finally:
+                body.close()
 
     def list(self, prefix: str = "objects/") -> Iterator[ObjectInfo]:
         strip = len(self.prefix) + 1 if self.prefix else 0

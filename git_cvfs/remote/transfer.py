@@ -68,7 +68,7 @@ def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Pa
         for _ in range(INTEGRITY_ATTEMPTS):
             tmp = cache.tmp_path()
             try:
-                archive.download_to(key, tmp)
+                archive.download_to(key, tmp, ref.size)
                 adopted = cache.adopt_verified(tmp, ref.hex, ref.size)
             except CvfsError as exc:
                 errors.append(exc)
@@ -103,29 +103,41 @@ def download_many(archives: Sequence[Archive], cache: Cache, refs: Iterable[Ref]
     return _run_parallel(todo, lambda r: download_to_cache(archives, cache, r), concurrency, progress)
 
 
+# Objects this small go straight to a create-if-absent PUT: when the archive has them
+# already, it refuses the write and nothing is lost but the small body. Larger ones are
+# asked about first, so a big body is never sent for nothing.
+HEAD_FIRST = 1 << 20
+
+
 def upload_one(archive: Archive, cache: Cache, ref: Ref) -> ObjectInfo:
     key = object_key(ref.hex)
-    existing = archive.head(key)
-    if existing is not None and existing.size == ref.size:
-        return existing
     path = cache.object_path(ref.hex)
     try:
         st = os.stat(path)
     except FileNotFoundError:
+        existing = archive.head(key)
+        if existing is not None and existing.size == ref.size:
+            return existing
         raise ObjectMissingError(
             f"{ref.oid} is not in the local cache and not in archive {archive.name} ({archive.url})",
             hint="run the command on a machine that has the file, or restore it with `git cvfs ingest`",
         ) from None
     if st.st_size != ref.size:
         raise IntegrityError(f"cache object {ref.oid} has {st.st_size} bytes, expected {ref.size}")
+    existing = None
+    if ref.size >= HEAD_FIRST:
+        existing = archive.head(key)
+        if existing is not None and existing.size == ref.size:
+            return existing
     for attempt in range(1, INTEGRITY_ATTEMPTS + 1):
         try:
-            return archive.put_file(key, path, ref.size)
+            return archive.put_file(key, path, ref.size, existing)
         except IntegrityError:
-            # The archive refused the body, or stored something else: the backend has removed
-            # what it stored, so sending it again is safe.
+            # The archive refused the body, or held or stored something else: the backend
+            # has removed what was there, so sending it again is safe.
             if attempt == INTEGRITY_ATTEMPTS:
                 raise
+            existing = None
     raise AssertionError("unreachable")
 
 
