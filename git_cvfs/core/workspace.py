@@ -39,7 +39,13 @@ class Workspace:
             settings = self.settings.archives[name]
             if not settings.url.startswith("file:"):
                 load_secrets(self.repo)
-            self._archives[name] = open_archive(settings, concurrency=self.settings.concurrency)
+            archive = open_archive(settings, concurrency=self.settings.concurrency)
+            if settings.url.startswith("file:"):
+                from git_cvfs.remote.filedir import FileArchive, check_location
+
+                assert isinstance(archive, FileArchive)
+                check_location(archive, self.repo.root, [self.repo.git_dir, self.repo.common_dir])
+            self._archives[name] = archive
         return self._archives[name]
 
     @property

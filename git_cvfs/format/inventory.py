@@ -15,7 +15,15 @@ _ROW_KEYS = {"archives", "git", "oid", "path", "size"}
 
 
 class InventoryError(CvfsError):
-    pass
+    """A damaged or hostile inventory shard; the message names the shard and line."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(
+            message,
+            hint
+            or "restore the shard from history (git checkout HEAD -- <shard>, or an older commit), "
+            "or delete it and run `git cvfs reconcile --fix-index` to record the files again",
+        )
 
 
 def validate_repo_path(path: object) -> str:

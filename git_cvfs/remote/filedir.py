@@ -14,6 +14,36 @@ from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings, default_archive_url
 from git_cvfs.remote.archive import ObjectInfo, confirm_put
 
+# Kernel views and device nodes: never a place for an archive.
+_PSEUDO = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def check_location(archive: FileArchive, repo_root: Path, git_dirs: list[Path]) -> None:
+    """Refuse a directory archive inside the repository or a kernel filesystem.
+
+    .cvfs/config is committed, so anyone who can push may set the URL. Inside .git the
+    objects/xx/yy layout would land in git's own object store; inside the work tree the
+    objects would be picked up by `git add -A`.
+    """
+    where = Path(os.path.realpath(archive.root))
+    bad: str | None = None
+    for pseudo in _PSEUDO:
+        if where == pseudo or pseudo in where.parents:
+            bad = f"{pseudo} is a kernel filesystem"
+    for git_dir in git_dirs:
+        real = Path(os.path.realpath(git_dir))
+        if where == real or real in where.parents:
+            bad = "it is inside the repository's .git directory"
+    real_root = Path(os.path.realpath(repo_root))
+    # The embedded default may sit under a work tree when $HOME itself is one (dotfiles).
+    if bad is None and not archive.is_default and (where == real_root or real_root in where.parents):
+        bad = "it is inside the work tree"
+    if bad is not None:
+        raise ConfigError(
+            f"archive {archive.name!r}: {archive.url!r} is not a usable archive directory: {bad}",
+            hint=f"point archive.{archive.name}.url at a directory outside the repository, e.g. file:///srv/cvfs-archive",
+        )
+
 
 def _etag(st: os.stat_result) -> str:
     return f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
@@ -38,7 +68,8 @@ class FileArchive:
         self.root = Path(path)
         # The embedded default may be created on demand; a configured directory that is
         # missing may be an unmounted disk, and writing beside it would hide the data.
-        self._create_root = settings.url == default_archive_url()
+        self.is_default = settings.url == default_archive_url()
+        self._create_root = self.is_default
 
     def _path(self, key: str) -> Path:
         return self.root / key

@@ -21,6 +21,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     IncompleteReadError,
     NoCredentialsError,
+    ProfileNotFound,
     ReadTimeoutError,
     ResponseStreamingError,
 )
@@ -69,7 +70,13 @@ class S3Archive:
         self.url = settings.url.rstrip("/")
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
-        session = boto3.session.Session(profile_name=settings.profile) if settings.profile else boto3.session.Session()
+        try:
+            session = boto3.session.Session(profile_name=settings.profile)
+        except ProfileNotFound:
+            raise ConfigError(
+                f"archive {settings.name!r}: AWS profile {settings.profile!r} is not in your AWS config",
+                hint=f"fix archive.{settings.name}.profile, or add the profile to ~/.aws/config",
+            ) from None
         config = Config(
             retries={"total_max_attempts": RETRY_ATTEMPTS, "mode": "standard"},
             connect_timeout=10,

@@ -151,3 +151,87 @@ def test_usage_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
         proc = cvfs(tmp_path, *args, check=False)
         assert proc.returncode == 2, args
         assert proc.stderr.startswith("error: ") and "\nhint: " in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_archive_urls_pointing_nowhere_sensible_are_refused(project: Project, tmp_path: Path) -> None:
+    """.cvfs/config is committed, so whoever can push chooses the URL: / , kernel filesystems,
+    git's own object store and the work tree are refused before anything is written."""
+    data = rand(5000, 40)
+    project.write("data/a.bin", data)
+    project.git("add", "-A")
+    project.git("commit", "-q", "--no-verify", "-m", "a")
+    git_objects_before = sorted(p.name for p in (project.root / ".git/objects").iterdir())
+    for url, why in [
+        ("file:///", "not an absolute directory other than /"),
+        ("file:///proc", "kernel filesystem"),
+        ("file:///dev/shm/cvfs", "kernel filesystem"),
+        ((project.root / ".git").as_uri(), "inside the repository's .git directory"),
+        ((project.root / "data").as_uri(), "inside the work tree"),
+        ("file://elsewhere.example.com/share", "names a host"),
+    ]:
+        project.git("config", "-f", ".cvfs/config", "archive.primary.url", url)
+        push = project.cvfs("push", check=False)
+        assert push.returncode == 2, (url, push.stderr)
+        assert why in push.stderr and "hint:" in push.stderr, (url, push.stderr)
+        one_error(push.stderr)
+    assert sorted(p.name for p in (project.root / ".git/objects").iterdir()) == git_objects_before
+    assert sorted(p.name for p in (project.root / "data").iterdir()) == ["a.bin"]
+    assert not Path("/proc/objects").exists() and not Path("/objects").exists()
+
+
+def test_config_values_with_shell_metacharacters_run_nothing(project: Project, tmp_path: Path) -> None:
+    """No shell ever sees a configuration value: each is used as a string, or refused."""
+    payload = "$(touch PWNED);touch PWNED`touch PWNED`|touch PWNED&&touch PWNED>PWNED"
+    weird_archive = tmp_path / f"arch {payload}"
+    weird_archive.mkdir()
+    settings = {
+        "archive.primary.url": weird_archive.as_uri(),
+        "archive.secondary.url": f"s3://bucket-{payload}/x",
+        "archive.secondary.endpoint": f"http://127.0.0.1:9/{payload}",
+        "archive.secondary.profile": payload,
+        "scope.prefix": f"data/{payload}",
+        "fetch.include": f"data/{payload}",
+    }
+    for key, value in settings.items():
+        project.git("config", "-f", ".cvfs/config", key, value)
+    data = rand(5000, 41)
+    project.write("data/a.bin", data)
+    procs = [
+        project.git("add", "-A", check=False),
+        project.git("commit", "-q", "-m", "a", check=False),
+        project.cvfs("push", check=False),
+        project.cvfs("status", check=False),
+        project.cvfs("ensure", check=False),
+        project.cvfs("reconcile", check=False),
+        project.cvfs("doctor", check=False),
+        project.git("push", "-q", "origin", "main", check=False),
+    ]
+    for proc in procs:
+        assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+    assert not list(tmp_path.rglob("PWNED")) and not (Path.home() / "PWNED").exists()
+    # The value was taken literally: the object sits in the directory with that odd name.
+    h = ref_of(data).hex
+    assert (weird_archive / "objects" / h[:2] / h[2:4] / h).read_bytes() == data
+
+
+def test_a_ten_megabyte_ref_lookalike_is_content_and_a_garbage_shard_is_named(project: Project, tmp_path: Path) -> None:
+    # Committed without the filter (as anyone's git could): 10 MB that opens like a ref.
+    big = b'{"cvfs":1,"oid":"sha256:' + b"0" * 64 + b'","size":10,"pad":"' + b"A" * (10 << 20) + b'"}\n'
+    (tmp_path / "big").write_bytes(big)
+    blob = project.git("hash-object", "-w", "--no-filters", str(tmp_path / "big")).stdout.strip()
+    project.git("update-index", "--add", "--cacheinfo", f"100644,{blob},data/huge-ref.bin")
+    project.git("commit", "-q", "--no-verify", "-m", "huge")
+    project.git("push", "-q", "origin", "main")
+    clone = project.clone(tmp_path / "clone")
+    assert (clone / "data/huge-ref.bin").read_bytes() == big  # ordinary content, passed through
+    for args in (["ensure"], ["status"], ["fsck"], ["reconcile"]):
+        proc = git(clone, "cvfs", *args, check=False)
+        assert "Traceback" not in proc.stderr and proc.returncode in (0, 1), (args, proc.stderr)
+    # A shard that is not JSON at all: every command that reads it names it and stops.
+    shard = clone / ".cvfs/index/data.jsonl"
+    shard.parent.mkdir(parents=True, exist_ok=True)
+    shard.write_bytes(b"\x00\xffnot json at all\n" * 1000)
+    for args in (["reconcile"], ["status"], ["push"]):
+        proc = git(clone, "cvfs", *args, check=False)
+        assert proc.returncode != 0 and "data.jsonl" in proc.stderr and "hint:" in proc.stderr, (args, proc.stderr)
+        one_error(proc.stderr)
