@@ -10,7 +10,15 @@ from pathlib import Path
 
 from git_cvfs import output
 from git_cvfs.core.buffer import SpillBuffer
-from git_cvfs.core.filter import Action, SmudgePlan, SmudgeReport, cache_chunks, clean, plan_smudge
+from git_cvfs.core.filter import (
+    Action,
+    SmudgePlan,
+    SmudgeReport,
+    cache_chunks,
+    clean,
+    local_archive_chunks,
+    plan_smudge,
+)
 from git_cvfs.core.hooks import install_missing_hooks
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissingError
@@ -144,6 +152,8 @@ class FilterServer:
             fp.reply_content(self.write, [ref.encode()])
         elif plan.action is Action.CACHE:
             fp.reply_content(self.write, cache_chunks(self.ws, ref))
+        elif (local := local_archive_chunks(self.ws, ref)) is not None:
+            fp.reply_content(self.write, local)
         elif self._archive_down is not None:
             self._leave(path, ref, self._archive_down)
         elif req.can_delay and self.can_delay:

@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
@@ -127,6 +128,20 @@ class FileArchive:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         return confirm_put(self, key, size)
+
+    def open_object(self, key: str) -> BinaryIO | None:
+        """The stored object opened for reading (without touching its access time), or None."""
+        if not self.root.is_dir():
+            return None
+        flags = os.O_RDONLY | os.O_NOFOLLOW
+        try:
+            try:
+                fd = os.open(self._path(key), flags | getattr(os, "O_NOATIME", 0))
+            except PermissionError:  # O_NOATIME needs ownership
+                fd = os.open(self._path(key), flags)
+        except OSError:
+            return None
+        return os.fdopen(fd, "rb")
 
     def download_to(self, key: str, dest: Path, size: int) -> None:
         self._require_root()

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from git_cvfs.core.filter import local_archive_chunks
 from git_cvfs.core.filter_process import FilterServer
 from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import IntegrityError
 from git_cvfs.format.pktline import encode_packet, read_packet, read_text_list, write_content
 from git_cvfs.format.ref import Ref
-from tests.conftest import CVFS, Project, rand
+from tests.conftest import CVFS, CloudArchive, Project, new_project, rand
 
 
 def git_side(
@@ -178,15 +180,18 @@ def test_smudge_from_cache_passthrough_and_malformed(project: Project) -> None:
         replies.final_status()
 
 
-def test_delay_downloads_and_hands_back_through_list_available_blobs(project: Project) -> None:
+def test_delay_downloads_and_hands_back_through_list_available_blobs(s3_archive: CloudArchive, tmp_path: Path) -> None:
+    import boto3
+
+    cloud = new_project(tmp_path, s3_archive.config(), name="cloud")
     big = rand(5000, seed=4)
     hex_digest = hashlib.sha256(big).hexdigest()
-    obj = project.archive_path(hex_digest)
-    obj.parent.mkdir(parents=True)
-    obj.write_bytes(big)
+    boto3.client("s3", endpoint_url=s3_archive.endpoint, region_name="us-east-1").put_object(
+        Bucket="cvfs-test", Key=f"team/objects/{hex_digest[:2]}/{hex_digest[2:4]}/{hex_digest}", Body=big
+    )
     ref = Ref(hex_digest, len(big))
     replies = serve(
-        project,
+        cloud,
         [
             ({"command": "smudge", "pathname": "data/big.bin", "can-delay": "1"}, ref.encode()),
             ({"command": "list_available_blobs"}, None),
@@ -202,6 +207,38 @@ def test_delay_downloads_and_hands_back_through_list_available_blobs(project: Pr
     replies.final_status()
     assert read_text_list(replies.src.read) == []
     assert replies.status() == "status=success"
+
+
+@pytest.mark.parametrize("size", [5000, 9 << 20])  # held in memory; hashed, then streamed
+def test_directory_archive_objects_are_served_directly_and_verified(project: Project, size: int) -> None:
+    data = rand(size, seed=6)
+    hex_digest = hashlib.sha256(data).hexdigest()
+    obj = project.archive_path(hex_digest)
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(data)
+    ref = Ref(hex_digest, len(data))
+    replies = serve(project, [({"command": "smudge", "pathname": "data/x.bin", "can-delay": "1"}, ref.encode())])
+    assert replies.status() == "status=success"  # not delayed: no download, no copy into the cache
+    assert replies.content() == data
+    assert replies.final_status() == []
+    assert not Workspace.discover(project.root).cache.has(hex_digest)
+
+
+def test_directory_archive_object_changed_between_hash_and_stream_fails_the_reply(project: Project) -> None:
+    data = rand(9 << 20, seed=7)
+    hex_digest = hashlib.sha256(data).hexdigest()
+    obj = project.archive_path(hex_digest)
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(data)
+    ws = Workspace.discover(project.root)
+    chunks = local_archive_chunks(ws, Ref(hex_digest, len(data)))
+    assert chunks is not None  # the first pass verified it
+    with open(obj, "r+b") as f:  # then someone rewrites it in place
+        f.seek(len(data) - 1)
+        f.write(bytes([data[-1] ^ 1]))
+    with pytest.raises(IntegrityError, match="changed in the archive"):
+        for _ in chunks:
+            pass
 
 
 def test_corrupt_archive_object_is_never_handed_to_git(project: Project) -> None:

@@ -114,7 +114,7 @@ def test_offload_killed_before_replacing_keeps_the_file(project: Project) -> Non
 
 
 def test_filter_process_killed_mid_smudge(project: Project) -> None:
-    data = rand(400_000, 7)  # several chunks, so the kill lands after the first one is sent
+    data = rand(9 << 20, 7)  # streamed in chunks (above 8 MiB), so the kill lands after the first one
     project.write("data/a.bin", data)
     project.commit_all()
     (project.root / "data/a.bin").unlink()
