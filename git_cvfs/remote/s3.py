@@ -216,9 +216,9 @@ class S3Archive:
                     for chunk in body.iter_chunks(1 << 20):
                         out.write(chunk)
                 return
-            except _STREAM_ERRORS:
+            except _STREAM_ERRORS as exc:
                 if attempt == RETRY_ATTEMPTS:
-                    raise
+                    raise self._fail("GET", key, exc) from None
             finally:
                 body.close()
 
