@@ -61,21 +61,35 @@ def archive_refs(
                 todo.append(ref)
         if not todo:
             continue
-        _fill_cache_from_worktree(ws, found, todo)
-        _fill_cache_from_other_archives(ws, name, todo)
+        # Ask the archive first: only objects it lacks and the cache lacks are worth
+        # reading back from the work tree or another archive (with the lean cache,
+        # that is most of them, and most are usually archived already).
         try:
-            result = upload_many(ws.archive(name), ws.cache, todo, concurrency=ws.settings.concurrency)
+            archive = ws.archive(name)
+            result = upload_many(archive, ws.cache, todo, concurrency=ws.settings.concurrency)
+            lacking = [r for r in todo if isinstance(result.failed.get(r.hex), ObjectMissingError)]
+            if lacking:
+                _fill_cache_from_worktree(ws, found, lacking)
+                _fill_cache_from_other_archives(ws, name, lacking)
+                again = upload_many(archive, ws.cache, lacking, concurrency=ws.settings.concurrency)
+                for ref in lacking:
+                    del result.failed[ref.hex]
+                result.done.update(again.done)
+                result.failed.update(again.failed)
         except ArchiveError as exc:
             for ref in todo:
                 outcome.unreachable[ref.hex] = exc.message
             continue
         crash_point("push:after-upload")
         seen = {}
-        for hex_digest, info in result.done.items():
-            outcome.facts.setdefault(hex_digest, {})[name] = {"etag": info.etag, "key": info.key}
-            seen[hex_digest] = info.etag
+        for hex_digest, upload in result.done.items():
+            outcome.facts.setdefault(hex_digest, {})[name] = {"etag": upload.info.etag, "key": upload.info.key}
+            seen[hex_digest] = upload.info.etag
+            if upload.sent:
+                outcome.uploaded += 1
+            else:
+                outcome.skipped += 1
         log.record(seen)
-        outcome.uploaded += len(result.done)
         for hex_digest, failure in result.failed.items():
             target = outcome.missing if isinstance(failure, ObjectMissingError) else outcome.unreachable
             target[hex_digest] = failure.message

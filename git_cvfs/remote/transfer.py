@@ -115,7 +115,13 @@ def download_many(archives: Sequence[Archive], cache: Cache, refs: Iterable[Ref]
 HEAD_FIRST = 1 << 20
 
 
-def upload_one(archive: Archive, cache: Cache, ref: Ref) -> ObjectInfo:
+@dataclass(frozen=True)
+class Upload:
+    info: ObjectInfo
+    sent: bool  # False: the archive had it already
+
+
+def upload_one(archive: Archive, cache: Cache, ref: Ref) -> Upload:
     key = object_key(ref.hex)
     path = cache.object_path(ref.hex)
     try:
@@ -123,7 +129,7 @@ def upload_one(archive: Archive, cache: Cache, ref: Ref) -> ObjectInfo:
     except FileNotFoundError:
         existing = archive.head(key)
         if existing is not None and existing.size == ref.size:
-            return existing
+            return Upload(existing, sent=False)
         raise ObjectMissingError(
             f"{ref.oid} is not in the local cache and not in archive {archive.name} ({archive.url})",
             hint="run the command on a machine that has the file, or restore it with `git cvfs ingest`",
@@ -134,10 +140,10 @@ def upload_one(archive: Archive, cache: Cache, ref: Ref) -> ObjectInfo:
     if ref.size >= HEAD_FIRST or _local(archive):
         existing = archive.head(key)
         if existing is not None and existing.size == ref.size:
-            return existing
+            return Upload(existing, sent=False)
     for attempt in range(1, INTEGRITY_ATTEMPTS + 1):
         try:
-            return archive.put_file(key, path, ref.size, existing)
+            return Upload(archive.put_file(key, path, ref.size, existing), sent=True)
         except IntegrityError:
             # The archive refused the body, or held or stored something else: the backend
             # has removed what was there, so sending it again is safe.
@@ -147,7 +153,7 @@ def upload_one(archive: Archive, cache: Cache, ref: Ref) -> ObjectInfo:
     raise AssertionError("unreachable")
 
 
-def upload_many(archive: Archive, cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome[ObjectInfo]:
+def upload_many(archive: Archive, cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome[Upload]:
     todo = unique(refs)
     progress = Progress(f"Uploading objects to {archive.name}", len(todo), sum(r.size for r in todo))
     return _run_parallel(todo, lambda r: upload_one(archive, cache, r), concurrency, progress)

@@ -36,7 +36,7 @@ def test_push_json_uploads_what_the_archive_lacks(project: Project) -> None:
     assert first["ok"] and first["uploaded"] == 1
     assert project.archive_path(hex_digest).read_bytes() == data
     again = json.loads(project.cvfs("push", "--json").stdout)
-    assert again["ok"] and again["uploaded"] == 1 and again["already_archived"] == 0  # asked the archive: HEAD hit
+    assert again["ok"] and again["uploaded"] == 0 and again["already_archived"] == 1  # asked the archive: HEAD hit
 
 
 def test_git_diff_shows_oid_and_size_not_json(project: Project) -> None:
