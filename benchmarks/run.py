@@ -203,7 +203,9 @@ def main() -> int:
     print("\n| workload | git-cvfs | Git LFS | cvfs/LFS |\n|---|---|---|---|")
     for name, c, lfs, ratio, _ in rows:
         print(f"| {name} | {c} | {lfs} | {ratio} |")
-    print(f"\n| plain git, status of the same tree | {plain:.3f} s | git-cvfs first status / plain git: {status / plain:.2f} |")
+    print(
+        f"\n| plain git, status of the same tree | {plain:.3f} s | git-cvfs first status / plain git: {status / plain:.2f} |"
+    )
     print(f"| `git-cvfs --version` | {version * 1000:.0f} ms | |")
     if args.work is None:
         shutil.rmtree(scratch, ignore_errors=True)
