@@ -36,8 +36,9 @@ def run(cwd: Path, env: dict[str, str], *cmd: str) -> float:
 def one_size(n: int, work: Path) -> dict[str, float]:
     home = work / "home"
     home.mkdir(parents=True)
+    # Bytecode cached, as in a user's install (see benchmarks/run.py).
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
         "HOME": str(home),
         "XDG_DATA_HOME": str(home / ".local/share"),
         "GIT_CONFIG_NOSYSTEM": "1",

@@ -6,9 +6,6 @@ import sys
 from collections.abc import Sequence
 
 from git_cvfs import output
-from git_cvfs.core.ensure import EnsureResult, materialize, materialize_lock, take_pending
-from git_cvfs.core.lean import drop_cache_copies
-from git_cvfs.core.managed import State, list_managed
 from git_cvfs.core.push import PushResult, archive_refs, raise_for_missing, refs_in_history
 from git_cvfs.core.refscan import scan_blobs
 from git_cvfs.core.workspace import Workspace
@@ -89,6 +86,8 @@ def pre_commit(ws: Workspace) -> int:
     if shards:
         repo.git("add", "--", *shards)
     in_primary = {h: True for h, facts in outcome.facts.items() if "primary" in facts}
+    from git_cvfs.core.lean import drop_cache_copies  # here: pre-push need not pay for importing it
+
     drop_cache_copies(ws, managed_refs, in_primary)
     return 0
 
@@ -130,6 +129,10 @@ def _exists(ws: Workspace, sha: str) -> bool:
 
 def post_checkout(ws: Workspace) -> int:
     """Write the large files the filter left as refs. Never fails the checkout."""
+    # Imported here, not at the top: pre-push and post-commit need none of it.
+    from git_cvfs.core.ensure import EnsureResult, materialize, materialize_lock, take_pending
+    from git_cvfs.core.managed import State, list_managed
+
     pending = take_pending(ws)
     if not pending:
         return 0
