@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from git_cvfs.errors import ArchiveError, ConfigError
+from git_cvfs.errors import ArchiveError, ConfigError, IntegrityError
 from git_cvfs.format.ref import validate_hex
 from git_cvfs.local.config import ArchiveSettings
 
@@ -53,6 +53,25 @@ def confirm_put(archive: Archive, key: str, size: int) -> ObjectInfo:
     info = archive.head(key)
     if info is None or info.size != size:
         raise ArchiveError(f"archive {archive.name}: {archive.url}/{key} is missing or has the wrong size after upload")
+    return info
+
+
+def damaged(archive: Archive, key: str, what: str) -> IntegrityError:
+    """An upload the archive refused as altered on the way, or stored wrongly: worth sending again."""
+    return IntegrityError(
+        f"archive {archive.name}: {archive.url}/{key} {what}",
+        hint="something between here and the archive alters requests; check proxies, then push again",
+    )
+
+
+def confirm_stored(archive: Archive, key: str, size: int) -> ObjectInfo:
+    """After an upload whose answer does not prove the bytes (multipart, block uploads, a racing
+    writer's object): the archive must hold an object of the right size. A wrong one under a
+    content address helps no one, so it is deleted and the caller may send it again."""
+    info = archive.head(key)
+    if info is None or info.size != size:
+        archive.delete(key)
+        raise damaged(archive, key, "holds no object of the right size")
     return info
 
 

@@ -12,9 +12,9 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsE
 from azure.storage.blob import BlobServiceClient, LinearRetry
 
 from git_cvfs.crash import crash_point
-from git_cvfs.errors import ArchiveError, ConfigError, IntegrityError, ObjectMissingError
+from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings
-from git_cvfs.remote.archive import ObjectInfo
+from git_cvfs.remote.archive import ObjectInfo, confirm_stored, damaged
 
 # The SDK's default (exponential, 15 s first backoff) turns one transient 503 into
 # ~19 s of silence. Linear 0.5 s steps with jitter survive a few faults in ~2 s
@@ -130,29 +130,14 @@ class AzureArchive:
             pass
         except HttpResponseError as exc:
             if "md5" in f"{getattr(exc, 'error_code', '')} {exc.message}".lower():
-                raise self._damaged(key, "refused the body as damaged in transit") from None
+                raise damaged(self, key, "refused the body as damaged in transit") from None
             raise self._fail("PUT", key, exc) from None
         except (AzureError, OSError) as exc:
             raise self._fail("PUT", key, exc) from None
         if size <= BLOCK and stored.get("etag"):
             # One Put Blob whose MD5 the service checked: exactly these bytes are stored.
             return ObjectInfo(key, size, _quoted(str(stored["etag"])))
-        info = self.head(key)  # block uploads, or a racing writer's blob: ask what is there
-        if info is None or info.size != size:
-            try:
-                self._blob(key).delete_blob()
-            except ResourceNotFoundError:
-                pass
-            except (AzureError, OSError) as exc:
-                raise self._fail("DELETE", key, exc) from None
-            raise self._damaged(key, "holds no blob of the right size")
-        return info
-
-    def _damaged(self, key: str, what: str) -> IntegrityError:
-        return IntegrityError(
-            f"archive {self.name}: {self.url}/{key} {what}",
-            hint="something between here and the archive alters requests; check proxies, then push again",
-        )
+        return confirm_stored(self, key, size)  # block uploads, or a racing writer's blob
 
     def download_to(self, key: str, dest: Path, size: int) -> None:
         try:

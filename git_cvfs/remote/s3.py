@@ -28,9 +28,9 @@ from botocore.exceptions import (
 from urllib3.exceptions import ProtocolError
 
 from git_cvfs.crash import crash_point
-from git_cvfs.errors import ArchiveError, ConfigError, IntegrityError, ObjectMissingError
+from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings
-from git_cvfs.remote.archive import ObjectInfo
+from git_cvfs.remote.archive import ObjectInfo, confirm_stored, damaged
 
 MULTIPART = 64 << 20
 PART = 16 << 20
@@ -161,7 +161,7 @@ class S3Archive:
                 )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _BAD_BODY:
-                raise self._damaged(key, "refused the body as damaged in transit") from None
+                raise damaged(self, key, "refused the body as damaged in transit") from None
             raise self._fail("PUT", key, exc) from None
         except (BotoCoreError, Boto3Error, OSError) as exc:
             raise self._fail("PUT", key, exc) from None
@@ -170,27 +170,10 @@ class S3Archive:
             # (SSE-KMS) is not compared: there S3 has checked the Content-MD5 itself.
             plain = _PLAIN_ETAG.match(etag)
             if plain and plain.group(1) != md5.hex():
-                self._drop_damaged(key)
-                raise self._damaged(key, "stored bytes that differ from what was sent")
+                self.delete(key)  # a wrong object under a content address: remove it so a retry can store the right one
+                raise damaged(self, key, "stored bytes that differ from what was sent")
             return ObjectInfo(key, size, etag)
-        info = self.head(key)  # multipart, or a racing writer's object: ask what is there
-        if info is None or info.size != size:
-            self._drop_damaged(key)
-            raise self._damaged(key, "holds no object of the right size")
-        return info
-
-    def _damaged(self, key: str, what: str) -> IntegrityError:
-        return IntegrityError(
-            f"archive {self.name}: {self.url}/{key} {what}",
-            hint="something between here and the archive alters requests; check proxies, then push again",
-        )
-
-    def _drop_damaged(self, key: str) -> None:
-        """A wrong object under a content address helps no one: remove it so a retry can store the right one."""
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail("DELETE", key, exc) from None
+        return confirm_stored(self, key, size)  # multipart, or a racing writer's object
 
     def download_to(self, key: str, dest: Path, size: int) -> None:
         try:
