@@ -30,23 +30,31 @@ RSS_WRAPPER = (
 )
 
 
+def user_env() -> dict[str, str]:
+    """The environment as a user's install would run: bytecode cached (pip compiles it at
+    install time; an editable install writes it on first use unless this variable forbids it)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def isolated_env(home: Path) -> dict[str, str]:
+    """A throwaway HOME, no system git config, git-cvfs from this venv first on PATH."""
+    return {
+        **user_env(),
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / ".local/share"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CVFS_NO_PROGRESS": "1",
+        "PATH": f"{Path(CVFS).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+
+
 class Bench:
     def __init__(self, work: Path, tool: str) -> None:
         self.tool = tool
         self.work = work
         self.home = work / "home"
         self.home.mkdir(parents=True)
-        # As a user's install would run: bytecode cached (pip compiles it at install time;
-        # an editable install writes it on first use unless this variable forbids it).
-        inherited = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        self.env = {
-            **inherited,
-            "HOME": str(self.home),
-            "XDG_DATA_HOME": str(self.home / ".local/share"),
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CVFS_NO_PROGRESS": "1",
-            "PATH": f"{Path(CVFS).parent}{os.pathsep}{os.environ['PATH']}",
-        }
+        self.env = isolated_env(self.home)
         for key, value in (("user.name", "bench"), ("user.email", "b@e"), ("init.defaultBranch", "main")):
             self.git(work, "config", "--global", key, value)
         if tool == "cvfs":
@@ -166,8 +174,7 @@ def startup(cmd: list[str], cwd: Path) -> float:
     runs = []
     for _ in range(7):
         start = time.perf_counter()
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
+        subprocess.run(cmd, cwd=cwd, env=user_env(), capture_output=True, check=False)
         runs.append(time.perf_counter() - start)
     return statistics.median(runs)
 

@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-CVFS = str(Path(sys.executable).parent / "git-cvfs")
+from run import CVFS, isolated_env  # benchmarks/run.py, beside this script
+
 FILE_SIZE = 2048
 
 
@@ -36,15 +37,7 @@ def run(cwd: Path, env: dict[str, str], *cmd: str) -> float:
 def one_size(n: int, work: Path) -> dict[str, float]:
     home = work / "home"
     home.mkdir(parents=True)
-    # Bytecode cached, as in a user's install (see benchmarks/run.py).
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-        "HOME": str(home),
-        "XDG_DATA_HOME": str(home / ".local/share"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CVFS_NO_PROGRESS": "1",
-        "PATH": f"{Path(CVFS).parent}{os.pathsep}{os.environ['PATH']}",
-    }
+    env = isolated_env(home)
     for key, value in (("user.name", "scale"), ("user.email", "s@e"), ("init.defaultBranch", "main")):
         run(work, env, "git", "config", "--global", key, value)
     run(work, env, CVFS, "install", "--global", "--skip-repo")
