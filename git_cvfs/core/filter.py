@@ -91,11 +91,11 @@ def local_archive_chunks(ws: Workspace, ref: Ref) -> Iterator[bytes] | None:
     """The object's bytes straight from a directory archive, verified before the first byte
     goes out: no copy into the cache, no fsync, no second read of a cache file. None when
     no directory archive has a good copy (the caller downloads as usual, and reports)."""
-    from git_cvfs.remote.archive import object_key
+    from git_cvfs.remote.archive import is_directory, object_key
     from git_cvfs.remote.filedir import FileArchive
 
     for name in ws.archive_names:
-        if not ws.settings.archives[name].url.startswith("file:"):
+        if not is_directory(ws.settings.archives[name].url):
             continue
         try:
             archive = ws.archive(name)

@@ -9,7 +9,7 @@ from git_cvfs.local.cache import Cache
 from git_cvfs.local.config import Settings, load_settings
 from git_cvfs.local.git import Repo
 from git_cvfs.local.secrets import load_secrets
-from git_cvfs.remote.archive import Archive, open_archive
+from git_cvfs.remote.archive import Archive, is_directory, open_archive
 
 
 class Workspace:
@@ -37,10 +37,10 @@ class Workspace:
     def archive(self, name: str) -> Archive:
         if name not in self._archives:
             settings = self.settings.archives[name]
-            if not settings.url.startswith("file:"):
+            if not is_directory(settings.url):
                 load_secrets(self.repo)
             archive = open_archive(settings, concurrency=self.settings.concurrency)
-            if settings.url.startswith("file:"):
+            if is_directory(settings.url):
                 from git_cvfs.remote.filedir import FileArchive, check_location
 
                 assert isinstance(archive, FileArchive)

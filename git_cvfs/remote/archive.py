@@ -56,6 +56,11 @@ def confirm_put(archive: Archive, key: str, size: int) -> ObjectInfo:
     return info
 
 
+def is_directory(url: str) -> bool:
+    """A file:// archive: local, no credentials, nothing in transit, asking about an object is a stat."""
+    return url.startswith("file:")
+
+
 def damaged(archive: Archive, key: str, what: str) -> IntegrityError:
     """An upload the archive refused as altered on the way, or stored wrongly: worth sending again."""
     return IntegrityError(

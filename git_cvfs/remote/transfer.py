@@ -13,7 +13,7 @@ from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissi
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.cache import Cache
 from git_cvfs.output import Progress
-from git_cvfs.remote.archive import Archive, ObjectInfo, object_key
+from git_cvfs.remote.archive import Archive, ObjectInfo, is_directory, object_key
 
 T = TypeVar("T")
 
@@ -58,11 +58,6 @@ def unique(refs: Iterable[Ref]) -> list[Ref]:
 INTEGRITY_ATTEMPTS = 3
 
 
-def _local(archive: Archive) -> bool:
-    """A directory archive: nothing in transit to damage, and asking about an object is a stat."""
-    return archive.url.startswith("file:")
-
-
 def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Path:
     """Fetch one object, trying each archive in order; bytes reach the cache only once verified."""
     if cache.has(ref.hex, ref.size):
@@ -70,7 +65,7 @@ def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Pa
     errors: list[CvfsError] = []
     key = object_key(ref.hex)
     for archive in archives:
-        tries = 1 if _local(archive) else INTEGRITY_ATTEMPTS
+        tries = 1 if is_directory(archive.url) else INTEGRITY_ATTEMPTS
         for _ in range(tries):
             tmp = cache.tmp_path()
             try:
@@ -137,7 +132,7 @@ def upload_one(archive: Archive, cache: Cache, ref: Ref) -> Upload:
     if st.st_size != ref.size:
         raise IntegrityError(f"cache object {ref.oid} has {st.st_size} bytes, expected {ref.size}")
     existing = None
-    if ref.size >= HEAD_FIRST or _local(archive):
+    if ref.size >= HEAD_FIRST or is_directory(archive.url):
         existing = archive.head(key)
         if existing is not None and existing.size == ref.size:
             return Upload(existing, sent=False)
