@@ -99,13 +99,17 @@ def _nothing_to_do(hook: str) -> bool:
         proc = subprocess.run(["git", "rev-parse", "--git-dir"], capture_output=True, text=True)
         if proc.returncode != 0:
             return False
-        pending = os.path.join(proc.stdout.strip(), "cvfs", "pending")
-        try:
-            return not any(name.endswith(".list") for name in os.listdir(pending))
-        except FileNotFoundError:
-            return True
+        lists = [os.path.join(proc.stdout.strip(), "cvfs", kind) for kind in ("pending", "written")]
+        return not any(_has_list(directory) for directory in lists)
     if hook == "post-commit":
         # Nothing to re-sync when the index already agrees with HEAD on every shard.
         quiet = ["git", "diff-index", "--cached", "--quiet", "HEAD", "--", ".cvfs/index"]
         return subprocess.run(quiet, capture_output=True).returncode == 0
     return False
+
+
+def _has_list(directory: str) -> bool:
+    try:
+        return any(name.endswith(".list") for name in os.listdir(directory))
+    except FileNotFoundError:
+        return False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import ArchiveError, ChangedUnderfootError, CvfsError
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.index_stat import patch_index_stat
+from git_cvfs.local.journal import take_paths
 from git_cvfs.local.locks import file_lock
 from git_cvfs.local.worktree import replace_file
 from git_cvfs.output import Progress
@@ -156,24 +156,7 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
 
 def take_pending(ws: Workspace) -> list[str]:
     """Claim the paths the filter process left for out-of-band writing (each list once)."""
-    directory = ws.pending_dir
-    try:
-        names = sorted(os.listdir(directory))
-    except FileNotFoundError:
-        return []
-    paths: list[str] = []
-    for name in names:
-        if not name.endswith(".list"):
-            continue
-        claimed = directory / f"{name}.{os.getpid()}.taken"
-        try:
-            os.rename(directory / name, claimed)
-        except FileNotFoundError:
-            continue  # another hook or ensure took it
-        data = claimed.read_bytes()
-        claimed.unlink()
-        paths.extend(p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p)
-    return list(dict.fromkeys(paths))
+    return take_paths(ws.pending_dir)
 
 
 def fetch(ws: Workspace, pathspecs: Sequence[str]) -> EnsureResult:

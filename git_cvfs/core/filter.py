@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from git_cvfs.crash import crash_point
 from git_cvfs.errors import CvfsError, IntegrityError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.cache import CHUNK, Spool
+from git_cvfs.local.journal import PathJournal
 
 
 def clean(ws: Workspace, path: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -186,20 +186,17 @@ class SmudgeReport:
 
     left: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     deferred: list[str] = field(default_factory=list)
+    _pending: PathJournal | None = None
 
     def leave(self, path: str, reason: str) -> None:
         self.left[reason].append(path)
 
     def defer(self, ws: Workspace, path: str) -> None:
-        """Record a large file for out-of-band writing, at once: git runs post-checkout
-        before it closes the filter process, so a list written at exit would be too late."""
+        """Record a large file for out-of-band writing, at once (see local/journal.py)."""
         self.deferred.append(path)
-        ws.pending_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(ws.pending_dir / f"{os.getpid()}.list", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, path.encode("utf-8", "surrogateescape") + b"\0")
-        finally:
-            os.close(fd)
+        if self._pending is None:
+            self._pending = PathJournal(ws.pending_dir)
+        self._pending.append(path)
 
     def print_notice(self, *, hook_will_run: bool) -> None:
         for reason, paths in sorted(self.left.items()):

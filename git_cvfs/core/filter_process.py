@@ -25,6 +25,7 @@ from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissi
 from git_cvfs.format import filter_protocol as fp
 from git_cvfs.format.pktline import Reader, Writer, read_packet
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref
+from git_cvfs.local.journal import PathJournal, drop_orphans
 from git_cvfs.remote.transfer import download_to_cache
 
 # git commands that run post-checkout or post-merge after the filter: out-of-band
@@ -73,6 +74,9 @@ class FilterServer:
         self._ready: dict[str, tuple[Ref, Future[Path]]] = {}
         self._archive_down: str | None = None
         self._started = False
+        self._hook_will_run = False
+        # Paths answered with bytes, for post-checkout to settle (git_hooks.post_checkout).
+        self._written = PathJournal(ws.written_dir)
 
     def serve(self) -> None:
         caps = fp.handshake(self.read, self.write, self._flush)
@@ -85,11 +89,14 @@ class FilterServer:
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
+            self._written.close()
             if self._started:
                 self._finish()
 
     def _first_request(self) -> None:
         self._started = True
+        self._hook_will_run = _parent_git_command() in _HOOK_RUNNING
+        drop_orphans(self.ws.written_dir)
         try:
             install_missing_hooks(self.ws.repo)
         except (CvfsError, OSError) as exc:
@@ -107,6 +114,9 @@ class FilterServer:
                 fp.reply_content(self.write, clean(self.ws, req.pathname, content))
             elif req.command == "smudge":
                 self._smudge(req, content)
+                # Before the flush that lets git write this file: the hook must find it listed.
+                if self._hook_will_run and req.pathname not in self._delayed:
+                    self._written.append(req.pathname)
             else:
                 content.drain()
                 fp.reply_status(self.write, "error")
@@ -204,7 +214,7 @@ class FilterServer:
         return done
 
     def _finish(self) -> None:
-        self.report.print_notice(hook_will_run=_parent_git_command() in _HOOK_RUNNING)
+        self.report.print_notice(hook_will_run=self._hook_will_run)
 
 
 def _describe(exc: BaseException) -> str:

@@ -14,8 +14,9 @@ import hashlib
 import os
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from stat import S_ISREG
 
 from git_cvfs.crash import crash_point
 
@@ -108,12 +109,13 @@ def _wanted_entries(
     return walk()
 
 
-def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wait: float = 5.0) -> int:
-    """Patch the stat data of `paths` (stage 0 only); returns how many entries were updated.
+Choose = Callable[[str, tuple[int, ...], os.stat_result, int], "os.stat_result | None"]
 
-    Returns 0 without touching anything when the index is busy or in a form this
-    code does not write (git then just re-checks those files on the next status).
-    """
+
+def _rewrite_entries(index_path: Path, root: Path, paths: list[str], choose: Choose, lock_wait: float) -> int:
+    """Under index.lock, ask `choose(path, recorded stat fields, lstat, index mtime in s)` for each
+    wanted entry and write the stat it returns (None: leave the entry). Returns how many changed;
+    0 without touching anything when the index is busy or in a form this code does not write."""
     if not paths:
         return 0
     lock = Path(str(index_path) + ".lock")
@@ -129,15 +131,19 @@ def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wai
     try:
         try:
             data = bytearray(index_path.read_bytes())
+            index_mtime = int(os.stat(index_path).st_mtime)
         except FileNotFoundError:
             return 0
         entries = _wanted_entries(data, root, paths)
         if entries is None:
             return 0
         updated = 0
-        for _name, offset, st in entries:
-            mode = _STAT.unpack_from(data, offset)[6]  # the entry's mode stays git's
-            _STAT.pack_into(data, offset, *_stat_fields(st, mode))
+        for name, offset, st in entries:
+            recorded = _STAT.unpack_from(data, offset)
+            new = choose(os.fsdecode(name), recorded, st, index_mtime)
+            if new is None:
+                continue
+            _STAT.pack_into(data, offset, *_stat_fields(new, recorded[6]))  # the entry's mode stays git's
             updated += 1
         if not updated:
             return 0
@@ -156,6 +162,38 @@ def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wai
         if fd != -1:
             os.close(fd)
             lock.unlink(missing_ok=True)
+
+
+def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wait: float = 5.0) -> int:
+    """Record the current stat data of `paths` (stage 0 only), for files git-cvfs itself just
+    wrote with the bytes the entry was made from; returns how many entries were updated."""
+    return _rewrite_entries(index_path, root, paths, lambda _p, _r, st, _m: st, lock_wait)
+
+
+def settle_racy(index_path: Path, root: Path, paths: list[str], *, lock_wait: float = 5.0) -> int:
+    """Take "racily clean" entries of files git just wrote out of git's re-check, without hashing.
+
+    git trusts an entry whose stat matches the file, except when the file's mtime is
+    not older than the index (same second): those it re-reads through the clean filter
+    on the next `git status`, which for large files means hashing them all again.
+    For each of `paths` that is still exactly as git recorded it (all ten stat fields)
+    and racy, the file's mtime is set one second back and the entry records the new
+    stat. A write after that gives the file a current mtime, which differs, so git
+    notices it as it notices any change. Returns how many entries were settled.
+    """
+
+    def backdate(path: str, recorded: tuple[int, ...], st: os.stat_result, index_mtime: int) -> os.stat_result | None:
+        if not S_ISREG(st.st_mode) or recorded != _stat_fields(st, recorded[6]) or recorded[2] < index_mtime:
+            return None  # changed since git wrote it, or not racy: git's own check stays
+        target = st.st_mtime_ns - 1_000_000_000
+        full = root / path
+        os.utime(full, ns=(st.st_atime_ns, target), follow_symlinks=False)
+        after = os.lstat(full)
+        if after.st_mtime_ns != target or after.st_size != st.st_size or after.st_ino != st.st_ino:
+            return None  # written meanwhile: its mtime is current again, and git will see that
+        return after
+
+    return _rewrite_entries(index_path, root, paths, backdate, lock_wait)
 
 
 def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> set[str]:

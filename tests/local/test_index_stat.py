@@ -4,7 +4,7 @@ import os
 import time
 from pathlib import Path
 
-from git_cvfs.local.index_stat import patch_index_stat
+from git_cvfs.local.index_stat import patch_index_stat, settle_racy
 from tests.conftest import git
 
 
@@ -61,3 +61,64 @@ def test_patch_works_on_index_version_4(tmp_path: Path) -> None:
     assert patch_index_stat(repo / ".git" / "index", repo, ["data/ab"]) == 1
     assert f"ino: {os.lstat(repo / 'data/ab').st_ino}" in _debug(repo, "data/ab")
     git(repo, "status", "--porcelain")
+
+
+def _racy_repo(tmp_path: Path, content: bytes = b"x" * 4096) -> Path:
+    """One committed file whose index entry is racily clean: the index mtime is set into the
+    file's second, as when git writes a file and its index within one second."""
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    (repo / "f").write_bytes(content)
+    git(repo, "add", "f")
+    index = repo / ".git" / "index"
+    mtime = os.lstat(repo / "f").st_mtime_ns
+    os.utime(index, ns=(mtime, mtime))
+    return repo
+
+
+def _entry_mtime(repo: Path, path: str) -> int:
+    return int(_debug(repo, path).split("mtime: ")[1].split(":")[0])
+
+
+def test_settle_backdates_a_racy_untouched_file_and_records_it(tmp_path: Path) -> None:
+    repo = _racy_repo(tmp_path)
+    index = repo / ".git" / "index"
+    before = os.lstat(repo / "f")
+    assert _entry_mtime(repo, "f") >= int(os.stat(index).st_mtime)  # racy: git would re-read it
+
+    assert settle_racy(index, repo, ["f"]) == 1
+
+    after = os.lstat(repo / "f")
+    assert after.st_mtime_ns == before.st_mtime_ns - 1_000_000_000
+    assert (repo / "f").read_bytes() == b"x" * 4096
+    assert _entry_mtime(repo, "f") == int(after.st_mtime) < int(os.stat(index).st_mtime)
+    assert git(repo, "status", "--porcelain").stdout == "A  f\n"
+    git(repo, "fsck", "--no-progress")
+
+
+def test_settle_leaves_a_file_changed_after_git_wrote_it(tmp_path: Path) -> None:
+    # Same size, new bytes, written after git recorded the stat: the exact case git's
+    # racy check exists for. Settling it would hide the change from git for good.
+    repo = _racy_repo(tmp_path)
+    index = repo / ".git" / "index"
+    git(repo, "commit", "-q", "-m", "x")
+    mtime = os.lstat(repo / "f").st_mtime_ns
+    os.utime(index, ns=(mtime, mtime))
+    (repo / "f").write_bytes(b"y" * 4096)
+    os.utime(repo / "f", ns=(mtime, mtime))  # even with git's recorded mtime put back
+
+    assert settle_racy(index, repo, ["f"]) == 0
+    assert os.lstat(repo / "f").st_mtime_ns == mtime
+    assert git(repo, "status", "--porcelain").stdout == " M f\n"
+
+
+def test_settle_leaves_entries_that_are_not_racy(tmp_path: Path) -> None:
+    repo = _racy_repo(tmp_path)
+    index = repo / ".git" / "index"
+    later = os.lstat(repo / "f").st_mtime_ns + 3_000_000_000
+    os.utime(index, ns=(later, later))
+    before = os.lstat(repo / "f").st_mtime_ns
+    index_bytes = index.read_bytes()
+    assert settle_racy(index, repo, ["f", "not-in-index"]) == 0
+    assert os.lstat(repo / "f").st_mtime_ns == before
+    assert index.read_bytes() == index_bytes

@@ -1,0 +1,75 @@
+"""Path lists one process leaves for another: the filter writes, a hook takes.
+
+git runs post-checkout before it closes the filter process, so the filter cannot
+hand over a list at exit. Each filter process appends to its own file, one
+NUL-terminated path per write, before it answers git for that path; a taker
+renames each file away first, so every list is taken exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class PathJournal:
+    """Appends paths to `<directory>/<pid>.list`, opening it on first use."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._fd = -1
+
+    def append(self, path: str) -> None:
+        if self._fd == -1:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.directory / f"{os.getpid()}.list", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.write(self._fd, path.encode("utf-8", "surrogateescape") + b"\0")
+
+    def close(self) -> None:
+        if self._fd != -1:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def take_paths(directory: Path) -> list[str]:
+    """Claim every list in `directory` (each once, even with several takers); the paths in order, deduplicated."""
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return []
+    paths: list[str] = []
+    for name in names:
+        if not name.endswith(".list"):
+            continue
+        claimed = directory / f"{name}.{os.getpid()}.taken"
+        try:
+            os.rename(directory / name, claimed)
+        except FileNotFoundError:
+            continue  # another hook or ensure took it
+        data = claimed.read_bytes()
+        claimed.unlink()
+        paths.extend(p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p)
+    return list(dict.fromkeys(paths))
+
+
+def drop_orphans(directory: Path) -> None:
+    """Remove lists whose writer has exited: for lists only a running git command's hook
+    can use, when that command ran no hook (core.hooksPath elsewhere, say)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        pid = name.removesuffix(".list")
+        if name.endswith(".list") and pid.isdigit() and not _alive(int(pid)):
+            (directory / name).unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
