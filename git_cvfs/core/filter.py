@@ -55,10 +55,17 @@ def clean(ws: Workspace, path: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
         spool.finish(sync=False)
         return _read_back(spool)
     hex_digest = spool.hexdigest()
-    exists = ws.cache.has(hex_digest, spool.size)
-    # git re-cleans the same content often; an object already stored costs no fsync.
-    spool.finish(sync=not exists)
-    ws.cache.adopt(spool, hex_digest)
+    try:
+        exists = ws.cache.has(hex_digest, spool.size)
+        # git re-cleans the same content often; an object already stored costs no fsync.
+        if ws.cache.filer is not None:
+            ws.cache.filer.submit(spool, hex_digest, sync=not exists, label=path)  # the filer owns it now
+        else:
+            spool.finish(sync=not exists)
+            ws.cache.adopt(spool, hex_digest)
+    except BaseException:
+        spool.discard()
+        raise
     return iter([Ref(hex_digest, spool.size).encode()])
 
 

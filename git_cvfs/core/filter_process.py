@@ -25,6 +25,7 @@ from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissi
 from git_cvfs.format import filter_protocol as fp
 from git_cvfs.format.pktline import Reader, Writer, read_packet
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref
+from git_cvfs.local.cache import Filer
 from git_cvfs.local.journal import PathJournal, drop_orphans
 from git_cvfs.remote.transfer import download_to_cache
 
@@ -111,8 +112,10 @@ class FilterServer:
         content = _Content(self.read)
         try:
             if req.command == "clean":
+                self._refuse_after_store_failure()
                 fp.reply_content(self.write, clean(self.ws, req.pathname, content))
             elif req.command == "smudge":
+                _report_store_failures(self._filer_settle())
                 self._smudge(req, content)
                 # Before the flush that lets git write this file: the hook must find it listed.
                 if self._hook_will_run and req.pathname not in self._delayed:
@@ -127,6 +130,21 @@ class FilterServer:
             content.drain()
             output.error(f"git-cvfs: {req.command} {req.pathname}: {_describe(exc)}")
             fp.reply_status(self.write, "error")
+
+    def _refuse_after_store_failure(self) -> None:
+        """A file whose object could not be filed in the cache fails the git command at the next
+        clean (git then stages nothing); only the last few can fail after git has finished."""
+        failures = self.ws.cache.filer.failures() if self.ws.cache.filer else []
+        if failures:
+            path, exc = failures[0]
+            raise CvfsError(
+                f"could not store {path} in the cache: {_describe(exc)}",
+                hint="fix the cause, then run the git command again",
+            )
+
+    def _filer_settle(self) -> list[tuple[str, Exception]]:
+        # Objects cleaned earlier in this process must be in the cache before a smudge looks.
+        return self.ws.cache.filer.settle() if self.ws.cache.filer else []
 
     def _smudge(self, req: fp.Request, content: _Content) -> None:
         if req.pathname in self._ready:
@@ -217,6 +235,16 @@ class FilterServer:
         self.report.print_notice(hook_will_run=self._hook_will_run)
 
 
+def _report_store_failures(failures: list[tuple[str, Exception]]) -> None:
+    """Files git has already been answered for: their bytes are still in the work tree."""
+    for i, (path, exc) in enumerate(failures, 1):
+        hint = "the bytes are only in the work tree for now: fix the cause, then `git add` again"
+        output.error(
+            f"git-cvfs: could not store {path} in the cache: {_describe(exc)}",
+            hint=hint if i == len(failures) else None,
+        )
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, CvfsError):
         return exc.message
@@ -260,7 +288,12 @@ def _git_subcommand(args: list[bytes]) -> str | None:
 def run_filter_process(ws: Workspace) -> int:
     stdin = open(sys.stdin.fileno(), "rb", buffering=1 << 18, closefd=False)
     stdout = open(sys.stdout.fileno(), "wb", buffering=1 << 18, closefd=False)
+    ws.cache.filer = Filer(ws.cache)
     server = FilterServer(ws, stdin.read, stdout.write, stdout.flush)
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        failures = ws.cache.filer.close()
+        _report_store_failures(failures)
     stdout.flush()
     return 0

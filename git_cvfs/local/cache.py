@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from git_cvfs.crash import crash_point
+from git_cvfs.crash import crash_point, fault_point
 from git_cvfs.errors import IntegrityError
 from git_cvfs.format.ref import validate_hex
 
@@ -56,6 +58,7 @@ class Spool:
     def finish(self, *, sync: bool = True) -> str:
         os.fchmod(self._fd, 0o444)  # cache objects are never written again
         if sync:
+            fault_point("cache:fsync")
             os.fsync(self._fd)
         os.close(self._fd)
         self._closed = True
@@ -78,11 +81,70 @@ class Spool:
         self.discard()
 
 
+class Filer:
+    """Finishes spools (fsync, then rename into place) on worker threads.
+
+    The filter answers git with a ref as soon as a file is hashed; the fsync,
+    which costs about as much as receiving the file, overlaps with the next
+    ones. At most `in_flight` spools (each an open descriptor) wait at a time.
+    An object is under its oid only once its bytes are on disk, as before.
+    """
+
+    def __init__(self, cache: Cache, workers: int = 4, in_flight: int = 16) -> None:
+        self.cache = cache
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cvfs-filer")
+        self._slots = threading.BoundedSemaphore(in_flight)
+        self._pending: set[Future[None]] = set()
+        self._lock = threading.Lock()
+        self._failures: list[tuple[str, Exception]] = []
+
+    def submit(self, spool: Spool, hex_digest: str, *, sync: bool, label: str) -> None:
+        self._slots.acquire()
+        future = self._pool.submit(self._file, spool, hex_digest, sync, label)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _file(self, spool: Spool, hex_digest: str, sync: bool, label: str) -> None:
+        try:
+            spool.finish(sync=sync)
+            self.cache.adopt(spool, hex_digest)
+        except Exception as exc:  # reported by whoever settles; the bytes are still in the work tree
+            spool.discard()
+            with self._lock:
+                self._failures.append((label, exc))
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+        self._slots.release()
+
+    def failures(self) -> list[tuple[str, Exception]]:
+        """Failures so far, each reported once: (label, error)."""
+        with self._lock:
+            out, self._failures = self._failures, []
+        return out
+
+    def settle(self) -> list[tuple[str, Exception]]:
+        """Wait until every submitted spool is filed (or failed); the failures not yet reported."""
+        with self._lock:
+            pending = list(self._pending)
+        if pending:
+            wait(pending)
+        return self.failures()
+
+    def close(self) -> list[tuple[str, Exception]]:
+        failures = self.settle()
+        self._pool.shutdown(wait=True)
+        return failures
+
+
 class Cache:
     def __init__(self, cvfs_dir: Path) -> None:
         self.root = cvfs_dir
         self.objects = cvfs_dir / "objects"
         self.tmp = cvfs_dir / "tmp"
+        self.filer: Filer | None = None  # set by the filter process: spools finish in the background
 
     def object_path(self, hex_digest: str) -> Path:
         validate_hex(hex_digest)
