@@ -99,8 +99,7 @@ def _nothing_to_do(hook: str) -> bool:
         proc = subprocess.run(["git", "rev-parse", "--git-dir"], capture_output=True, text=True)
         if proc.returncode != 0:
             return False
-        lists = [os.path.join(proc.stdout.strip(), "cvfs", kind) for kind in ("pending", "written")]
-        return not any(_has_list(directory) for directory in lists)
+        return not _has_list(os.path.join(proc.stdout.strip(), "cvfs", "pending"))
     if hook == "post-commit":
         # Nothing to re-sync when the index already agrees with HEAD on every shard.
         quiet = ["git", "diff-index", "--cached", "--quiet", "HEAD", "--", ".cvfs/index"]

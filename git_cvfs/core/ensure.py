@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import ArchiveError, ChangedUnderfootError, CvfsError
 from git_cvfs.format.ref import Ref
+from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import patch_index_stat
 from git_cvfs.local.journal import take_paths
 from git_cvfs.local.locks import file_lock
@@ -42,10 +42,6 @@ class EnsureResult:
             "still_refs": self.still_refs,
             "failed": self.failed,
         }
-
-
-def git_blob_id(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 def materialize_lock(ws: Workspace) -> contextlib.AbstractContextManager[None]:

@@ -26,7 +26,8 @@ from git_cvfs.format import filter_protocol as fp
 from git_cvfs.format.pktline import Reader, Writer, read_packet
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref
 from git_cvfs.local.cache import Filer
-from git_cvfs.local.journal import PathJournal, drop_orphans
+from git_cvfs.local.git import git_blob_id
+from git_cvfs.local.index_stat import settle_racy
 from git_cvfs.remote.transfer import download_to_cache
 
 # git commands that run post-checkout or post-merge after the filter: out-of-band
@@ -76,8 +77,8 @@ class FilterServer:
         self._archive_down: str | None = None
         self._started = False
         self._hook_will_run = False
-        # Paths answered with bytes, for post-checkout to settle (git_hooks.post_checkout).
-        self._written = PathJournal(ws.written_dir)
+        # path -> (git id of the ref blob, bytes given to git), for settle_racy at the end.
+        self._delivered: dict[str, tuple[str, int]] = {}
 
     def serve(self) -> None:
         caps = fp.handshake(self.read, self.write, self._flush)
@@ -87,17 +88,16 @@ class FilterServer:
             while (req := fp.read_request(self.read)) is not None:
                 self._handle(req)
                 self._flush()
+            self._settle_written()
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
-            self._written.close()
             if self._started:
                 self._finish()
 
     def _first_request(self) -> None:
         self._started = True
         self._hook_will_run = _parent_git_command() in _HOOK_RUNNING
-        drop_orphans(self.ws.written_dir)
         try:
             install_missing_hooks(self.ws.repo)
         except (CvfsError, OSError) as exc:
@@ -117,9 +117,6 @@ class FilterServer:
             elif req.command == "smudge":
                 _report_store_failures(self._filer_settle())
                 self._smudge(req, content)
-                # Before the flush that lets git write this file: the hook must find it listed.
-                if self._hook_will_run and req.pathname not in self._delayed:
-                    self._written.append(req.pathname)
             else:
                 content.drain()
                 fp.reply_status(self.write, "error")
@@ -180,8 +177,10 @@ class FilterServer:
             fp.reply_content(self.write, [ref.encode()])
         elif plan.action is Action.CACHE:
             fp.reply_content(self.write, cache_chunks(self.ws, ref))
+            self._delivered_content(path, ref)
         elif (local := local_archive_chunks(self.ws, ref)) is not None:
             fp.reply_content(self.write, local)
+            self._delivered_content(path, ref)
         elif self._archive_down is not None:
             self._leave(path, ref, self._archive_down)
         elif req.can_delay and self.can_delay:
@@ -207,6 +206,7 @@ class FilterServer:
         exc = future.exception()
         if exc is None:
             fp.reply_content(self.write, cache_chunks(self.ws, ref))
+            self._delivered_content(path, ref)
             return
         if isinstance(exc, IntegrityError | ObjectMissingError):
             reason = exc.message
@@ -220,6 +220,20 @@ class FilterServer:
     def _leave(self, path: str, ref: Ref, reason: str) -> None:
         self.report.leave(path, reason)
         fp.reply_content(self.write, [ref.encode()])
+        self._delivered[path] = (git_blob_id(ref.encode()), len(ref.encode()))
+
+    def _delivered_content(self, path: str, ref: Ref) -> None:
+        self._delivered[path] = (git_blob_id(ref.encode()), ref.size)
+
+    def _settle_written(self) -> None:
+        """git closes the filter as it exits, after writing its index: take the files it wrote
+        from what this process gave it out of git's racy re-check (index_stat.settle_racy)."""
+        if not self._delivered:
+            return
+        try:
+            settle_racy(self.ws.repo.index_file, self.ws.repo.root, self._delivered, lock_wait=0)
+        except OSError as exc:
+            output.warn(f"git-cvfs could not record the stat data of the files it wrote: {exc}")
 
     def _take_available(self) -> list[str]:
         if not self._delayed:

@@ -128,21 +128,12 @@ def _exists(ws: Workspace, sha: str) -> bool:
 
 
 def post_checkout(ws: Workspace) -> int:
-    """Settle the files the filter just answered for, and write the large files it left as
-    refs. Never fails the checkout."""
+    """Write the large files the filter left as refs. Never fails the checkout."""
     # Imported here, not at the top: pre-push and post-commit need none of it.
     from git_cvfs.core.ensure import EnsureResult, materialize, materialize_lock, take_pending
     from git_cvfs.core.managed import State, list_managed
-    from git_cvfs.local.index_stat import settle_racy
-    from git_cvfs.local.journal import take_paths
 
     pending = take_pending(ws)
-    written = take_paths(ws.written_dir)
-    if written:
-        try:
-            settle_racy(ws.repo.index_file, ws.repo.root, written)
-        except OSError as exc:
-            output.warn(f"git-cvfs could not settle the files this checkout wrote: {exc}")
     if not pending:
         return 0
     try:

@@ -12,12 +12,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from git_cvfs.core.ensure import git_blob_id
 from git_cvfs.core.managed import ManagedFile, State, list_managed, list_unversioned
 from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.local.cache import sha256_file
+from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import patch_index_stat
 from git_cvfs.local.worktree import write_bytes
 from git_cvfs.remote.archive import object_key

@@ -60,8 +60,3 @@ class Workspace:
     def pending_dir(self) -> Path:
         # Per work tree: paths the filter left as refs for a hook or `ensure` to finish.
         return self.repo.git_dir / "cvfs" / "pending"
-
-    @property
-    def written_dir(self) -> Path:
-        # Per work tree: paths the filter answered a smudge for, for post-checkout to settle.
-        return self.repo.git_dir / "cvfs" / "written"

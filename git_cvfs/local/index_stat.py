@@ -96,25 +96,27 @@ def _wanted_entries(
     if trailer != b"\0" * _SHA1 and hashlib.sha1(data[:-_SHA1]).digest() != trailer:
         return None
     wanted = {p.encode("utf-8", "surrogateescape") for p in paths}
+    base = str(root)
 
     def walk() -> Iterator[tuple[bytes, int, os.stat_result]]:
         for name, offset, stage in _entries(data, version, count):
             if stage or name not in wanted:
                 continue
             try:
-                yield name, offset, os.lstat(root / os.fsdecode(name))
+                yield name, offset, os.lstat(os.path.join(base, os.fsdecode(name)))
             except FileNotFoundError:
                 continue
 
     return walk()
 
 
-Choose = Callable[[str, tuple[int, ...], os.stat_result, int], "os.stat_result | None"]
+# (path, its recorded stat fields, its blob id, lstat of the file, index mtime in s) -> stat to record
+Choose = Callable[[str, tuple[int, ...], str, os.stat_result, int], "os.stat_result | None"]
 
 
 def _rewrite_entries(index_path: Path, root: Path, paths: list[str], choose: Choose, lock_wait: float) -> int:
-    """Under index.lock, ask `choose(path, recorded stat fields, lstat, index mtime in s)` for each
-    wanted entry and write the stat it returns (None: leave the entry). Returns how many changed;
+    """Under index.lock, ask `choose` about each wanted entry and write the stat it
+    returns (None: leave the entry). Returns how many changed;
     0 without touching anything when the index is busy or in a form this code does not write."""
     if not paths:
         return 0
@@ -140,7 +142,8 @@ def _rewrite_entries(index_path: Path, root: Path, paths: list[str], choose: Cho
         updated = 0
         for name, offset, st in entries:
             recorded = _STAT.unpack_from(data, offset)
-            new = choose(os.fsdecode(name), recorded, st, index_mtime)
+            blob = bytes(data[offset + _STAT_SIZE : offset + _STAT_SIZE + _SHA1]).hex()
+            new = choose(os.fsdecode(name), recorded, blob, st, index_mtime)
             if new is None:
                 continue
             _STAT.pack_into(data, offset, *_stat_fields(new, recorded[6]))  # the entry's mode stays git's
@@ -167,33 +170,41 @@ def _rewrite_entries(index_path: Path, root: Path, paths: list[str], choose: Cho
 def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wait: float = 5.0) -> int:
     """Record the current stat data of `paths` (stage 0 only), for files git-cvfs itself just
     wrote with the bytes the entry was made from; returns how many entries were updated."""
-    return _rewrite_entries(index_path, root, paths, lambda _p, _r, st, _m: st, lock_wait)
+    return _rewrite_entries(index_path, root, paths, lambda _p, _r, _b, st, _m: st, lock_wait)
 
 
-def settle_racy(index_path: Path, root: Path, paths: list[str], *, lock_wait: float = 5.0) -> int:
+def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]], *, lock_wait: float = 0) -> int:
     """Take "racily clean" entries of files git just wrote out of git's re-check, without hashing.
 
     git trusts an entry whose stat matches the file, except when the file's mtime is
     not older than the index (same second): those it re-reads through the clean filter
-    on the next `git status`, which for large files means hashing them all again.
-    For each of `paths` that is still exactly as git recorded it (all ten stat fields)
-    and racy, the file's mtime is set one second back and the entry records the new
-    stat. A write after that gives the file a current mtime, which differs, so git
-    notices it as it notices any change. Returns how many entries were settled.
+    on the next `git status`, which for data files means hashing them all again.
+
+    `written` maps each path the filter answered to (the git id of the blob it was
+    asked to smudge, how many bytes it gave back). An entry is settled only when it
+    is that blob, its recorded size is that many bytes, the file still has all ten
+    stat fields git recorded after writing it, and it is racy. Then the file's mtime
+    goes one second back and the entry records the new stat. A write after that
+    gives the file a current mtime, which differs, so git notices it as it notices
+    any change. Returns how many entries were settled.
     """
 
-    def backdate(path: str, recorded: tuple[int, ...], st: os.stat_result, index_mtime: int) -> os.stat_result | None:
-        if not S_ISREG(st.st_mode) or recorded != _stat_fields(st, recorded[6]) or recorded[2] < index_mtime:
-            return None  # changed since git wrote it, or not racy: git's own check stays
+    def backdate(
+        path: str, recorded: tuple[int, ...], blob: str, st: os.stat_result, index_mtime: int
+    ) -> os.stat_result | None:
+        if (blob, recorded[9]) != written[path] or recorded[2] < index_mtime:
+            return None  # not the bytes this filter gave, or not racy: git's own check stays
+        if not S_ISREG(st.st_mode) or recorded != _stat_fields(st, recorded[6]):
+            return None  # changed since git wrote it
         target = st.st_mtime_ns - 1_000_000_000
-        full = root / path
+        full = os.path.join(root, path)
         os.utime(full, ns=(st.st_atime_ns, target), follow_symlinks=False)
         after = os.lstat(full)
         if after.st_mtime_ns != target or after.st_size != st.st_size or after.st_ino != st.st_ino:
             return None  # written meanwhile: its mtime is current again, and git will see that
         return after
 
-    return _rewrite_entries(index_path, root, paths, backdate, lock_wait)
+    return _rewrite_entries(index_path, root, list(written), backdate, lock_wait)
 
 
 def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> set[str]:

@@ -50,26 +50,3 @@ def take_paths(directory: Path) -> list[str]:
         claimed.unlink()
         paths.extend(p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p)
     return list(dict.fromkeys(paths))
-
-
-def drop_orphans(directory: Path) -> None:
-    """Remove lists whose writer has exited: for lists only a running git command's hook
-    can use, when that command ran no hook (core.hooksPath elsewhere, say)."""
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return
-    for name in names:
-        pid = name.removesuffix(".list")
-        if name.endswith(".list") and pid.isdigit() and not _alive(int(pid)):
-            (directory / name).unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

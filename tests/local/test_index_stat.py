@@ -4,6 +4,7 @@ import os
 import time
 from pathlib import Path
 
+from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import patch_index_stat, settle_racy
 from tests.conftest import git
 
@@ -80,13 +81,18 @@ def _entry_mtime(repo: Path, path: str) -> int:
     return int(_debug(repo, path).split("mtime: ")[1].split(":")[0])
 
 
+def _as_written(repo: Path, *paths: str) -> dict[str, tuple[str, int]]:
+    """What a filter that gave git these files' bytes knows: the blob it was asked for, and the size."""
+    return {p: (git_blob_id((repo / p).read_bytes()), (repo / p).stat().st_size) for p in paths}
+
+
 def test_settle_backdates_a_racy_untouched_file_and_records_it(tmp_path: Path) -> None:
     repo = _racy_repo(tmp_path)
     index = repo / ".git" / "index"
     before = os.lstat(repo / "f")
     assert _entry_mtime(repo, "f") >= int(os.stat(index).st_mtime)  # racy: git would re-read it
 
-    assert settle_racy(index, repo, ["f"]) == 1
+    assert settle_racy(index, repo, _as_written(repo, "f")) == 1
 
     after = os.lstat(repo / "f")
     assert after.st_mtime_ns == before.st_mtime_ns - 1_000_000_000
@@ -104,10 +110,11 @@ def test_settle_leaves_a_file_changed_after_git_wrote_it(tmp_path: Path) -> None
     git(repo, "commit", "-q", "-m", "x")
     mtime = os.lstat(repo / "f").st_mtime_ns
     os.utime(index, ns=(mtime, mtime))
+    written = _as_written(repo, "f")
     (repo / "f").write_bytes(b"y" * 4096)
     os.utime(repo / "f", ns=(mtime, mtime))  # even with git's recorded mtime put back
 
-    assert settle_racy(index, repo, ["f"]) == 0
+    assert settle_racy(index, repo, written) == 0
     assert os.lstat(repo / "f").st_mtime_ns == mtime
     assert git(repo, "status", "--porcelain").stdout == " M f\n"
 
@@ -119,6 +126,17 @@ def test_settle_leaves_entries_that_are_not_racy(tmp_path: Path) -> None:
     os.utime(index, ns=(later, later))
     before = os.lstat(repo / "f").st_mtime_ns
     index_bytes = index.read_bytes()
-    assert settle_racy(index, repo, ["f", "not-in-index"]) == 0
+    assert settle_racy(index, repo, {**_as_written(repo, "f"), "not-in-index": ("0" * 40, 1)}) == 0
     assert os.lstat(repo / "f").st_mtime_ns == before
     assert index.read_bytes() == index_bytes
+
+
+def test_settle_leaves_an_entry_for_other_bytes_than_the_filter_gave(tmp_path: Path) -> None:
+    # The index entry must be the blob the filter was asked for, with the size it gave.
+    repo = _racy_repo(tmp_path)
+    index = repo / ".git" / "index"
+    blob, size = _as_written(repo, "f")["f"]
+    before = os.lstat(repo / "f").st_mtime_ns
+    assert settle_racy(index, repo, {"f": ("1" * 40, size)}) == 0
+    assert settle_racy(index, repo, {"f": (blob, size + 1)}) == 0
+    assert os.lstat(repo / "f").st_mtime_ns == before
