@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import subprocess
 from pathlib import Path
 
@@ -293,3 +294,20 @@ def test_unreadable_cache_object_gets_status_error_before_any_content(project: P
     assert replies.status() == "status=error"
     assert replies.status() == "status=success"
     assert replies.content() == b"next"
+
+
+def test_filter_pipes_are_widened_to_one_mib(tmp_path: Path) -> None:
+    import fcntl
+
+    from git_cvfs.core.filter_process import _widen_pipe
+
+    r, w = os.pipe()
+    try:
+        assert fcntl.fcntl(w, fcntl.F_GETPIPE_SZ) == 1 << 16  # what git gets by default
+        _widen_pipe(r)
+        assert fcntl.fcntl(w, fcntl.F_GETPIPE_SZ) == 1 << 20
+    finally:
+        os.close(r)
+        os.close(w)
+    with open(tmp_path / "f", "wb") as f:
+        _widen_pipe(f.fileno())  # not a pipe (git run by hand, say): left alone, no error
