@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from git_cvfs import __version__
 from git_cvfs.errors import EXIT_INTERRUPTED, EXIT_USAGE, CvfsError
+
+if TYPE_CHECKING:
+    import argparse
 
 # name -> (module under git_cvfs.commands, one-line summary). Importing a module
 # happens only when its command runs, so `--help` and hooks stay fast.
@@ -69,19 +71,30 @@ def _dispatch(argv: list[str]) -> int:
         print(f"git-cvfs {__version__}")
         return 0
     name = argv[0]
+    if name == "hook-impl" and len(argv) > 1 and not argv[1].startswith("-"):
+        from git_cvfs.commands.hook_fast import nothing_to_do
+
+        if nothing_to_do(argv[1]):  # the usual case, before argparse and the core are imported
+            return 0
     if name not in COMMANDS:
         raise _usage(f"unknown command {name!r}", "run `git cvfs --help` for the list of commands")
     module = importlib.import_module(f"git_cvfs.commands.{COMMANDS[name][0]}")
-    parser = _Parser(prog=f"git cvfs {name}", description=COMMANDS[name][1])
+    parser = _parser(prog=f"git cvfs {name}", description=COMMANDS[name][1])
     module.add_arguments(name, parser)
     args = parser.parse_args(argv[1:])
     result: int = module.run(name, args)
     return result
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _usage(f"{self.prog}: {message}", f"run `{self.prog} --help` for its options")
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """An ArgumentParser whose errors are usage errors (argparse is imported only here: hooks skip it)."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise _usage(f"{self.prog}: {message}", f"run `{self.prog} --help` for its options")
+
+    return Parser(prog=prog, description=description)
 
 
 def _usage(message: str, hint: str) -> CvfsError:
@@ -96,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except CvfsError as exc:
         if os.environ.get("GIT_CVFS_TRACE") == "1":
+            import traceback
+
             traceback.print_exc()
         from git_cvfs import output
 
@@ -108,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as exc:  # a bug: say so in one line, keep the traceback for GIT_CVFS_TRACE=1
         if os.environ.get("GIT_CVFS_TRACE") == "1":
+            import traceback
+
             traceback.print_exc()
         print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("hint: rerun with GIT_CVFS_TRACE=1 for the traceback, and report it", file=sys.stderr)

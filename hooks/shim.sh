@@ -2,7 +2,7 @@
 # git-cvfs hook shim (ID: git-cvfs-hook-shim, version @VERSION@)
 # Written by `git cvfs install`, removed by `git cvfs uninstall`; edits are lost on upgrade.
 # A hook that was here before git-cvfs was moved to "@HOOK@.pre-cvfs"; it runs first.
-hook_dir=$(dirname "$0")
+case $0 in */*) hook_dir=${0%/*} ;; *) hook_dir=. ;; esac  # dirname without a fork
 cvfs='@GIT_CVFS@'
 [ -x "$cvfs" ] || cvfs=$(command -v git-cvfs) || cvfs=
 if [ -z "$cvfs" ]; then

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 from pathlib import Path
 
 from git_cvfs import output
@@ -82,33 +81,11 @@ def merge_index(args: argparse.Namespace) -> int:
 
 
 def hook_impl(hook: str, hook_args: list[str]) -> int:
-    if _nothing_to_do(hook):
+    from git_cvfs.commands.hook_fast import nothing_to_do
+
+    if nothing_to_do(hook):  # cli.py asks first; this keeps hook_impl right when called directly
         return 0
     from git_cvfs.core.git_hooks import run_hook
     from git_cvfs.core.workspace import Workspace
 
     return run_hook(Workspace.discover(), hook, hook_args)
-
-
-def _nothing_to_do(hook: str) -> bool:
-    """Every checkout and commit runs a hook: when it has nothing to do, answer with one git call
-    and without importing the core (which costs more than the rest of the process)."""
-    import subprocess
-
-    if hook in ("post-checkout", "post-merge"):
-        proc = subprocess.run(["git", "rev-parse", "--git-dir"], capture_output=True, text=True)
-        if proc.returncode != 0:
-            return False
-        return not _has_list(os.path.join(proc.stdout.strip(), "cvfs", "pending"))
-    if hook == "post-commit":
-        # Nothing to re-sync when the index already agrees with HEAD on every shard.
-        quiet = ["git", "diff-index", "--cached", "--quiet", "HEAD", "--", ".cvfs/index"]
-        return subprocess.run(quiet, capture_output=True).returncode == 0
-    return False
-
-
-def _has_list(directory: str) -> bool:
-    try:
-        return any(name.endswith(".list") for name in os.listdir(directory))
-    except FileNotFoundError:
-        return False

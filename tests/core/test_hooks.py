@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from git_cvfs.core.hooks import HOOKS, SHIM_ID
@@ -109,3 +111,22 @@ def test_skip_repo_sets_git_config_but_leaves_the_current_repository_alone(proje
     project.cvfs("install", "--global", "--skip-repo")
     assert not any((project.root / ".git/hooks" / h).exists() for h in HOOKS)
     assert "filter-process" in git(project.root, "config", "--global", "filter.cvfs.process").stdout
+
+
+def test_a_hook_with_nothing_to_do_imports_nothing_heavy(project: Project) -> None:
+    # Every checkout and commit runs these hooks; the usual answer is "nothing to do",
+    # and it must not pay for importing the core (about 60 ms).
+    probe = (
+        "import sys; from git_cvfs.cli import main; rc = main(sys.argv[1:]); "
+        "print(rc, sorted(m for m in sys.modules if m.startswith(('git_cvfs.core', 'git_cvfs.commands.plumbing', 'argparse'))))"
+    )
+    project.commit_all("setup")
+    for hook in ("post-checkout", "post-commit"):
+        out = subprocess.run(
+            [sys.executable, "-c", probe, "hook-impl", hook, "0", "0", "1"],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert out.strip() == "0 []", (hook, out)
