@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from run import CVFS, isolated_env  # benchmarks/run.py, beside this script
+import run as bench  # benchmarks/run.py, beside this script
 
 FILE_SIZE = 2048
 
@@ -37,17 +37,17 @@ def run(cwd: Path, env: dict[str, str], *cmd: str) -> float:
 def one_size(n: int, work: Path) -> dict[str, float]:
     home = work / "home"
     home.mkdir(parents=True)
-    env = isolated_env(home)
+    env = bench.isolated_env(home)
     for key, value in (("user.name", "scale"), ("user.email", "s@e"), ("init.defaultBranch", "main")):
         run(work, env, "git", "config", "--global", key, value)
-    run(work, env, CVFS, "install", "--global", "--skip-repo")
+    run(work, env, bench.CVFS, "install", "--global", "--skip-repo")
     remote, repo = work / "remote.git", work / "repo"
     run(work, env, "git", "init", "-q", "--bare", str(remote))
     run(work, env, "git", "init", "-q", str(repo))
     run(repo, env, "git", "remote", "add", "origin", str(remote))
-    run(repo, env, CVFS, "init", "--archive", (work / "archive").as_uri())
+    run(repo, env, bench.CVFS, "init", "--archive", (work / "archive").as_uri())
     run(repo, env, "git", "config", "-f", ".cvfs/config", "scope.minSize", "1KB")
-    run(repo, env, CVFS, "track", "data/**")
+    run(repo, env, bench.CVFS, "track", "data/**")
     run(repo, env, "git", "add", "-A")
     run(repo, env, "git", "commit", "-q", "-m", "setup")
     for i in range(n):
@@ -59,14 +59,14 @@ def one_size(n: int, work: Path) -> dict[str, float]:
     t["git add"] = run(repo, env, "git", "add", "-A")
     t["git commit (hook archives)"] = run(repo, env, "git", "commit", "-q", "-m", "data")
     t["git status"] = run(repo, env, "git", "status", "--porcelain")
-    t["git cvfs reconcile"] = run(repo, env, CVFS, "reconcile")
+    t["git cvfs reconcile"] = run(repo, env, bench.CVFS, "reconcile")
     t["git push (pre-push checks all)"] = run(repo, env, "git", "push", "-q", "origin", "main")
     shutil.rmtree(repo / "data")
     t["git checkout -- data"] = run(repo, env, "git", "checkout", "--", "data")
     t["git status after checkout"] = run(repo, env, "git", "status", "--porcelain")
     run(repo, env, "git", "commit", "-q", "--allow-empty", "--no-verify", "-m", "x")
     run(repo, env, "git", "-c", "core.hooksPath=/dev/null", "push", "-q", "origin", "main")
-    t["git cvfs push (all archived)"] = run(repo, env, CVFS, "push")
+    t["git cvfs push (all archived)"] = run(repo, env, bench.CVFS, "push")
     return t
 
 
@@ -74,8 +74,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[12_500, 25_000, 50_000])
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--dev-install", action="store_true", help="measure this venv's editable install instead")
     args = parser.parse_args()
     base = args.work or Path(tempfile.mkdtemp(prefix="cvfs-scale-"))
+    if not args.dev_install:
+        bench.CVFS = bench.user_install(base)
     results: dict[int, dict[str, float]] = {}
     for n in args.sizes:
         print(f"{n} files...", file=sys.stderr, flush=True)
