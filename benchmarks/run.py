@@ -4,9 +4,12 @@
     .venv/bin/python benchmarks/run.py --quick    # 64 MiB and 200 files, for development
 
 Each round runs every workload for both tools in fresh directories, alternating
-which tool goes first, because writes on this VM drift from run to run. The
-table gives medians and the cvfs/LFS ratio. Peak memory is the largest RSS of
-any process in the command (git or a filter), read with getrusage.
+which tool goes first, because writes on this VM drift from run to run; every
+timed step starts after a sync. The table gives medians, the cvfs/LFS ratio and
+each round's ratio. Peak memory is the largest RSS of any process in the
+command (git or a filter), read with getrusage. git-cvfs is installed into the
+scratch directory with ./install.sh, as a user installs it (--dev-install: this
+venv's editable install instead).
 """
 
 from __future__ import annotations
@@ -142,9 +145,11 @@ def one_round(tool: str, data: Path, work: Path, results: dict[str, dict[str, li
     shutil.copyfile(data / "big.bin", repo / "data.tmp")
     (repo / "data").mkdir()
     os.replace(repo / "data.tmp", repo / "data" / "big.bin")
+    quiesce()
     r["git add: one large file"][tool].append(b.git(repo, "add", "data/big.bin"))
     b.git(repo, "commit", "-q", "-m", "big")
     (repo / "data" / "big.bin").unlink()
+    quiesce()
     seconds, rss = b.peak_rss_mb(repo, ["git", "checkout", "--", "data/big.bin"])
     r["checkout: one large file"][tool].append(seconds)
     r["peak RSS MB: that checkout"][tool].append(rss)
@@ -153,6 +158,7 @@ def one_round(tool: str, data: Path, work: Path, results: dict[str, dict[str, li
     # Many small files: add, commit + push, disk, checkout, clone, lazy clone, status.
     repo, remote = b.new_repo("many")
     shutil.copytree(data / "many", repo / "data")
+    quiesce()
     r["git add: many files"][tool].append(b.git(repo, "add", "data"))
     b.git(repo, "commit", "-q", "-m", "many")
     b.git(repo, "push", "-q", "origin", "main")
@@ -161,22 +167,25 @@ def one_round(tool: str, data: Path, work: Path, results: dict[str, dict[str, li
     quiesce()
     r["git status: clean tree"][tool].append(statistics.median(b.git(repo, "status", "--porcelain") for _ in range(7)))
     shutil.rmtree(repo / "data")
+    quiesce()
     r["checkout: many files"][tool].append(b.git(repo, "checkout", "--", "data"))
     quiesce()
     r["git status: first after checkout"][tool].append(b.git(repo, "status", "--porcelain"))
     for lazy in (False, True):
         name = "clone-lazy" if lazy else "clone"
         extra = b.lfs_config_for_clone(remote)
+        quiesce()
         seconds = b.git(b.work, *extra, "clone", "-q", str(remote), name, env=b.clone_env(lazy))
         r["lazy clone (refs only)" if lazy else "clone + materialize many files"][tool].append(seconds)
     b.git(b.work / "clone", "commit", "-q", "--allow-empty", "-m", "nothing new")
+    quiesce()
     r["push with nothing new to upload"][tool].append(b.git(b.work / "clone", "push", "-q", "origin", "main"))
     shutil.rmtree(work)
 
 
 def quiesce() -> None:
-    """Write back what the previous step left dirty, so a 10 ms status is not timed against
-    the disk's backlog (plain git is measured on a quiet disk too). Changes no mtime."""
+    """Write back what the previous step left dirty (copies, deletes, the other tool's run)
+    before each timed step, so no step is timed against another's backlog. Changes no mtime."""
     os.sync()
 
 
