@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -65,6 +66,31 @@ class _Content:
             pass
 
 
+class RecentDeliveries:
+    """The last `limit` paths the filter gave git bytes for, with (blob id, size).
+
+    Bounded, so memory does not grow with the size of a checkout: only files
+    written in the index's last second need settling, and those are the last
+    ones git asked for. A path given again moves to the end.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._items: OrderedDict[str, tuple[str, int]] = OrderedDict()
+
+    def add(self, path: str, blob: str, size: int) -> None:
+        self._items.pop(path, None)
+        self._items[path] = (blob, size)
+        if len(self._items) > self.limit:
+            self._items.popitem(last=False)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def as_dict(self) -> dict[str, tuple[str, int]]:
+        return dict(self._items)
+
+
 class FilterServer:
     def __init__(self, ws: Workspace, read: Reader, write: Writer, flush: Callable[[], object] = lambda: None) -> None:
         self.ws = ws
@@ -80,7 +106,7 @@ class FilterServer:
         self._started = False
         self._hook_will_run = False
         # path -> (git id of the ref blob, bytes given to git), for settle_racy at the end.
-        self._delivered: dict[str, tuple[str, int]] = {}
+        self._delivered = RecentDeliveries()
 
     def serve(self) -> None:
         caps = fp.handshake(self.read, self.write, self._flush)
@@ -222,10 +248,10 @@ class FilterServer:
     def _leave(self, path: str, ref: Ref, reason: str) -> None:
         self.report.leave(path, reason)
         fp.reply_content(self.write, [ref.encode()])
-        self._delivered[path] = (git_blob_id(ref.encode()), len(ref.encode()))
+        self._delivered.add(path, git_blob_id(ref.encode()), len(ref.encode()))
 
     def _delivered_content(self, path: str, ref: Ref) -> None:
-        self._delivered[path] = (git_blob_id(ref.encode()), ref.size)
+        self._delivered.add(path, git_blob_id(ref.encode()), ref.size)
 
     def _settle_written(self) -> None:
         """git closes the filter as it exits, after writing its index: take the files it wrote
@@ -233,7 +259,7 @@ class FilterServer:
         if not self._delivered:
             return
         try:
-            settle_racy(self.ws.repo.index_file, self.ws.repo.root, self._delivered, lock_wait=0)
+            settle_racy(self.ws.repo.index_file, self.ws.repo.root, self._delivered.as_dict(), lock_wait=0)
         except OSError as exc:
             output.warn(f"git-cvfs could not record the stat data of the files it wrote: {exc}")
 

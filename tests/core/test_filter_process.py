@@ -311,3 +311,18 @@ def test_filter_pipes_are_widened_to_one_mib(tmp_path: Path) -> None:
         os.close(w)
     with open(tmp_path / "f", "wb") as f:
         _widen_pipe(f.fileno())  # not a pipe (git run by hand, say): left alone, no error
+
+
+def test_the_filter_remembers_only_its_latest_deliveries_for_settling() -> None:
+    from git_cvfs.core.filter_process import RecentDeliveries
+
+    recent = RecentDeliveries(limit=3)
+    assert not recent
+    for i in range(5):
+        recent.add(f"data/f{i}", f"{i:040x}", i)
+    recent.add("data/f2", "f" * 40, 99)  # given again: newest now
+    assert list(recent.as_dict().items()) == [
+        ("data/f3", (f"{3:040x}", 3)),
+        ("data/f4", (f"{4:040x}", 4)),
+        ("data/f2", ("f" * 40, 99)),
+    ]
