@@ -81,10 +81,7 @@ def merge_index(args: argparse.Namespace) -> int:
 
 
 def hook_impl(hook: str, hook_args: list[str]) -> int:
-    from git_cvfs.commands.hook_fast import nothing_to_do
-
-    if nothing_to_do(hook):  # cli.py asks first; this keeps hook_impl right when called directly
-        return 0
+    # cli.py has already asked hook_fast.nothing_to_do and found work to do.
     from git_cvfs.core.git_hooks import run_hook
     from git_cvfs.core.workspace import Workspace
 
