@@ -104,7 +104,6 @@ class FilterServer:
         self._ready: dict[str, tuple[Ref, Future[Path]]] = {}
         self._archive_down: str | None = None
         self._started = False
-        self._hook_will_run = False
         # path -> (git id of the ref blob, bytes given to git), for settle_racy at the end.
         self._delivered = RecentDeliveries()
 
@@ -125,7 +124,6 @@ class FilterServer:
 
     def _first_request(self) -> None:
         self._started = True
-        self._hook_will_run = _parent_git_command() in _HOOK_RUNNING
         try:
             install_missing_hooks(self.ws.repo)
         except (CvfsError, OSError) as exc:
@@ -274,7 +272,7 @@ class FilterServer:
         return done
 
     def _finish(self) -> None:
-        self.report.print_notice(hook_will_run=self._hook_will_run)
+        self.report.print_notice(hook_will_run=_parent_git_command() in _HOOK_RUNNING)
 
 
 def _report_store_failures(failures: list[tuple[str, Exception]]) -> None:

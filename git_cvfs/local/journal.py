@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 class PathJournal:
-    """Appends paths to `<directory>/<pid>.list`, opening it on first use."""
+    """Appends paths to `<directory>/<pid>.list`, opened on first use and kept open for the process."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -24,11 +24,6 @@ class PathJournal:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.directory / f"{os.getpid()}.list", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.write(self._fd, path.encode("utf-8", "surrogateescape") + b"\0")
-
-    def close(self) -> None:
-        if self._fd != -1:
-            os.close(self._fd)
-            self._fd = -1
 
 
 def take_paths(directory: Path) -> list[str]:
