@@ -159,11 +159,7 @@ class FilterServer:
         clean (git then stages nothing); only the last few can fail after git has finished."""
         failures = self.ws.cache.filer.failures() if self.ws.cache.filer else []
         if failures:
-            path, exc = failures[0]
-            raise CvfsError(
-                f"could not store {path} in the cache: {_describe(exc)}",
-                hint="fix the cause, then run the git command again",
-            )
+            raise CvfsError(_store_failure(*failures[0]), hint="fix the cause, then run the git command again")
 
     def _filer_settle(self) -> list[tuple[str, Exception]]:
         # Objects cleaned earlier in this process must be in the cache before a smudge looks.
@@ -279,10 +275,11 @@ def _report_store_failures(failures: list[tuple[str, Exception]]) -> None:
     """Files git has already been answered for: their bytes are still in the work tree."""
     for i, (path, exc) in enumerate(failures, 1):
         hint = "the bytes are only in the work tree for now: fix the cause, then `git add` again"
-        output.error(
-            f"git-cvfs: could not store {path} in the cache: {_describe(exc)}",
-            hint=hint if i == len(failures) else None,
-        )
+        output.error(f"git-cvfs: {_store_failure(path, exc)}", hint=hint if i == len(failures) else None)
+
+
+def _store_failure(path: str, exc: Exception) -> str:
+    return f"could not store {path} in the cache: {_describe(exc)}"
 
 
 def _describe(exc: BaseException) -> str:
