@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from git_cvfs.core.refscan import small_blobs
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.cache import sha256_file
-from git_cvfs.local.git import CatFile, split_z
+from git_cvfs.local.git import split_z
 from git_cvfs.local.index_stat import unchanged_since_indexed
 from git_cvfs.local.index_store import read_worktree_inventory
 from git_cvfs.local.worktree import read_head
@@ -59,12 +60,8 @@ def list_managed(ws: Workspace, pathspecs: Sequence[str] = ()) -> list[ManagedFi
         return []
     attrs = repo.attr_values("filter", [p for p, _ in entries])
     managed = [(p, b) for p, b in entries if attrs.get(p) == "cvfs"]
-    result = []
-    with CatFile(repo) as cat:
-        for path, blob in managed:
-            _, data = cat.read(blob, max_size=MAX_REF_BYTES)
-            result.append(_classify(ws, path, blob, data))
-    return result
+    _, contents = small_blobs(repo, [b for _, b in managed])
+    return [_classify(ws, path, blob, contents.get(blob)) for path, blob in managed]
 
 
 def _classify(ws: Workspace, path: str, blob: str, index_data: bytes | None) -> ManagedFile:
