@@ -14,6 +14,7 @@ from git_cvfs.format.ref import Ref
 from git_cvfs.local.cache import Cache
 from git_cvfs.output import Progress
 from git_cvfs.remote.archive import Archive, ObjectInfo, is_directory, object_key
+from git_cvfs.remote.filedir import FileArchive, PutItem
 
 T = TypeVar("T")
 
@@ -44,7 +45,6 @@ def _run_parallel(items: Sequence[Ref], work: Callable[[Ref], T], concurrency: i
     else:
         with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
             list(pool.map(one, items))
-    progress.finish()
     return outcome
 
 
@@ -101,7 +101,9 @@ def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Pa
 def download_many(archives: Sequence[Archive], cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome[Path]:
     todo = [r for r in unique(refs) if not cache.has(r.hex, r.size)]
     progress = Progress("Downloading objects", len(todo), sum(r.size for r in todo))
-    return _run_parallel(todo, lambda r: download_to_cache(archives, cache, r), concurrency, progress)
+    outcome = _run_parallel(todo, lambda r: download_to_cache(archives, cache, r), concurrency, progress)
+    progress.finish()
+    return outcome
 
 
 # Objects this small go straight to a create-if-absent PUT: when the archive has them
@@ -117,25 +119,10 @@ class Upload:
 
 
 def upload_one(archive: Archive, cache: Cache, ref: Ref) -> Upload:
+    done, path, existing = _before_upload(archive, cache, ref)
+    if done is not None:
+        return done
     key = object_key(ref.hex)
-    path = cache.object_path(ref.hex)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        existing = archive.head(key)
-        if existing is not None and existing.size == ref.size:
-            return Upload(existing, sent=False)
-        raise ObjectMissingError(
-            f"{ref.oid} is not in the local cache and not in archive {archive.name} ({archive.url})",
-            hint="run the command on a machine that has the file, or restore it with `git cvfs ingest`",
-        ) from None
-    if st.st_size != ref.size:
-        raise IntegrityError(f"cache object {ref.oid} has {st.st_size} bytes, expected {ref.size}")
-    existing = None
-    if ref.size >= HEAD_FIRST or is_directory(archive.url):
-        existing = archive.head(key)
-        if existing is not None and existing.size == ref.size:
-            return Upload(existing, sent=False)
     for attempt in range(1, INTEGRITY_ATTEMPTS + 1):
         try:
             return Upload(archive.put_file(key, path, ref.size, existing), sent=True)
@@ -148,7 +135,73 @@ def upload_one(archive: Archive, cache: Cache, ref: Ref) -> Upload:
     raise AssertionError("unreachable")
 
 
+def _before_upload(archive: Archive, cache: Cache, ref: Ref) -> tuple[Upload | None, Path, ObjectInfo | None]:
+    """(the Upload, when nothing needs sending; the cache file to send; what the archive holds)."""
+    key = object_key(ref.hex)
+    path = cache.object_path(ref.hex)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        existing = archive.head(key)
+        if existing is not None and existing.size == ref.size:
+            return Upload(existing, sent=False), path, existing
+        raise ObjectMissingError(
+            f"{ref.oid} is not in the local cache and not in archive {archive.name} ({archive.url})",
+            hint="run the command on a machine that has the file, or restore it with `git cvfs ingest`",
+        ) from None
+    if st.st_size != ref.size:
+        raise IntegrityError(f"cache object {ref.oid} has {st.st_size} bytes, expected {ref.size}")
+    existing = None
+    if ref.size >= HEAD_FIRST or is_directory(archive.url):
+        existing = archive.head(key)
+        if existing is not None and existing.size == ref.size:
+            return Upload(existing, sent=False), path, existing
+    return None, path, existing
+
+
+# Objects below this go to a directory archive in batches of up to BATCH_COUNT, with one
+# flush of the disk per batch (FileArchive.put_files); larger ones are flushed one by one,
+# where the bytes, not the journal commit, are the cost.
+BATCH_BELOW = 1 << 20
+BATCH_COUNT = 1000
+
+
 def upload_many(archive: Archive, cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome[Upload]:
     todo = unique(refs)
     progress = Progress(f"Uploading objects to {archive.name}", len(todo), sum(r.size for r in todo))
-    return _run_parallel(todo, lambda r: upload_one(archive, cache, r), concurrency, progress)
+    if not isinstance(archive, FileArchive):
+        return _run_parallel(todo, lambda r: upload_one(archive, cache, r), concurrency, progress)
+    small = [r for r in todo if r.size < BATCH_BELOW]
+    outcome = _run_parallel(
+        [r for r in todo if r.size >= BATCH_BELOW], lambda r: upload_one(archive, cache, r), concurrency, progress
+    )
+    for start in range(0, len(small), BATCH_COUNT):
+        _upload_batch(archive, cache, small[start : start + BATCH_COUNT], outcome, progress)
+    progress.finish()
+    return outcome
+
+
+def _upload_batch(
+    archive: FileArchive, cache: Cache, refs: Sequence[Ref], outcome: Outcome[Upload], progress: Progress
+) -> None:
+    items: list[PutItem] = []
+    sending: list[Ref] = []
+    for ref in refs:
+        try:
+            done, path, existing = _before_upload(archive, cache, ref)
+        except CvfsError as exc:
+            outcome.failed[ref.hex] = exc
+            progress.advance(1, ref.size)
+            continue
+        if done is not None:
+            outcome.done[ref.hex] = done
+            progress.advance(1, ref.size)
+        else:
+            items.append((object_key(ref.hex), path, ref.size, existing))
+            sending.append(ref)
+    for ref, result in zip(sending, archive.put_files(items), strict=True):
+        if isinstance(result, CvfsError):
+            outcome.failed[ref.hex] = result
+        else:
+            outcome.done[ref.hex] = Upload(result, sent=True)
+        progress.advance(1, ref.size)

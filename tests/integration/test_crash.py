@@ -176,6 +176,28 @@ def test_a_cache_write_failing_in_the_background_fails_the_add_and_stages_nothin
         assert project.archive_path(hashlib.sha256(data).hexdigest()).read_bytes() == data
 
 
+def test_a_failed_flush_of_the_directory_archive_puts_no_object_in_place(project: Project) -> None:
+    # Small objects go to a directory archive in batches, with one syncfs before any is
+    # given its name. If that flush fails, none may appear under its key, and the cache
+    # (the lean cache would drop archived copies) must keep every one.
+    files = {f"data/f{i:02d}.bin": rand(5000, seed=200 + i) for i in range(30)}
+    for rel, data in files.items():
+        project.write(rel, data)
+    project.git("add", "data")
+    committed = project.git("commit", "-q", "-m", "data", env={"GIT_CVFS_FAIL_AT": "archive:flush"})
+    assert "committing without archiving 30 object(s)" in committed.stderr
+    assert "cannot flush" in committed.stderr and "injected at archive:flush" in committed.stderr
+    oids = [hashlib.sha256(data).hexdigest() for data in files.values()]
+    assert [oid for oid in oids if project.archive_path(oid).exists()] == []
+    assert list((project.archive / "tmp").iterdir()) == []  # no staged copy left behind
+    cache = project.root / ".git/cvfs/objects"
+    assert [(cache / oid[:2] / oid[2:4] / oid).read_bytes() for oid in oids] == list(files.values())
+    healthy(project.root)
+    project.cvfs("push")  # the next try archives them all
+    assert [project.archive_path(oid).read_bytes() for oid in oids] == list(files.values())
+    assert list((project.archive / "tmp").iterdir()) == []
+
+
 def test_a_cache_write_failing_after_git_finished_is_reported_and_the_commit_recovers(project: Project) -> None:
     # The last file's failure can only be told after git has written its index.
     data = rand(5000, seed=99)

@@ -1,0 +1,73 @@
+"""The directory archive's batch store: what is in place afterwards, per object."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from git_cvfs.errors import ArchiveError
+from git_cvfs.local.config import ArchiveSettings
+from git_cvfs.remote.archive import ObjectInfo, object_key
+from git_cvfs.remote.filedir import FileArchive
+
+
+def source(tmp_path: Path, data: bytes) -> tuple[str, Path]:
+    oid = hashlib.sha256(data).hexdigest()
+    path = tmp_path / "src" / oid
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+    return object_key(oid), path
+
+
+def test_put_files_stores_each_object_and_leaves_no_staged_copy(tmp_path: Path) -> None:
+    archive = FileArchive(ArchiveSettings("primary", (tmp_path / "archive").as_uri()))
+    (tmp_path / "archive").mkdir()
+    new_key, new_src = source(tmp_path, b"new object" * 100)
+    raced_key, raced_src = source(tmp_path, b"raced" * 100)
+    damaged_key, damaged_src = source(tmp_path, b"damaged" * 100)
+    gone_key, gone_src = source(tmp_path, b"gone" * 100)
+    gone_src.unlink()
+    # A racing writer stored the same object after our head(): theirs is kept.
+    raced_dest = tmp_path / "archive" / raced_key
+    raced_dest.parent.mkdir(parents=True)
+    raced_dest.write_bytes(b"raced" * 100)
+    # A copy of the wrong size, which head() reported: replaced.
+    damaged_dest = tmp_path / "archive" / damaged_key
+    damaged_dest.parent.mkdir(parents=True)
+    damaged_dest.write_bytes(b"short")
+    damaged_info = ObjectInfo(damaged_key, 5, '"x"')
+
+    results = archive.put_files(
+        [
+            (new_key, new_src, 1000, None),
+            (raced_key, raced_src, 500, None),
+            (gone_key, gone_src, 400, None),
+            (damaged_key, damaged_src, 700, damaged_info),
+        ]
+    )
+
+    assert [type(r) for r in results] == [ObjectInfo, ObjectInfo, ArchiveError, ObjectInfo]
+    assert (tmp_path / "archive" / new_key).read_bytes() == b"new object" * 100
+    assert raced_dest.read_bytes() == b"raced" * 100
+    assert damaged_dest.read_bytes() == b"damaged" * 100
+    assert not (tmp_path / "archive" / gone_key).exists()
+    error = results[2]
+    assert isinstance(error, ArchiveError) and "cannot write" in error.message
+    assert [(r.key, r.size) for r in results if isinstance(r, ObjectInfo)] == [
+        (new_key, 1000),
+        (raced_key, 500),
+        (damaged_key, 700),
+    ]
+    assert list((tmp_path / "archive" / "tmp").iterdir()) == []
+
+
+def test_put_files_refuses_a_missing_archive_directory(tmp_path: Path) -> None:
+    archive = FileArchive(ArchiveSettings("primary", (tmp_path / "unmounted").as_uri()))
+    key, src = source(tmp_path, b"data")
+    try:
+        archive.put_files([(key, src, 4, None)])
+    except ArchiveError as exc:
+        assert "does not exist" in exc.message
+    else:
+        raise AssertionError("stored into a directory that was not there")
+    assert not (tmp_path / "unmounted").exists()
