@@ -1,6 +1,6 @@
 """git-cvfs and Git LFS side by side, on the same data, alternating, in one run.
 
-    .venv/bin/python benchmarks/run.py            # full size (1 GiB, 2,000 x 256 KiB), 3 rounds
+    .venv/bin/python benchmarks/run.py            # full size (1 GiB, 2,000 x 256 KiB), 5 rounds
     .venv/bin/python benchmarks/run.py --quick    # 64 MiB and 200 files, for development
 
 Each round runs every workload for both tools in fresh directories, alternating
@@ -233,7 +233,7 @@ def fmt(value: float, unit: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="64 MiB and 200 files instead of 1 GiB and 2,000")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per tool; the table gives their medians")
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temp dir, removed after)")
     parser.add_argument("--dev-install", action="store_true", help="measure this venv's editable install instead")
     args = parser.parse_args()
