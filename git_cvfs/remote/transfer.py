@@ -169,14 +169,12 @@ BATCH_COUNT = 1000
 def upload_many(archive: Archive, cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome[Upload]:
     todo = unique(refs)
     progress = Progress(f"Uploading objects to {archive.name}", len(todo), sum(r.size for r in todo))
-    if not isinstance(archive, FileArchive):
-        return _run_parallel(todo, lambda r: upload_one(archive, cache, r), concurrency, progress)
-    small = [r for r in todo if r.size < BATCH_BELOW]
-    outcome = _run_parallel(
-        [r for r in todo if r.size >= BATCH_BELOW], lambda r: upload_one(archive, cache, r), concurrency, progress
-    )
-    for start in range(0, len(small), BATCH_COUNT):
-        _upload_batch(archive, cache, small[start : start + BATCH_COUNT], outcome, progress)
+    batched = [r for r in todo if r.size < BATCH_BELOW] if isinstance(archive, FileArchive) else []
+    one_by_one = todo if not batched else [r for r in todo if r.size >= BATCH_BELOW]
+    outcome = _run_parallel(one_by_one, lambda r: upload_one(archive, cache, r), concurrency, progress)
+    for start in range(0, len(batched), BATCH_COUNT):
+        assert isinstance(archive, FileArchive)
+        _upload_batch(archive, cache, batched[start : start + BATCH_COUNT], outcome, progress)
     progress.finish()
     return outcome
 
@@ -191,6 +189,10 @@ def _upload_batch(
             done, path, existing = _before_upload(archive, cache, ref)
         except CvfsError as exc:
             outcome.failed[ref.hex] = exc
+            progress.advance(1, ref.size)
+            continue
+        except OSError as exc:  # as _run_parallel reports it
+            outcome.failed[ref.hex] = CvfsError(f"{ref.oid}: {exc.strerror or exc}")
             progress.advance(1, ref.size)
             continue
         if done is not None:
