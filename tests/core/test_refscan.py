@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from git_cvfs.core.refscan import small_blobs
+from git_cvfs.core.refscan import read_blobs, small_blobs
 from git_cvfs.format.ref import MAX_REF_BYTES
 from git_cvfs.local.git import Repo
 
@@ -32,3 +32,12 @@ def test_small_blobs_sizes_all_and_reads_only_the_small(tmp_path: Path) -> None:
 
     assert sizes == {ids[name]: len(data) for name, data in bodies.items()}
     assert contents == {ids[name]: bodies[name] for name in ("ref", "empty", "lines", "limit")}
+
+
+def test_read_blobs_skips_a_missing_name_and_keeps_reading(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    repo = Repo.discover(tmp_path)
+    first, second = store(tmp_path, b"first\n"), store(tmp_path, b"second")
+    absent = "0123456789abcdef0123456789abcdef01234567"
+
+    assert read_blobs(repo, [first, absent, second]) == {first: b"first\n", second: b"second"}

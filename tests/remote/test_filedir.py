@@ -31,6 +31,7 @@ def test_put_files_stores_each_object_and_leaves_no_staged_copy(tmp_path: Path) 
     raced_dest = tmp_path / "archive" / raced_key
     raced_dest.parent.mkdir(parents=True)
     raced_dest.write_bytes(b"raced" * 100)
+    raced_inode = raced_dest.stat().st_ino
     # A copy of the wrong size, which head() reported: replaced.
     damaged_dest = tmp_path / "archive" / damaged_key
     damaged_dest.parent.mkdir(parents=True)
@@ -48,7 +49,7 @@ def test_put_files_stores_each_object_and_leaves_no_staged_copy(tmp_path: Path) 
 
     assert [type(r) for r in results] == [ObjectInfo, ObjectInfo, ArchiveError, ObjectInfo]
     assert (tmp_path / "archive" / new_key).read_bytes() == b"new object" * 100
-    assert raced_dest.read_bytes() == b"raced" * 100
+    assert raced_dest.read_bytes() == b"raced" * 100 and raced_dest.stat().st_ino == raced_inode  # theirs, not ours
     assert damaged_dest.read_bytes() == b"damaged" * 100
     assert not (tmp_path / "archive" / gone_key).exists()
     error = results[2]
