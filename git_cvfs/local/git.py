@@ -122,8 +122,8 @@ class CatFile:
             stdout=subprocess.PIPE,
         )
 
-    def read(self, object_name: str, *, max_size: int | None = None) -> tuple[int, bytes | None]:
-        """(size, content); content is None when the blob is missing or larger than max_size."""
+    def read(self, object_name: str) -> tuple[int, bytes | None]:
+        """(size, content); content is None when the object is missing."""
         assert self._proc.stdin and self._proc.stdout
         self._proc.stdin.write(object_name.encode("utf-8", "surrogateescape") + b"\n")
         self._proc.stdin.flush()
@@ -131,15 +131,6 @@ class CatFile:
         if header.endswith(b" missing\n") or not header:
             return -1, None
         size = int(header.split()[2])
-        if max_size is not None and size > max_size:
-            # Skip the body without holding it.
-            remaining = size + 1
-            while remaining:
-                chunk = self._proc.stdout.read(min(remaining, 1 << 20))
-                if not chunk:
-                    raise GitError(f"git cat-file ended while reading {object_name}")
-                remaining -= len(chunk)
-            return size, None
         data = self._proc.stdout.read(size + 1)[:-1]
         return size, data
 
