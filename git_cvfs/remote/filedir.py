@@ -135,11 +135,7 @@ class FileArchive:
 
     def put_file(self, key: str, path: Path, size: int, existing: ObjectInfo | None) -> ObjectInfo:
         self._require_root()
-        try:
-            tmp = self._stage(key, path, size, fsync=True)
-        except OSError as exc:
-            raise ArchiveError(f"archive {self.name}: cannot write {key}: {exc.strerror or exc}") from None
-        return self._place(key, tmp, size, existing)
+        return self._place(key, self._stage(key, path, size, fsync=True), size, existing)
 
     def put_files(self, items: Sequence[PutItem]) -> list[ObjectInfo | ArchiveError]:
         """Store many objects with one flush of the disk instead of one per object.
@@ -163,8 +159,6 @@ class FileArchive:
                 try:
                     staged[i] = self._stage(key, path, size, fsync=False, made=made)
                     results.append(_PENDING)
-                except OSError as exc:
-                    results.append(ArchiveError(f"archive {self.name}: cannot write {key}: {exc.strerror or exc}"))
                 except ArchiveError as exc:
                     results.append(exc)
             if staged:
@@ -200,9 +194,9 @@ class FileArchive:
     def _stage(self, key: str, path: Path, size: int, *, fsync: bool, made: set[Path] | None = None) -> Path:
         """A copy of path in tmp/, whole (and flushed when asked); the caller removes it."""
         tmp_dir = self.root / "tmp"
-        _mkdir(tmp_dir, made)
         tmp = tmp_dir / f"put-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
         try:
+            _mkdir(tmp_dir, made)
             with open(path, "rb") as src, open(tmp, "xb") as out:
                 while True:
                     n = os.copy_file_range(src.fileno(), out.fileno(), 1 << 30) if size else 0
@@ -214,9 +208,11 @@ class FileArchive:
             written = os.stat(tmp).st_size
             if written != size:
                 raise ArchiveError(f"archive {self.name}: wrote {written} bytes of {key}, expected {size}")
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+            if isinstance(exc, OSError):
+                raise self._write_error(key, exc) from None
             raise
         return tmp
 
@@ -238,11 +234,14 @@ class FileArchive:
                     if os.stat(dest).st_size != size:
                         os.replace(tmp, dest)  # not a racing writer's copy: a damaged one
         except OSError as exc:
-            raise ArchiveError(f"archive {self.name}: cannot write {key}: {exc.strerror or exc}") from None
+            raise self._write_error(key, exc) from None
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         return confirm_put(self, key, size)
+
+    def _write_error(self, key: str, exc: OSError) -> ArchiveError:
+        return ArchiveError(f"archive {self.name}: cannot write {key}: {exc.strerror or exc}")
 
     def open_object(self, key: str) -> BinaryIO | None:
         """The stored object opened for reading (without touching its access time), or None."""

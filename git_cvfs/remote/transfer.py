@@ -33,10 +33,8 @@ def _run_parallel(items: Sequence[Ref], work: Callable[[Ref], T], concurrency: i
     def one(ref: Ref) -> None:
         try:
             outcome.done[ref.hex] = work(ref)
-        except CvfsError as exc:
-            outcome.failed[ref.hex] = exc
-        except OSError as exc:
-            outcome.failed[ref.hex] = CvfsError(f"{ref.oid}: {exc.strerror or exc}")
+        except (CvfsError, OSError) as exc:
+            outcome.failed[ref.hex] = _failure(ref, exc)
         progress.advance(1, ref.size)
 
     if len(items) <= 1 or concurrency <= 1:
@@ -46,6 +44,11 @@ def _run_parallel(items: Sequence[Ref], work: Callable[[Ref], T], concurrency: i
         with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
             list(pool.map(one, items))
     return outcome
+
+
+def _failure(ref: Ref, exc: CvfsError | OSError) -> CvfsError:
+    """How one object's failure is reported in an Outcome."""
+    return exc if isinstance(exc, CvfsError) else CvfsError(f"{ref.oid}: {exc.strerror or exc}")
 
 
 def unique(refs: Iterable[Ref]) -> list[Ref]:
@@ -187,12 +190,8 @@ def _upload_batch(
     for ref in refs:
         try:
             done, path, existing = _before_upload(archive, cache, ref)
-        except CvfsError as exc:
-            outcome.failed[ref.hex] = exc
-            progress.advance(1, ref.size)
-            continue
-        except OSError as exc:  # as _run_parallel reports it
-            outcome.failed[ref.hex] = CvfsError(f"{ref.oid}: {exc.strerror or exc}")
+        except (CvfsError, OSError) as exc:
+            outcome.failed[ref.hex] = _failure(ref, exc)
             progress.advance(1, ref.size)
             continue
         if done is not None:
