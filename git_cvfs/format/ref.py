@@ -58,8 +58,15 @@ def claims_to_be_ref(data: bytes) -> bool:
     return len(data) <= MAX_REF_BYTES and _CLAIM.match(data) is not None
 
 
+# A ref exactly as Ref.encode writes it, which is almost every ref git hands back: no JSON
+# decoding needed. Anything else (spacing, key order, a future version) takes the full parse.
+_CANONICAL = re.compile(rb'\{"cvfs":1,"oid":"sha256:([0-9a-f]{64})","size":(0|[1-9][0-9]{0,18})\}\n')
+
+
 def parse_ref(data: bytes) -> Ref | None:
     """Parse `data` as a ref; `None` means it is ordinary content."""
+    if (m := _CANONICAL.fullmatch(data)) is not None and (size := int(m[2])) <= MAX_SIZE:
+        return Ref(m[1].decode("ascii"), size)
     if not claims_to_be_ref(data):
         return None
     return _decode_claimed(data)

@@ -151,8 +151,9 @@ class Cache:
         return self.objects / hex_digest[0:2] / hex_digest[2:4] / hex_digest
 
     def has(self, hex_digest: str, size: int | None = None) -> bool:
-        try:
-            st = os.stat(self.object_path(hex_digest))
+        validate_hex(hex_digest)
+        try:  # a string path: the filter asks once per file, and a Path costs more than the stat
+            st = os.stat(f"{self.objects}/{hex_digest[0:2]}/{hex_digest[2:4]}/{hex_digest}")
         except FileNotFoundError:
             return False
         return size is None or st.st_size == size

@@ -242,12 +242,14 @@ def test_directory_archive_object_changed_between_hash_and_stream_fails_the_repl
             pass
 
 
-def test_corrupt_archive_object_is_never_handed_to_git(project: Project) -> None:
+@pytest.mark.parametrize("damage", ["altered", "longer", "shorter"])
+def test_corrupt_archive_object_is_never_handed_to_git(project: Project, damage: str) -> None:
     big = rand(5000, seed=5)
     hex_digest = hashlib.sha256(big).hexdigest()
     obj = project.archive_path(hex_digest)
     obj.parent.mkdir(parents=True)
-    obj.write_bytes(b"X" + big[1:])
+    # "longer" keeps the right bytes first: a prefix that verifies does not make the object good.
+    obj.write_bytes({"altered": b"X" + big[1:], "longer": big + b"\0", "shorter": big[:-1]}[damage])
     ref = Ref(hex_digest, len(big))
     replies = serve(
         project,

@@ -1,13 +1,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from git_cvfs.errors import RefError
-from git_cvfs.format.ref import MAX_REF_BYTES, Ref, claims_to_be_ref, parse_oid, parse_ref, validate_hex
+from git_cvfs.format.ref import (
+    MAX_REF_BYTES,
+    MAX_SIZE,
+    Ref,
+    _decode_claimed,
+    claims_to_be_ref,
+    parse_oid,
+    parse_ref,
+    validate_hex,
+)
 
 HEX = "ab" * 32
 CANONICAL = b'{"cvfs":1,"oid":"sha256:' + HEX.encode() + b'","size":123}\n'
@@ -150,3 +160,28 @@ def test_fuzz_json_shaped_claims(obj: dict[str, object]) -> None:
 def test_encode_parse_round_trip_property(hex_digest: str, size: int) -> None:
     ref = Ref(hex_digest, size)
     assert parse_ref(ref.encode()) == ref
+
+
+def _outcome(parse: Callable[[bytes], Ref | None], data: bytes) -> Ref | str | None:
+    try:
+        return parse(data)
+    except RefError as exc:
+        return exc.message
+
+
+@pytest.mark.parametrize(
+    "size", [b"0", b"7", str(MAX_SIZE).encode(), str(MAX_SIZE + 1).encode(), b"9" * 19, b"01", b"00"]
+)
+def test_the_shortcut_for_canonical_refs_agrees_with_the_full_parse(size: bytes) -> None:
+    data = b'{"cvfs":1,"oid":"sha256:' + HEX.encode() + b'","size":' + size + b"}\n"
+    assert _outcome(parse_ref, data) == _outcome(_decode_claimed, data)
+
+
+@given(
+    st.text(alphabet="0123456789abcdefABCDEF", min_size=63, max_size=65),
+    st.integers(min_value=0, max_value=2**64),
+    st.sampled_from(["", "0"]),
+)
+def test_canonical_looking_refs_parse_as_the_full_parser_says(hex_digest: str, size: int, pad: str) -> None:
+    data = b'{"cvfs":1,"oid":"sha256:%s","size":%s%d}\n' % (hex_digest.encode(), pad.encode(), size)
+    assert _outcome(parse_ref, data) == _outcome(_decode_claimed, data)

@@ -72,3 +72,18 @@ def test_put_files_refuses_a_missing_archive_directory(tmp_path: Path) -> None:
     else:
         raise AssertionError("stored into a directory that was not there")
     assert not (tmp_path / "unmounted").exists()
+
+
+def test_open_object_reads_what_is_stored_and_none_when_it_is_not_there(tmp_path: Path) -> None:
+    (tmp_path / "archive").mkdir()
+    archive = FileArchive(ArchiveSettings("primary", (tmp_path / "archive").as_uri()))
+    key, src = source(tmp_path, b"stored bytes")
+    archive.put_file(key, src, 12, None)
+    f = archive.open_object(key)
+    assert f is not None
+    with f:
+        assert f.read(100) == b"stored bytes"
+    assert archive.open_object(object_key("0" * 64)) is None
+    unmounted = FileArchive(ArchiveSettings("other", (tmp_path / "unmounted").as_uri()))
+    assert unmounted.open_object(key) is None
+    assert not (tmp_path / "unmounted").exists()
