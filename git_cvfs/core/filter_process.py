@@ -336,7 +336,9 @@ def run_filter_process(ws: Workspace) -> int:
     _widen_pipe(sys.stdin.fileno())
     _widen_pipe(sys.stdout.fileno())
     stdin = open(sys.stdin.fileno(), "rb", buffering=1 << 18, closefd=False)
-    stdout = open(sys.stdout.fileno(), "wb", buffering=1 << 18, closefd=False)
+    # As large as the pipe: a whole reply of up to ~1 MiB leaves in one write, and git, reading
+    # it packet by packet, never waits on a half-written reply (256 KiB left in two writes).
+    stdout = open(sys.stdout.fileno(), "wb", buffering=1 << 20, closefd=False)
     ws.cache.filer = Filer(ws.cache)
     server = FilterServer(ws, stdin.read, stdout.write, stdout.flush)
     try:
