@@ -147,13 +147,17 @@ class Cache:
         self.filer: Filer | None = None  # set by the filter process: spools finish in the background
 
     def object_path(self, hex_digest: str) -> Path:
+        return Path(self._object_file(hex_digest))
+
+    def _object_file(self, hex_digest: str) -> str:
+        """The object's path as a string: the filter asks `has` once per file, and building a
+        Path from its parts cost more than the stat."""
         validate_hex(hex_digest)
-        return self.objects / hex_digest[0:2] / hex_digest[2:4] / hex_digest
+        return f"{self.objects}/{hex_digest[0:2]}/{hex_digest[2:4]}/{hex_digest}"
 
     def has(self, hex_digest: str, size: int | None = None) -> bool:
-        validate_hex(hex_digest)
-        try:  # a string path: the filter asks once per file, and a Path costs more than the stat
-            st = os.stat(f"{self.objects}/{hex_digest[0:2]}/{hex_digest[2:4]}/{hex_digest}")
+        try:
+            st = os.stat(self._object_file(hex_digest))
         except FileNotFoundError:
             return False
         return size is None or st.st_size == size

@@ -247,7 +247,7 @@ class FileArchive:
         """The stored object opened for reading (without touching its access time), or None.
 
         Unbuffered: callers read whole objects or large chunks, and a checkout opens one per
-        file, so the buffer's set-up (fstat, isatty, lseek) would be most of the cost."""
+        file, so a buffered reader's set-up (an isatty and an lseek) would be wasted."""
         path = f"{self.root}/{key}"
         flags = os.O_RDONLY | os.O_NOFOLLOW
         try:
