@@ -130,3 +130,45 @@ def test_a_hook_with_nothing_to_do_imports_nothing_heavy(project: Project) -> No
             check=True,
         ).stdout
         assert out.strip() == "0 []", (hook, out)
+    # post-checkout runs after every checkout: it reads the git dir itself, so it starts no git
+    # and imports neither subprocess nor typing (about 20 ms between them).
+    light = "import sys; from git_cvfs.cli import main; rc = main(sys.argv[1:]); print(rc, 'subprocess' in sys.modules, 'typing' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", light, "hook-impl", "post-checkout", "0", "0", "1"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.split() == ["0", "False", "False"], out
+
+
+def test_the_hooks_git_dir_without_git_is_what_git_says(project: Project, tmp_path: Path) -> None:
+    # The post-checkout hook decides "nothing to do" from the git dir; read wrongly, large
+    # files would stay refs after a checkout with no notice. Compare with git's own answer.
+    from git_cvfs.commands.hook_fast import git_dir_here
+
+    project.commit_all("setup")
+    linked = tmp_path / "linked"
+    git(project.root, "worktree", "add", "-q", str(linked))
+    relative = tmp_path / "relative"
+    relative.mkdir()
+    (relative / ".git").write_text("gitdir: ../linked-gitdir\n")
+    os.symlink(Path(git(linked, "rev-parse", "--absolute-git-dir").stdout.strip()), tmp_path / "linked-gitdir")
+    cwd = os.getcwd()
+    try:
+        for where in (project.root, linked, relative):
+            os.chdir(where)
+            found = git_dir_here()
+            assert found is not None
+            expected = git(where, "rev-parse", "--git-dir").stdout.strip()
+            assert os.path.realpath(found) == os.path.realpath(os.path.join(where, expected)), where
+        os.chdir(project.root)
+        os.environ["GIT_DIR"] = str(linked / ".git")  # set: git decides, whatever is on disk here
+        try:
+            expected = git(project.root, "rev-parse", "--git-dir").stdout.strip()
+            assert git_dir_here() == expected
+        finally:
+            del os.environ["GIT_DIR"]
+    finally:
+        os.chdir(cwd)
