@@ -31,9 +31,10 @@ def git_dir_here() -> str | None:
 
     The plain layouts are read directly, with no git process: a `.git` directory, or a
     `.git` file (linked work trees, submodules) that names the git dir. Anything else
-    (GIT_DIR set, a work tree configured apart from its repository) asks git.
+    (GIT_DIR or GIT_WORK_TREE set, a work tree configured apart from its repository)
+    asks git.
     """
-    if "GIT_DIR" not in os.environ:
+    if not any(name in os.environ for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR")):
         if os.path.isdir(".git"):
             return ".git"
         try:
