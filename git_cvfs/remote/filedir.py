@@ -248,7 +248,7 @@ class FileArchive:
 
         Unbuffered: callers read whole objects or large chunks, and a checkout opens one per
         file, so a buffered reader's set-up (an isatty and an lseek) would be wasted."""
-        path = f"{self.root}/{key}"
+        path = f"{self.root}/{key}"  # _path(key) as a string: the Path join cost ~17 us a file here
         flags = os.O_RDONLY | os.O_NOFOLLOW
         try:
             try:
