@@ -30,10 +30,14 @@ def git_dir_here() -> str | None:
     """`git rev-parse --git-dir` for the directory git runs a hook in (the top of the work tree).
 
     The plain layouts are read directly, with no git process: a `.git` directory, or a
-    `.git` file (linked work trees, submodules) that names the git dir. Anything else
-    (GIT_DIR or GIT_WORK_TREE set, a work tree configured apart from its repository)
-    asks git.
+    `.git` file (linked work trees, submodules) that names the git dir, or GIT_DIR naming a
+    directory (git clone runs its post-checkout so). Anything else (GIT_DIR naming a `.git`
+    file, GIT_WORK_TREE or GIT_COMMON_DIR set, a work tree configured apart from its
+    repository) asks git.
     """
+    given = os.environ.get("GIT_DIR")
+    if given is not None and "GIT_COMMON_DIR" not in os.environ and os.path.isdir(given):
+        return given  # what git answers: GIT_DIR as given; GIT_WORK_TREE does not change it
     if not any(name in os.environ for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR")):
         if os.path.isdir(".git"):
             return ".git"

@@ -132,15 +132,18 @@ def test_a_hook_with_nothing_to_do_imports_nothing_heavy(project: Project) -> No
         assert out.strip() == "0 []", (hook, out)
     # post-checkout runs after every checkout: it reads the git dir itself, so it starts no git
     # and imports neither subprocess nor typing (about 20 ms between them).
+    # Nor when GIT_DIR names the git dir, as in the post-checkout of every `git clone`.
     light = "import sys; from git_cvfs.cli import main; rc = main(sys.argv[1:]); print(rc, 'subprocess' in sys.modules, 'typing' in sys.modules)"
-    out = subprocess.run(
-        [sys.executable, "-c", light, "hook-impl", "post-checkout", "0", "0", "1"],
-        cwd=project.root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert out.split() == ["0", "False", "False"], out
+    for env in ({}, {"GIT_DIR": str(project.root / ".git")}):
+        out = subprocess.run(
+            [sys.executable, "-c", light, "hook-impl", "post-checkout", "0", "0", "1"],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, **env},
+        ).stdout
+        assert out.split() == ["0", "False", "False"], (env, out)
 
 
 def test_the_hooks_git_dir_without_git_is_what_git_says(project: Project, tmp_path: Path) -> None:
@@ -164,11 +167,22 @@ def test_the_hooks_git_dir_without_git_is_what_git_says(project: Project, tmp_pa
             expected = git(where, "rev-parse", "--git-dir").stdout.strip()
             assert os.path.realpath(found) == os.path.realpath(os.path.join(where, expected)), where
         os.chdir(project.root)
-        os.environ["GIT_DIR"] = str(linked / ".git")  # set: git decides, whatever is on disk here
-        try:
-            expected = git(project.root, "rev-parse", "--git-dir").stdout.strip()
-            assert git_dir_here() == expected
-        finally:
-            del os.environ["GIT_DIR"]
+        # GIT_DIR set, whatever is on disk here: a directory, absolute (as git clone runs the
+        # hook) or relative, with or without GIT_WORK_TREE; a .git file, which git follows.
+        linked_git_dir = Path(git(linked, "rev-parse", "--absolute-git-dir").stdout.strip())
+        for env in (
+            {"GIT_DIR": str(linked_git_dir)},
+            {"GIT_DIR": os.path.relpath(linked_git_dir)},
+            {"GIT_DIR": str(linked_git_dir), "GIT_WORK_TREE": str(linked)},
+            {"GIT_DIR": str(linked / ".git")},
+        ):
+            os.environ.update(env)
+            try:
+                found = git_dir_here()
+                expected = git(project.root, "rev-parse", "--git-dir").stdout.strip()
+            finally:
+                for name in env:
+                    del os.environ[name]
+            assert found is not None and os.path.realpath(found) == os.path.realpath(expected), env
     finally:
         os.chdir(cwd)
