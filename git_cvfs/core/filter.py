@@ -6,9 +6,8 @@ import contextlib
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from git_cvfs import output
 from git_cvfs.core.buffer import MEMORY_LIMIT
@@ -151,8 +150,7 @@ class Action(Enum):
     DEFER = "defer"  # too large for git's buffer: write it out of band
 
 
-@dataclass(frozen=True)
-class SmudgePlan:
+class SmudgePlan(NamedTuple):
     action: Action
     ref: Ref | None = None
     problem: str | None = None
@@ -188,13 +186,13 @@ def _chunks_of(f: BinaryIO) -> Iterator[bytes]:
             crash_point("filter:mid-content")
 
 
-@dataclass
 class SmudgeReport:
     """What a checkout left as refs, and why; printed once when the filter ends."""
 
-    left: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    deferred: list[str] = field(default_factory=list)
-    _pending: PathJournal | None = None
+    def __init__(self) -> None:
+        self.left: dict[str, list[str]] = defaultdict(list)
+        self.deferred: list[str] = []
+        self._pending: PathJournal | None = None
 
     def leave(self, path: str, reason: str) -> None:
         self.left[reason].append(path)

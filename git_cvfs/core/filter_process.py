@@ -8,7 +8,6 @@ import os
 import sys
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from git_cvfs import output
@@ -31,7 +30,12 @@ from git_cvfs.format.ref import MAX_REF_BYTES, Ref
 from git_cvfs.local.cache import Filer
 from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import settle_racy
-from git_cvfs.remote.transfer import download_to_cache
+
+# Downloads alone need these (concurrent.futures with logging, and transfer: 15 ms at start-up);
+# a checkout served from the cache or a directory archive, and every lazy clone, never do.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 # git commands that run post-checkout or post-merge after the filter: out-of-band
 # writes are finished by the hook there, so the notice would only be noise.
@@ -209,6 +213,8 @@ class FilterServer:
             self._delayed[path] = (ref, self._download_pool().submit(self._download, ref))
             fp.reply_status(self.write, "delayed")
         else:
+            from concurrent.futures import Future
+
             future: Future[Path] = Future()
             try:
                 future.set_result(self._download(ref))
@@ -218,10 +224,14 @@ class FilterServer:
 
     def _download_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._pool = ThreadPoolExecutor(max_workers=self.ws.settings.concurrency)
         return self._pool
 
     def _download(self, ref: Ref) -> Path:
+        from git_cvfs.remote.transfer import download_to_cache
+
         return download_to_cache(self.ws.archives, self.ws.cache, ref)
 
     def _reply_downloaded(self, path: str, ref: Ref, future: Future[Path]) -> None:
@@ -260,6 +270,8 @@ class FilterServer:
     def _take_available(self) -> list[str]:
         if not self._delayed:
             return []
+        from concurrent.futures import FIRST_COMPLETED, wait
+
         futures = {future for _, future in self._delayed.values()}
         wait(futures, return_when=FIRST_COMPLETED)
         done = [path for path, (_, future) in self._delayed.items() if future.done()]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 from git_cvfs import __version__
 from git_cvfs.errors import CvfsError
@@ -34,11 +32,15 @@ def executable() -> str:
     argv0 = Path(sys.argv[0])
     if argv0.is_absolute() and argv0.name == "git-cvfs":
         return str(argv0)
+    import shutil
+
     return shutil.which("git-cvfs") or "git-cvfs"
 
 
 def render(hook: str, exe: str) -> str:
     reads_stdin, missing_exit = HOOKS[hook]
+    from importlib import resources  # here: with tempfile, 5 ms of the filter's start-up otherwise
+
     template = resources.files("git_cvfs").joinpath("shims", "shim.sh").read_text()
     return (
         template.replace("@HOOK@", hook)
@@ -57,8 +59,7 @@ def is_ours(path: Path) -> bool:
         return False
 
 
-@dataclass
-class HookChange:
+class HookChange(NamedTuple):
     hook: str
     action: str  # installed, upgraded, unchanged, chained, removed, restored
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from git_cvfs.format.pktline import (
     ProtocolError,
@@ -18,12 +18,11 @@ from git_cvfs.format.pktline import (
 SUPPORTED_CAPABILITIES = ("clean", "smudge", "delay")
 
 
-@dataclass
-class Request:
+class Request(NamedTuple):
     command: str
-    pathname: str = ""
-    can_delay: bool = False
-    headers: dict[str, str] = field(default_factory=dict)
+    pathname: str
+    can_delay: bool
+    headers: dict[str, str]
 
 
 def handshake(read: Reader, write: Writer, flush: Callable[[], object] = lambda: None) -> set[str]:

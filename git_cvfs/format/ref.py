@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from git_cvfs.errors import RefError
 
@@ -27,8 +27,7 @@ _KEYS = ("cvfs", "oid", "size")
 _CLAIM = re.compile(rb'\A\s*\{\s*"cvfs"\s*:')
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
+class Ref(NamedTuple):  # not a dataclass: git waits for the filter's imports (see test_filter_process)
     hex: str
     size: int
 

@@ -7,12 +7,15 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from git_cvfs.crash import crash_point, fault_point
 from git_cvfs.errors import IntegrityError
 from git_cvfs.format.ref import validate_hex
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 CHUNK = 1 << 20
 
@@ -88,17 +91,25 @@ class Filer:
     which costs about as much as receiving the file, overlaps with the next
     ones. At most `in_flight` spools (each an open descriptor) wait at a time.
     An object is under its oid only once its bytes are on disk, as before.
+
+    The pool (and concurrent.futures, with logging: 10 ms) comes with the first
+    spool: a filter that only smudges, as in every checkout and clone, never needs it.
     """
 
     def __init__(self, cache: Cache, workers: int = 4, in_flight: int = 16) -> None:
         self.cache = cache
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cvfs-filer")
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None
         self._slots = threading.BoundedSemaphore(in_flight)
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
         self._failures: list[tuple[str, Exception]] = []
 
     def submit(self, spool: Spool, hex_digest: str, *, sync: bool, label: str) -> None:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="cvfs-filer")
         self._slots.acquire()
         future = self._pool.submit(self._file, spool, hex_digest, sync, label)
         with self._lock:
@@ -130,12 +141,15 @@ class Filer:
         with self._lock:
             pending = list(self._pending)
         if pending:
+            from concurrent.futures import wait
+
             wait(pending)
         return self.failures()
 
     def close(self) -> list[tuple[str, Exception]]:
         failures = self.settle()
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         return failures
 
 

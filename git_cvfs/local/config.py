@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from git_cvfs.errors import ConfigError
 from git_cvfs.format.glob import match_any
@@ -44,8 +44,7 @@ _KEY_HINT = (
 )
 
 
-@dataclass(frozen=True)
-class ArchiveSettings:
+class ArchiveSettings(NamedTuple):
     name: str
     url: str
     endpoint: str | None = None
@@ -53,8 +52,7 @@ class ArchiveSettings:
     profile: str | None = None
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     archives: dict[str, ArchiveSettings]
     scope_prefixes: tuple[str, ...] = ()
     min_size: int = DEFAULT_MIN_SIZE

@@ -7,9 +7,8 @@ import os
 import shlex
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from git_cvfs.errors import GitError, UsageError
 
@@ -41,8 +40,7 @@ def split_z(data: bytes) -> list[str]:
     return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
 
 
-@dataclass(frozen=True)
-class Repo:
+class Repo(NamedTuple):
     """A non-bare work tree and where its git data lives."""
 
     root: Path
@@ -87,7 +85,7 @@ class Repo:
     def cvfs_dir(self) -> Path:
         return self.common_dir / "cvfs"
 
-    @cached_property
+    @property
     def index_file(self) -> Path:
         env_index = os.environ.get("GIT_INDEX_FILE")
         if env_index:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from git_cvfs.errors import ArchiveError, ConfigError, IntegrityError
@@ -13,8 +12,7 @@ from git_cvfs.format.ref import validate_hex
 from git_cvfs.local.config import ArchiveSettings
 
 
-@dataclass(frozen=True)
-class ObjectInfo:
+class ObjectInfo(NamedTuple):
     key: str
     size: int
     etag: str

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -328,3 +329,37 @@ def test_the_filter_remembers_only_its_latest_deliveries_for_settling() -> None:
         ("data/f4", (f"{4:040x}", 4)),
         ("data/f2", ("f" * 40, 99)),
     ]
+
+
+@pytest.mark.parametrize("skip_smudge", ["0", "1"])  # a checkout from the archive; a lazy clone
+def test_the_filter_git_waits_for_imports_only_what_it_uses(project: Project, skip_smudge: str) -> None:
+    # git waits for the filter's start-up before the first file of every checkout and clone.
+    # argparse, dataclasses (with inspect), concurrent.futures (with logging), tempfile and the
+    # transfer module cost it about 50 ms between them, and a smudge served from a directory
+    # archive, like a lazy clone's, needs none of them.
+    data = rand(5000, seed=12)
+    hex_digest = hashlib.sha256(data).hexdigest()
+    obj = project.archive_path(hex_digest)
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(data)
+    requests = [
+        ({"command": "smudge", "pathname": "data/x.bin", "can-delay": "1"}, Ref(hex_digest, len(data)).encode()),
+        ({"command": "smudge", "pathname": "data/plain.txt"}, b"plain content"),
+    ]
+    unwanted = ("argparse", "dataclasses", "concurrent.futures", "tempfile", "git_cvfs.remote.transfer")
+    probe = (
+        "import sys; from git_cvfs.cli import main; rc = main(['filter-process']); "
+        f"print(rc, sorted(m for m in {unwanted!r} if m in sys.modules), file=sys.stderr)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        input=git_side(requests),
+        cwd=project.root,
+        env={**os.environ, "GIT_CVFS_SKIP_SMUDGE": skip_smudge},
+        capture_output=True,
+        check=True,
+    )
+    replies = Replies(proc.stdout)
+    assert replies.status() == "status=success"
+    assert replies.content() == (data if skip_smudge == "0" else Ref(hex_digest, len(data)).encode())
+    assert proc.stderr.decode().splitlines()[-1] == "0 []"
