@@ -68,7 +68,7 @@ class HookChange(NamedTuple):
 
 
 def hooks_dir(repo: Repo) -> Path:
-    return repo.git_path("hooks")
+    return repo.hooks_dir
 
 
 def install_hooks(
@@ -110,7 +110,7 @@ def install_missing_hooks(repo: Repo) -> None:
     directory = hooks_dir(repo)
     if all(is_ours(directory / hook) for hook in HOOKS):
         return
-    install_hooks(repo, directory=directory)  # one git call fewer in every fresh clone
+    install_hooks(repo, directory=directory)
 
 
 def uninstall_hooks(repo: Repo) -> tuple[Path, list[HookChange]]:

@@ -40,17 +40,21 @@ def split_z(data: bytes) -> list[str]:
     return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
 
 
+_HOOKS = ("--git-path", "hooks")
+
+
 class Repo(NamedTuple):
     """A non-bare work tree and where its git data lives."""
 
     root: Path
     git_dir: Path
     common_dir: Path
+    hooks_dir: Path  # `--git-path hooks` (core.hooksPath honoured), asked in the same git call
 
     @classmethod
     def discover(cls, cwd: str | Path | None = None) -> Repo:
         proc = run_git(
-            ["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir", "--git-common-dir"],
+            ["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir", "--git-common-dir", *_HOOKS],
             cwd=cwd,
             check=False,
         )
@@ -60,10 +64,10 @@ class Repo(NamedTuple):
                 hint="cd into your repository, or create one with `git init`",
             )
         lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
-        if len(lines) != 3:
+        if len(lines) != 4:
             raise UsageError("not inside a git work tree", hint="git-cvfs needs a repository with a work tree")
-        root, git_dir, common = (Path(p) for p in lines)
-        return cls(root=root, git_dir=git_dir, common_dir=common)
+        root, git_dir, common, hooks = (Path(p) for p in lines)
+        return cls(root=root, git_dir=git_dir, common_dir=common, hooks_dir=hooks)
 
     @classmethod
     def find(cls, cwd: str | Path | None = None) -> Repo | None:
@@ -75,11 +79,6 @@ class Repo(NamedTuple):
 
     def git(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None) -> bytes:
         return run_git(args, cwd=self.root, input=input, env=env).stdout
-
-    def git_path(self, name: str) -> Path:
-        """`git rev-parse --git-path`: honours core.hooksPath for 'hooks', GIT_INDEX_FILE for 'index'."""
-        out = git_out(["rev-parse", "--path-format=absolute", "--git-path", name], cwd=self.root).strip()
-        return Path(out)
 
     @property
     def cvfs_dir(self) -> Path:
