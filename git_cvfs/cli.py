@@ -81,7 +81,7 @@ def _dispatch(argv: list[str]) -> int:
     if argv == ["filter-process"]:  # as git runs it: before argparse, which it has no use for
         from git_cvfs.commands.filter import filter_process
 
-        return filter_process()
+        filter_process()
     if name not in COMMANDS:
         raise _usage(f"unknown command {name!r}", "run `git cvfs --help` for the list of commands")
     module = importlib.import_module(f"git_cvfs.commands.{COMMANDS[name][0]}")

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 from git_cvfs.core.workspace import Workspace
 
@@ -14,17 +16,26 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("rest", nargs="*", help="-- %%f: the path git is filtering")
 
 
-def filter_process() -> int:
+def filter_process() -> NoReturn:
     """`git cvfs filter-process`, which git starts in every checkout and clone. It takes no
-    options, so cli.py calls this without argparse (12 ms of the start-up git waits for)."""
+    options, so cli.py calls this without argparse (12 ms of the start-up git waits for).
+
+    git also waits for it to exit. When it has answered, settled the index, and closed its
+    pools, nothing is left to do but Python's own finalization (module teardown, a last
+    garbage collection), which took 20 ms after a 2,000-file clone: the process ends at once.
+    Errors raise before this point and take cli.main's usual way out.
+    """
     from git_cvfs.core.filter_process import run_filter_process
 
-    return run_filter_process(Workspace.discover())
+    code = run_filter_process(Workspace.discover())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def run(name: str, args: argparse.Namespace) -> int:
     if name == "filter-process":
-        return filter_process()
+        filter_process()
     ws = Workspace.discover()
     from git_cvfs.core.single_filter import clean_file, smudge_file
 

@@ -346,13 +346,9 @@ def test_the_filter_git_waits_for_imports_only_what_it_uses(project: Project, sk
         ({"command": "smudge", "pathname": "data/x.bin", "can-delay": "1"}, Ref(hex_digest, len(data)).encode()),
         ({"command": "smudge", "pathname": "data/plain.txt"}, b"plain content"),
     ]
-    unwanted = ("argparse", "dataclasses", "concurrent.futures", "tempfile", "git_cvfs.remote.transfer")
-    probe = (
-        "import sys; from git_cvfs.cli import main; rc = main(['filter-process']); "
-        f"print(rc, sorted(m for m in {unwanted!r} if m in sys.modules), file=sys.stderr)"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", probe],
+    unwanted = {"argparse", "dataclasses", "concurrent.futures", "tempfile", "git_cvfs.remote.transfer"}
+    proc = subprocess.run(  # the process ends with os._exit: its imports are read from -X importtime
+        [sys.executable, "-X", "importtime", "-m", "git_cvfs", "filter-process"],
         input=git_side(requests),
         cwd=project.root,
         env={**os.environ, "GIT_CVFS_SKIP_SMUDGE": skip_smudge},
@@ -362,4 +358,6 @@ def test_the_filter_git_waits_for_imports_only_what_it_uses(project: Project, sk
     replies = Replies(proc.stdout)
     assert replies.status() == "status=success"
     assert replies.content() == (data if skip_smudge == "0" else Ref(hex_digest, len(data)).encode())
-    assert proc.stderr.decode().splitlines()[-1] == "0 []"
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.decode().splitlines() if "|" in line}
+    assert "git_cvfs.core.filter_process" in imported
+    assert imported & unwanted == set()
