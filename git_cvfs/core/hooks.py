@@ -71,11 +71,9 @@ def hooks_dir(repo: Repo) -> Path:
     return repo.hooks_dir
 
 
-def install_hooks(
-    repo: Repo, *, exe: str | None = None, directory: Path | None = None
-) -> tuple[Path, list[HookChange]]:
+def install_hooks(repo: Repo, *, exe: str | None = None) -> tuple[Path, list[HookChange]]:
     exe = exe or executable()
-    directory = directory or hooks_dir(repo)
+    directory = hooks_dir(repo)
     directory.mkdir(parents=True, exist_ok=True)
     changes = []
     for hook in HOOKS:
@@ -110,7 +108,7 @@ def install_missing_hooks(repo: Repo) -> None:
     directory = hooks_dir(repo)
     if all(is_ours(directory / hook) for hook in HOOKS):
         return
-    install_hooks(repo, directory=directory)
+    install_hooks(repo)
 
 
 def uninstall_hooks(repo: Repo) -> tuple[Path, list[HookChange]]:

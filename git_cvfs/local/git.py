@@ -40,9 +40,6 @@ def split_z(data: bytes) -> list[str]:
     return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
 
 
-_HOOKS = ("--git-path", "hooks")
-
-
 class Repo(NamedTuple):
     """A non-bare work tree and where its git data lives."""
 
@@ -54,7 +51,15 @@ class Repo(NamedTuple):
     @classmethod
     def discover(cls, cwd: str | Path | None = None) -> Repo:
         proc = run_git(
-            ["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir", "--git-common-dir", *_HOOKS],
+            [
+                "rev-parse",
+                "--path-format=absolute",
+                "--show-toplevel",
+                "--git-dir",
+                "--git-common-dir",
+                "--git-path",
+                "hooks",
+            ],
             cwd=cwd,
             check=False,
         )
