@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from git_cvfs.core.workspace import Workspace
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 

@@ -9,6 +9,7 @@ import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from git_cvfs import output
 from git_cvfs.core.buffer import SpillBuffer
@@ -33,7 +34,6 @@ from git_cvfs.local.index_stat import settle_racy
 
 # Downloads alone need these (concurrent.futures with logging, and transfer: 15 ms at start-up);
 # a checkout served from the cache or a directory archive, and every lazy clone, never do.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 

@@ -8,12 +8,12 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from git_cvfs.crash import crash_point, fault_point
 from git_cvfs.errors import IntegrityError
 from git_cvfs.format.ref import validate_hex
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
