@@ -48,10 +48,20 @@ def test_oversized_payload_is_refused_both_ways() -> None:
         read_packet(io.BytesIO(b"fff5" + b"x" * 70000).read)
 
 
-@pytest.mark.parametrize("data", [b"zzzz", b"0001", b"0003", b"+004", b" 004", b"00"])
-def test_bad_headers_raise_protocol_error(data: bytes) -> None:
+# int(x, 16) alone would take a sign, spaces, an underscore or a 0x prefix: each followed by
+# enough payload that only the header check can refuse it.
+@pytest.mark.parametrize(
+    "header", [b"zzzz", b"0001", b"0003", b"+004", b"-004", b" 004", b"004 ", b"0x10", b"0X10", b"0_10", b"00"]
+)
+def test_bad_headers_raise_protocol_error(header: bytes) -> None:
     with pytest.raises(ProtocolError):
-        read_packet(io.BytesIO(data).read)
+        read_packet(io.BytesIO(header + b"p" * 16).read)
+
+
+@pytest.mark.parametrize("header", [b"0014", b"00A4", b"00a4"])
+def test_hex_headers_in_either_case_are_read(header: bytes) -> None:
+    length = int(header, 16)
+    assert read_packet(io.BytesIO(header + b"p" * (length - 4)).read) == b"p" * (length - 4)
 
 
 def test_truncated_payload_raises() -> None:
