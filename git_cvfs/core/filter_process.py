@@ -82,8 +82,11 @@ class RecentDeliveries:
         self.limit = limit
         self._items: OrderedDict[str, tuple[str, int]] = OrderedDict()
 
-    def add(self, path: str, blob: str, size: int) -> None:
+    def add(self, path: str, blob: str | None, size: int) -> None:
+        """`blob` None: the blob is not known, and an earlier delivery of the path is forgotten."""
         self._items.pop(path, None)
+        if blob is None:
+            return
         self._items[path] = (blob, size)
         if len(self._items) > self.limit:
             self._items.popitem(last=False)
@@ -104,8 +107,8 @@ class FilterServer:
         self.report = SmudgeReport()
         self.can_delay = False
         self._pool: ThreadPoolExecutor | None = None
-        self._delayed: dict[str, tuple[Ref, Future[Path]]] = {}
-        self._ready: dict[str, tuple[Ref, Future[Path]]] = {}
+        self._delayed: dict[str, tuple[Ref, str | None, Future[Path]]] = {}
+        self._ready: dict[str, tuple[Ref, str | None, Future[Path]]] = {}
         self._archive_down: str | None = None
         self._started = False
         # path -> (git id of the ref blob, bytes given to git), for settle_racy at the end.
@@ -172,14 +175,15 @@ class FilterServer:
     def _smudge(self, req: fp.Request, content: _Content) -> None:
         if req.pathname in self._ready:
             content.drain()
-            ref, future = self._ready.pop(req.pathname)
-            self._reply_downloaded(req.pathname, ref, future)
+            ref, blob, future = self._ready.pop(req.pathname)
+            self._reply_downloaded(req.pathname, ref, blob, future)
             return
         buf = SpillBuffer(self.ws.cache.tmp)
         try:
             for chunk in content:
                 buf.write(chunk)
-            plan = plan_smudge(self.ws, req.pathname, buf.head(MAX_REF_BYTES + 1), buf.size)
+            head = buf.head(MAX_REF_BYTES + 1)
+            plan = plan_smudge(self.ws, req.pathname, head, buf.size)
             if plan.action is Action.PASS:
                 if plan.problem:
                     output.warn(f"{req.pathname}: {plan.problem}")
@@ -187,30 +191,29 @@ class FilterServer:
                 return
         finally:
             buf.close()
-        self._smudge_ref(req, plan)
+        assert plan.ref is not None
+        self._smudge_ref(req, plan, _blob_of(req, plan.ref, head))
 
-    def _smudge_ref(self, req: fp.Request, plan: SmudgePlan) -> None:
+    def _smudge_ref(self, req: fp.Request, plan: SmudgePlan, blob: str | None) -> None:
         ref = plan.ref
         assert ref is not None
         path = req.pathname
         if plan.action is Action.LEAVE:
-            reason = (
-                "GIT_CVFS_SKIP_SMUDGE=1" if os.environ.get("GIT_CVFS_SKIP_SMUDGE") == "1" else "fetch.include/exclude"
-            )
-            self._leave(path, ref, reason)
+            reason = "GIT_CVFS_SKIP_SMUDGE=1" if self.ws.settings.skip_smudge else "fetch.include/exclude"
+            self._leave(path, ref, blob, reason)
         elif plan.action is Action.DEFER:
             self.report.defer(self.ws, path)
             fp.reply_content(self.write, [ref.encode()])
         elif plan.action is Action.CACHE:
             fp.reply_content(self.write, cache_chunks(self.ws, ref))
-            self._delivered_content(path, ref)
+            self._delivered.add(path, blob, ref.size)
         elif (local := local_archive_chunks(self.ws, ref)) is not None:
             fp.reply_content(self.write, local)
-            self._delivered_content(path, ref)
+            self._delivered.add(path, blob, ref.size)
         elif self._archive_down is not None:
-            self._leave(path, ref, self._archive_down)
+            self._leave(path, ref, blob, self._archive_down)
         elif req.can_delay and self.can_delay:
-            self._delayed[path] = (ref, self._download_pool().submit(self._download, ref))
+            self._delayed[path] = (ref, blob, self._download_pool().submit(self._download, ref))
             fp.reply_status(self.write, "delayed")
         else:
             from concurrent.futures import Future
@@ -220,7 +223,7 @@ class FilterServer:
                 future.set_result(self._download(ref))
             except CvfsError as exc:
                 future.set_exception(exc)
-            self._reply_downloaded(path, ref, future)
+            self._reply_downloaded(path, ref, blob, future)
 
     def _download_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -234,11 +237,11 @@ class FilterServer:
 
         return download_to_cache(self.ws.archives, self.ws.cache, ref)
 
-    def _reply_downloaded(self, path: str, ref: Ref, future: Future[Path]) -> None:
+    def _reply_downloaded(self, path: str, ref: Ref, blob: str | None, future: Future[Path]) -> None:
         exc = future.exception()
         if exc is None:
             fp.reply_content(self.write, cache_chunks(self.ws, ref))
-            self._delivered_content(path, ref)
+            self._delivered.add(path, blob, ref.size)
             return
         if isinstance(exc, IntegrityError | ObjectMissingError):
             reason = exc.message
@@ -247,15 +250,13 @@ class FilterServer:
             reason = self._archive_down
         else:
             reason = f"archive error: {exc}"
-        self._leave(path, ref, reason)
+        self._leave(path, ref, blob, reason)
 
-    def _leave(self, path: str, ref: Ref, reason: str) -> None:
+    def _leave(self, path: str, ref: Ref, blob: str | None, reason: str) -> None:
         self.report.leave(path, reason)
-        fp.reply_content(self.write, [ref.encode()])
-        self._delivered.add(path, git_blob_id(ref.encode()), len(ref.encode()))
-
-    def _delivered_content(self, path: str, ref: Ref) -> None:
-        self._delivered.add(path, git_blob_id(ref.encode()), ref.size)
+        encoded = ref.encode()
+        fp.reply_content(self.write, [encoded])
+        self._delivered.add(path, blob, len(encoded))
 
     def _settle_written(self) -> None:
         """git closes the filter as it exits, after writing its index: take the files it wrote
@@ -272,15 +273,25 @@ class FilterServer:
             return []
         from concurrent.futures import FIRST_COMPLETED, wait
 
-        futures = {future for _, future in self._delayed.values()}
+        futures = {future for _, _, future in self._delayed.values()}
         wait(futures, return_when=FIRST_COMPLETED)
-        done = [path for path, (_, future) in self._delayed.items() if future.done()]
+        done = [path for path, (_, _, future) in self._delayed.items() if future.done()]
         for path in done:
             self._ready[path] = self._delayed.pop(path)
         return done
 
     def _finish(self) -> None:
         self.report.print_notice(hook_will_run=_parent_git_command() in _HOOK_RUNNING)
+
+
+def _blob_of(req: fp.Request, ref: Ref, content: bytes) -> str | None:
+    """The git id of the blob git asked to smudge, when that blob is `ref` as Ref.encode writes
+    it (nearly always); None for any other spelling of a ref, whose entries are not settled.
+    git names the blob in its request (`blob=`) in every checkout, which saves hashing it here."""
+    encoded = ref.encode()
+    if content != encoded:
+        return None
+    return req.headers.get("blob") or git_blob_id(encoded)
 
 
 def _report_store_failures(failures: list[tuple[str, Exception]]) -> None:

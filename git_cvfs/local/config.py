@@ -63,6 +63,7 @@ class Settings(NamedTuple):
     concurrency: int = DEFAULT_CONCURRENCY
     cache_keep: bool = False
     configured: bool = False
+    skip_smudge: bool = False  # GIT_CVFS_SKIP_SMUDGE=1: every managed file stays a ref (read once)
 
     @property
     def primary(self) -> ArchiveSettings:
@@ -81,7 +82,7 @@ class Settings(NamedTuple):
         return any(path.startswith(p) for p in self.scope_prefixes)
 
     def wants_fetch(self, path: str) -> bool:
-        if os.environ.get("GIT_CVFS_SKIP_SMUDGE") == "1":
+        if self.skip_smudge:
             return False
         if self.fetch_include and not match_any(self.fetch_include, path):
             return False
@@ -220,4 +221,5 @@ def _build(raw: dict[str, list[tuple[str, str]]], configured: bool) -> Settings:
         concurrency=concurrency,
         cache_keep=cache_keep,
         configured=configured,
+        skip_smudge=os.environ.get("GIT_CVFS_SKIP_SMUDGE") == "1",
     )

@@ -329,6 +329,40 @@ def test_the_filter_remembers_only_its_latest_deliveries_for_settling() -> None:
         ("data/f4", (f"{4:040x}", 4)),
         ("data/f2", ("f" * 40, 99)),
     ]
+    recent.add("data/f3", None, 3)  # given again from a blob the filter cannot name: forgotten
+    assert list(recent.as_dict()) == ["data/f4", "data/f2"]
+
+
+def test_settling_takes_the_blob_git_names_and_skips_refs_spelled_otherwise(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """settle_racy must only touch entries whose file git wrote from this filter's reply to that
+    very blob: the id comes from git's `blob=` header, or is computed when git leaves it out; a
+    ref spelled differently from Ref.encode (the reply is Ref.encode) is not recorded at all."""
+    from git_cvfs.local.git import git_blob_id
+
+    monkeypatch.setenv("GIT_CVFS_SKIP_SMUDGE", "1")  # every ref is left as it is: no object needed
+    ref = Ref(hashlib.sha256(b"x").hexdigest(), 1)
+    spaced = b'{"cvfs": 1, "oid": "%s", "size": 1}\n' % ref.oid.encode()
+    named = "b" * 40
+    server = FilterServer(
+        Workspace.discover(project.root),
+        io.BytesIO(
+            git_side(
+                [
+                    ({"command": "smudge", "pathname": "data/named.bin", "blob": named}, ref.encode()),
+                    ({"command": "smudge", "pathname": "data/unnamed.bin"}, ref.encode()),
+                    ({"command": "smudge", "pathname": "data/spaced.bin", "blob": "c" * 40}, spaced),
+                ]
+            )
+        ).read,
+        io.BytesIO().write,
+    )
+    server.serve()
+    assert server._delivered.as_dict() == {
+        "data/named.bin": (named, len(ref.encode())),
+        "data/unnamed.bin": (git_blob_id(ref.encode()), len(ref.encode())),
+    }
 
 
 @pytest.mark.parametrize("skip_smudge", ["0", "1"])  # a checkout from the archive; a lazy clone

@@ -307,9 +307,11 @@ def test_first_status_after_checkout_or_clone_reads_no_file_again(project: Proje
         (project.root / rel).unlink()
     project.git("checkout", "--", "data")
     clone = project.clone(project.root.parent / "clone")
+    lazy = project.clone(project.root.parent / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    refs = {rel: project.git("show", f"HEAD:{rel}").stdout.encode() for rel in files}
 
-    for repo in (project.root, clone):
-        assert {rel: (repo / rel).read_bytes() for rel in files} == files
+    for repo, want in ((project.root, files), (clone, files), (lazy, refs)):
+        assert {rel: (repo / rel).read_bytes() for rel in files} == want
         index_mtime = int((repo / ".git" / "index").stat().st_mtime)
         mtimes = _entry_mtimes(repo, "data")
         assert len(mtimes) == len(files) and max(mtimes.values()) < index_mtime, "entries left racy"
