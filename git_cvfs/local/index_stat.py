@@ -82,8 +82,47 @@ def _stat_fields(st: os.stat_result, mode: int) -> tuple[int, ...]:
     )
 
 
+class _WorkTree:
+    """lstat and utime of work-tree files by their index names (bytes), through a descriptor of
+    the directory last used: entries come in path order, so files of one directory follow one
+    another, and no path is joined or decoded per file (a third of the time of a settle).
+    A name whose directory is gone or is no longer a directory raises FileNotFoundError."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = os.fsencode(root)
+        self._dir: bytes | None = None
+        self._fd = -1
+
+    def _at(self, name: bytes) -> tuple[int, bytes]:
+        head, _, tail = name.rpartition(b"/")
+        if head != self._dir:
+            self.close()
+            try:
+                self._fd = os.open(self._root + b"/" + head if head else self._root, os.O_RDONLY | os.O_DIRECTORY)
+            except NotADirectoryError as exc:
+                raise FileNotFoundError(*exc.args) from None
+            self._dir = head
+        return self._fd, tail
+
+    def lstat(self, name: bytes) -> os.stat_result:
+        fd, tail = self._at(name)
+        return os.lstat(tail, dir_fd=fd)
+
+    def set_mtime(self, name: bytes, st: os.stat_result, mtime_ns: int) -> os.stat_result:
+        """Set the mtime (atime kept) and return the lstat after."""
+        fd, tail = self._at(name)
+        os.utime(tail, ns=(st.st_atime_ns, mtime_ns), dir_fd=fd, follow_symlinks=False)
+        return os.lstat(tail, dir_fd=fd)
+
+    def close(self) -> None:
+        if self._fd != -1:
+            os.close(self._fd)
+        self._fd = -1
+        self._dir = None
+
+
 def _wanted_entries(
-    data: bytearray, root: Path, paths: list[str]
+    data: bytearray, files: _WorkTree, paths: list[str]
 ) -> Iterator[tuple[bytes, int, os.stat_result]] | None:
     """Stage-0 entries for `paths` whose file exists, as (name, entry offset, lstat of the file);
     None when the data is not an index this code understands (then nothing is touched)."""
@@ -96,22 +135,22 @@ def _wanted_entries(
     if trailer != b"\0" * _SHA1 and hashlib.sha1(data[:-_SHA1]).digest() != trailer:
         return None
     wanted = {p.encode("utf-8", "surrogateescape") for p in paths}
-    base = str(root)
 
     def walk() -> Iterator[tuple[bytes, int, os.stat_result]]:
         for name, offset, stage in _entries(data, version, count):
             if stage or name not in wanted:
                 continue
             try:
-                yield name, offset, os.lstat(os.path.join(base, os.fsdecode(name)))
+                yield name, offset, files.lstat(name)
             except FileNotFoundError:
                 continue
 
     return walk()
 
 
-# (path, its recorded stat fields, its blob id, lstat of the file, index mtime in s) -> stat to record
-Choose = Callable[[str, tuple[int, ...], str, os.stat_result, int], "os.stat_result | None"]
+# (the work tree, the entry's name, its recorded stat fields, its blob id, lstat of the file,
+# index mtime in s) -> stat to record
+Choose = Callable[[_WorkTree, bytes, tuple[int, ...], str, os.stat_result, int], "os.stat_result | None"]
 
 
 def _rewrite_entries(index_path: Path, root: Path, paths: list[str], choose: Choose, lock_wait: float) -> int:
@@ -136,18 +175,22 @@ def _rewrite_entries(index_path: Path, root: Path, paths: list[str], choose: Cho
             index_mtime = int(os.stat(index_path).st_mtime)
         except FileNotFoundError:
             return 0
-        entries = _wanted_entries(data, root, paths)
-        if entries is None:
-            return 0
-        updated = 0
-        for name, offset, st in entries:
-            recorded = _STAT.unpack_from(data, offset)
-            blob = bytes(data[offset + _STAT_SIZE : offset + _STAT_SIZE + _SHA1]).hex()
-            new = choose(os.fsdecode(name), recorded, blob, st, index_mtime)
-            if new is None:
-                continue
-            _STAT.pack_into(data, offset, *_stat_fields(new, recorded[6]))  # the entry's mode stays git's
-            updated += 1
+        files = _WorkTree(root)
+        try:
+            entries = _wanted_entries(data, files, paths)
+            if entries is None:
+                return 0
+            updated = 0
+            for name, offset, st in entries:
+                recorded = _STAT.unpack_from(data, offset)
+                blob = data[offset + _STAT_SIZE : offset + _STAT_SIZE + _SHA1].hex()
+                new = choose(files, name, recorded, blob, st, index_mtime)
+                if new is None:
+                    continue
+                _STAT.pack_into(data, offset, *_stat_fields(new, recorded[6]))  # the entry's mode stays git's
+                updated += 1
+        finally:
+            files.close()
         if not updated:
             return 0
         if bytes(data[-_SHA1:]) != b"\0" * _SHA1:  # index.skipHash leaves a zero trailer
@@ -170,7 +213,7 @@ def _rewrite_entries(index_path: Path, root: Path, paths: list[str], choose: Cho
 def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wait: float = 5.0) -> int:
     """Record the current stat data of `paths` (stage 0 only), for files git-cvfs itself just
     wrote with the bytes the entry was made from; returns how many entries were updated."""
-    return _rewrite_entries(index_path, root, paths, lambda _p, _r, _b, st, _m: st, lock_wait)
+    return _rewrite_entries(index_path, root, paths, lambda _f, _n, _r, _b, st, _m: st, lock_wait)
 
 
 def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]], *, lock_wait: float = 0) -> int:
@@ -189,17 +232,17 @@ def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]
     any change. Returns how many entries were settled.
     """
 
+    wanted = {p.encode("utf-8", "surrogateescape"): given for p, given in written.items()}
+
     def backdate(
-        path: str, recorded: tuple[int, ...], blob: str, st: os.stat_result, index_mtime: int
+        files: _WorkTree, name: bytes, recorded: tuple[int, ...], blob: str, st: os.stat_result, index_mtime: int
     ) -> os.stat_result | None:
-        if (blob, recorded[9]) != written[path] or recorded[2] < index_mtime:
+        if (blob, recorded[9]) != wanted[name] or recorded[2] < index_mtime:
             return None  # not the bytes this filter gave, or not racy: git's own check stays
         if not S_ISREG(st.st_mode) or recorded != _stat_fields(st, recorded[6]):
             return None  # changed since git wrote it
         target = st.st_mtime_ns - 1_000_000_000
-        full = os.path.join(root, path)
-        os.utime(full, ns=(st.st_atime_ns, target), follow_symlinks=False)
-        after = os.lstat(full)
+        after = files.set_mtime(name, st, target)
         if after.st_mtime_ns != target or after.st_size != st.st_size or after.st_ino != st.st_ino:
             return None  # written meanwhile: its mtime is current again, and git will see that
         return after
@@ -221,12 +264,16 @@ def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> s
         index_mtime = int(os.stat(index_path).st_mtime)
     except FileNotFoundError:
         return set()
-    entries = _wanted_entries(data, root, paths)
-    if entries is None:
-        return set()
-    out = set()
-    for name, offset, st in entries:
-        recorded = _STAT.unpack_from(data, offset)
-        if recorded == _stat_fields(st, recorded[6]) and recorded[2] < index_mtime:
-            out.add(os.fsdecode(name))
-    return out
+    files = _WorkTree(root)
+    try:
+        entries = _wanted_entries(data, files, paths)
+        if entries is None:
+            return set()
+        out = set()
+        for name, offset, st in entries:
+            recorded = _STAT.unpack_from(data, offset)
+            if recorded == _stat_fields(st, recorded[6]) and recorded[2] < index_mtime:
+                out.add(os.fsdecode(name))
+        return out
+    finally:
+        files.close()

@@ -140,3 +140,38 @@ def test_settle_leaves_an_entry_for_other_bytes_than_the_filter_gave(tmp_path: P
     assert settle_racy(index, repo, {"f": ("1" * 40, size)}) == 0
     assert settle_racy(index, repo, {"f": (blob, size + 1)}) == 0
     assert os.lstat(repo / "f").st_mtime_ns == before
+
+
+def test_settle_walks_directories_in_index_order_and_skips_a_directory_gone(tmp_path: Path) -> None:
+    # Index order interleaves directories: "a/b.txt" < "a/b/x" < "a/c" ('.' sorts before '/'),
+    # so "a" comes back after "a/b". A directory replaced by a file since git wrote into it
+    # loses its entries quietly; every other file is still settled.
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    paths = ["top", "a/b.txt", "a/b/x", "a/b/y", "a/c", "gone/f", "z/deep/er/f"]
+    for p in paths:
+        (repo / p).parent.mkdir(parents=True, exist_ok=True)
+        (repo / p).write_bytes(p.encode())
+    git(repo, "add", ".")
+    index = repo / ".git" / "index"
+    oldest = min(os.lstat(repo / p).st_mtime_ns for p in paths)
+    os.utime(index, ns=(oldest, oldest))  # every entry racy
+    written = _as_written(repo, *paths)
+    (repo / "gone/f").unlink()
+    (repo / "gone").rmdir()
+    (repo / "gone").write_bytes(b"now a file")
+
+    assert settle_racy(index, repo, written) == len(paths) - 1
+    for p in paths:
+        if p != "gone/f":
+            assert _entry_mtime(repo, p) == int(os.lstat(repo / p).st_mtime) < int(os.stat(index).st_mtime), p
+    assert git(repo, "status", "--porcelain").stdout.splitlines() == [
+        "A  a/b.txt",
+        "A  a/b/x",
+        "A  a/b/y",
+        "A  a/c",
+        "AD gone/f",
+        "A  top",
+        "A  z/deep/er/f",
+        "?? gone",
+    ]
