@@ -368,9 +368,9 @@ def test_settling_takes_the_blob_git_names_and_skips_refs_spelled_otherwise(
 @pytest.mark.parametrize("skip_smudge", ["0", "1"])  # a checkout from the archive; a lazy clone
 def test_the_filter_git_waits_for_imports_only_what_it_uses(project: Project, skip_smudge: str) -> None:
     # git waits for the filter's start-up before the first file of every checkout and clone.
-    # argparse, dataclasses (with inspect), concurrent.futures (with logging), tempfile and the
-    # transfer module cost it about 50 ms between them, and a smudge served from a directory
-    # archive, like a lazy clone's, needs none of them.
+    # argparse, dataclasses (with inspect), concurrent.futures (with logging), tempfile, json
+    # and the transfer module cost it about 55 ms between them, and a smudge served from a
+    # directory archive, like a lazy clone's, needs none of them.
     data = rand(5000, seed=12)
     hex_digest = hashlib.sha256(data).hexdigest()
     obj = project.archive_path(hex_digest)
@@ -380,7 +380,7 @@ def test_the_filter_git_waits_for_imports_only_what_it_uses(project: Project, sk
         ({"command": "smudge", "pathname": "data/x.bin", "can-delay": "1"}, Ref(hex_digest, len(data)).encode()),
         ({"command": "smudge", "pathname": "data/plain.txt"}, b"plain content"),
     ]
-    unwanted = {"argparse", "dataclasses", "concurrent.futures", "tempfile", "git_cvfs.remote.transfer"}
+    unwanted = {"argparse", "dataclasses", "concurrent.futures", "tempfile", "json", "git_cvfs.remote.transfer"}
     proc = subprocess.run(  # the process ends with os._exit: its imports are read from -X importtime
         [sys.executable, "-X", "importtime", "-m", "git_cvfs", "filter-process"],
         input=git_side(requests),
