@@ -10,7 +10,8 @@ timed step starts after a sync. Nothing is deleted until the last step is timed
 each round's ratio. Peak memory is the largest RSS of any process in the
 command (git or a filter), read with getrusage. git-cvfs is installed into the
 scratch directory with ./install.sh, as a user installs it (--dev-install: this
-venv's editable install instead).
+venv's editable install instead; --python: on that interpreter, as PYTHON=... does
+for install.sh). The interpreter matters: see docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -31,14 +32,30 @@ ROOT = Path(__file__).resolve().parent.parent
 CVFS = str(Path(sys.executable).parent / "git-cvfs")
 
 
-def user_install(scratch: Path) -> str:
+def user_install(scratch: Path, python: str | None = None) -> str:
     """git-cvfs installed as a user gets it (`./install.sh`: a regular, non-editable pip install
     with bytecode compiled), into the scratch directory. The development venv's editable
-    install pays an import hook on every Python start (about 20 ms per process here)."""
+    install pays an import hook on every Python start (about 20 ms per process here).
+    `python`: the interpreter, as a user picks it with PYTHON=...; else install.sh's own pick."""
     env = {**user_env(), "HOME": str(scratch / "install-home"), "GIT_CVFS_HOME": str(scratch / "install")}
     env["GIT_CVFS_BIN"] = str(scratch / "install-bin")
+    if python:
+        env["PYTHON"] = python
     subprocess.run(["bash", str(ROOT / "install.sh"), "--no-git-config"], env=env, check=True, capture_output=True)
     return str(scratch / "install" / "venv" / "bin" / "git-cvfs")
+
+
+def interpreter(cvfs: str) -> str:
+    """The Python that runs this git-cvfs: its path and version, for the report."""
+    python = Path(cvfs).parent / "python"
+    out = subprocess.run(
+        [str(python), "-c", "import sys; print(sys.version.split()[0], sys._base_executable)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    version, base = out.stdout.split(maxsplit=1)
+    return f"Python {version} ({os.path.realpath(base.strip())})"
 
 
 RSS_WRAPPER = (
@@ -266,6 +283,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds per tool; the table gives their medians")
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temp dir, removed after)")
     parser.add_argument("--dev-install", action="store_true", help="measure this venv's editable install instead")
+    parser.add_argument("--python", help="the Python to install git-cvfs with (install.sh's PYTHON=); default: its own")
     args = parser.parse_args()
     if shutil.which("git-lfs") is None:
         print("error: git-lfs is not installed\nhint: apt-get install git-lfs", file=sys.stderr)
@@ -276,7 +294,8 @@ def main() -> int:
     global CVFS
     if not args.dev_install:
         print("installing git-cvfs as a user would (./install.sh) into the scratch directory", file=sys.stderr)
-        CVFS = user_install(scratch)
+        CVFS = user_install(scratch, args.python)
+    print(f"git-cvfs runs on {interpreter(CVFS)}", file=sys.stderr)
     print(f"data: one {big >> 20} MiB file, {count} x {small >> 10} KiB files; {args.rounds} rounds", file=sys.stderr)
     make_data(data, big, count, small)
     results: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
