@@ -36,8 +36,8 @@ def _read_rest(read: Reader, data: bytes, n: int) -> bytes:
 def read_packet(read: Reader) -> bytes | None:
     """One packet's payload, or None for a flush packet. Raises EOFError at a clean end of stream.
 
-    Six of these make up the smallest smudge request git sends, so the common case (whole
-    header, whole payload in one read each) takes no other call.
+    A smudge request in a checkout is nine packets (six headers, a flush, the content, a
+    flush), so the common case (whole header, whole payload in one read each) makes no other call.
     """
     header = read(4)
     if len(header) != 4:
