@@ -14,7 +14,7 @@ import hashlib
 import os
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from stat import S_ISREG
 
@@ -121,11 +121,16 @@ class _WorkTree:
         self._dir = None
 
 
+def _names(paths: list[str]) -> set[bytes]:
+    """Paths as the index spells them."""
+    return {p.encode("utf-8", "surrogateescape") for p in paths}
+
+
 def _wanted_entries(
-    data: bytearray, files: _WorkTree, paths: list[str]
+    data: bytearray, files: _WorkTree, wanted: Collection[bytes]
 ) -> Iterator[tuple[bytes, int, os.stat_result]] | None:
-    """Stage-0 entries for `paths` whose file exists, as (name, entry offset, lstat of the file);
-    None when the data is not an index this code understands (then nothing is touched)."""
+    """Stage-0 entries named in `wanted` whose file exists, as (name, entry offset, lstat of the
+    file); None when the data is not an index this code understands (then nothing is touched)."""
     if len(data) < _HEADER.size + _SHA1:
         return None
     sig, version, count = _HEADER.unpack_from(data, 0)
@@ -134,7 +139,6 @@ def _wanted_entries(
     trailer = bytes(data[-_SHA1:])
     if trailer != b"\0" * _SHA1 and hashlib.sha1(data[:-_SHA1]).digest() != trailer:
         return None
-    wanted = {p.encode("utf-8", "surrogateescape") for p in paths}
 
     def walk() -> Iterator[tuple[bytes, int, os.stat_result]]:
         for name, offset, stage in _entries(data, version, count):
@@ -153,11 +157,11 @@ def _wanted_entries(
 Choose = Callable[[_WorkTree, bytes, tuple[int, ...], str, os.stat_result, int], "os.stat_result | None"]
 
 
-def _rewrite_entries(index_path: Path, root: Path, paths: list[str], choose: Choose, lock_wait: float) -> int:
+def _rewrite_entries(index_path: Path, root: Path, wanted: Collection[bytes], choose: Choose, lock_wait: float) -> int:
     """Under index.lock, ask `choose` about each wanted entry and write the stat it
     returns (None: leave the entry). Returns how many changed;
     0 without touching anything when the index is busy or in a form this code does not write."""
-    if not paths:
+    if not wanted:
         return 0
     lock = Path(str(index_path) + ".lock")
     deadline = time.monotonic() + lock_wait
@@ -177,7 +181,7 @@ def _rewrite_entries(index_path: Path, root: Path, paths: list[str], choose: Cho
             return 0
         files = _WorkTree(root)
         try:
-            entries = _wanted_entries(data, files, paths)
+            entries = _wanted_entries(data, files, wanted)
             if entries is None:
                 return 0
             updated = 0
@@ -213,7 +217,7 @@ def _rewrite_entries(index_path: Path, root: Path, paths: list[str], choose: Cho
 def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wait: float = 5.0) -> int:
     """Record the current stat data of `paths` (stage 0 only), for files git-cvfs itself just
     wrote with the bytes the entry was made from; returns how many entries were updated."""
-    return _rewrite_entries(index_path, root, paths, lambda _f, _n, _r, _b, st, _m: st, lock_wait)
+    return _rewrite_entries(index_path, root, _names(paths), lambda _f, _n, _r, _b, st, _m: st, lock_wait)
 
 
 def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]], *, lock_wait: float = 0) -> int:
@@ -247,7 +251,7 @@ def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]
             return None  # written meanwhile: its mtime is current again, and git will see that
         return after
 
-    return _rewrite_entries(index_path, root, list(written), backdate, lock_wait)
+    return _rewrite_entries(index_path, root, wanted, backdate, lock_wait)
 
 
 def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> set[str]:
@@ -266,7 +270,7 @@ def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> s
         return set()
     files = _WorkTree(root)
     try:
-        entries = _wanted_entries(data, files, paths)
+        entries = _wanted_entries(data, files, _names(paths))
         if entries is None:
             return set()
         out = set()
