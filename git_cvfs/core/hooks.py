@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -37,18 +38,27 @@ def executable() -> str:
     return shutil.which("git-cvfs") or "git-cvfs"
 
 
+# Beside the package's modules (package data). Read as a plain file: importlib.resources
+# brings tempfile, shutil and zlib/bz2/lzma with it, 30 ms of every clone's first smudge
+# (the filter installs the hooks then), for a package that is never imported from a zip.
+SHIM_TEMPLATE = Path(__file__).parent.parent / "shims" / "shim.sh"
+
+
 def render(hook: str, exe: str) -> str:
     reads_stdin, missing_exit = HOOKS[hook]
-    from importlib import resources  # here: with tempfile, 5 ms of the filter's start-up otherwise
-
-    template = resources.files("git_cvfs").joinpath("shims", "shim.sh").read_text()
     return (
-        template.replace("@HOOK@", hook)
+        _template()
+        .replace("@HOOK@", hook)
         .replace("@GIT_CVFS@", exe.replace("'", "'\\''"))
         .replace("@VERSION@", __version__)
         .replace("@READS_STDIN@", "1" if reads_stdin else "0")
         .replace("@MISSING_EXIT@", str(missing_exit))
     )
+
+
+@functools.cache
+def _template() -> str:
+    return SHIM_TEMPLATE.read_text()
 
 
 def is_ours(path: Path) -> bool:

@@ -13,6 +13,7 @@ import pytest
 
 from git_cvfs.core.filter import local_archive_chunks
 from git_cvfs.core.filter_process import FilterServer
+from git_cvfs.core.hooks import HOOKS, is_ours
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import IntegrityError
 from git_cvfs.format.pktline import encode_packet, read_packet, read_text_list, write_content
@@ -365,12 +366,22 @@ def test_settling_takes_the_blob_git_names_and_skips_refs_spelled_otherwise(
     }
 
 
-@pytest.mark.parametrize("skip_smudge", ["0", "1"])  # a checkout from the archive; a lazy clone
-def test_the_filter_git_waits_for_imports_only_what_it_uses(project: Project, skip_smudge: str) -> None:
+@pytest.mark.parametrize(
+    ("skip_smudge", "hooks_there"),
+    [("0", True), ("1", True), ("1", False)],  # a checkout from the archive; a lazy clone; a fresh clone
+)
+def test_the_filter_git_waits_for_imports_only_what_it_uses(
+    project: Project, skip_smudge: str, hooks_there: bool
+) -> None:
     # git waits for the filter's start-up before the first file of every checkout and clone.
     # argparse, dataclasses (with inspect), concurrent.futures (with logging), tempfile, json
     # and the transfer module cost it about 55 ms between them, and a smudge served from a
-    # directory archive, like a lazy clone's, needs none of them.
+    # directory archive, like a lazy clone's, needs none of them. In a fresh clone the filter
+    # also writes the hooks; importlib.resources (with tempfile and shutil) cost that 30 ms.
+    hooks = project.root / ".git" / "hooks"
+    if not hooks_there:
+        for hook in HOOKS:
+            (hooks / hook).unlink()
     data = rand(5000, seed=12)
     hex_digest = hashlib.sha256(data).hexdigest()
     obj = project.archive_path(hex_digest)
@@ -381,6 +392,7 @@ def test_the_filter_git_waits_for_imports_only_what_it_uses(project: Project, sk
         ({"command": "smudge", "pathname": "data/plain.txt"}, b"plain content"),
     ]
     unwanted = {"argparse", "dataclasses", "concurrent.futures", "tempfile", "json", "git_cvfs.remote.transfer"}
+    unwanted |= {"importlib.resources", "shutil"}
     proc = subprocess.run(  # the process ends with os._exit: its imports are read from -X importtime
         [sys.executable, "-X", "importtime", "-m", "git_cvfs", "filter-process"],
         input=git_side(requests),
@@ -395,3 +407,4 @@ def test_the_filter_git_waits_for_imports_only_what_it_uses(project: Project, sk
     imported = {line.split("|")[-1].strip() for line in proc.stderr.decode().splitlines() if "|" in line}
     assert "git_cvfs.core.filter_process" in imported
     assert imported & unwanted == set()
+    assert all(is_ours(hooks / hook) for hook in HOOKS)
