@@ -66,13 +66,20 @@ def _entries(data: bytearray, version: int, count: int) -> list[tuple[bytes, int
     return out
 
 
+_NS = 1_000_000_000
+
+
 def _stat_fields(st: os.stat_result, mode: int) -> tuple[int, ...]:
+    """The ten stat fields as git records them. Seconds come from the integer nanoseconds:
+    st_mtime, a float, rounds a time in its second's last ~120 ns up to the next second."""
     m = 0xFFFFFFFF
+    ctime_s, ctime_ns = divmod(st.st_ctime_ns, _NS)
+    mtime_s, mtime_ns = divmod(st.st_mtime_ns, _NS)
     return (
-        int(st.st_ctime) & m,
-        st.st_ctime_ns % 1_000_000_000,
-        int(st.st_mtime) & m,
-        st.st_mtime_ns % 1_000_000_000,
+        ctime_s & m,
+        ctime_ns,
+        mtime_s & m,
+        mtime_ns,
         st.st_dev & m,
         st.st_ino & m,
         mode,
@@ -176,7 +183,7 @@ def _rewrite_entries(index_path: Path, root: Path, wanted: Collection[bytes], ch
     try:
         try:
             data = bytearray(index_path.read_bytes())
-            index_mtime = int(os.stat(index_path).st_mtime)
+            index_mtime = os.stat(index_path).st_mtime_ns // _NS
         except FileNotFoundError:
             return 0
         files = _WorkTree(root)
@@ -245,7 +252,7 @@ def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]
             return None  # not the bytes this filter gave, or not racy: git's own check stays
         if not S_ISREG(st.st_mode) or recorded != _stat_fields(st, recorded[6]):
             return None  # changed since git wrote it
-        target = st.st_mtime_ns - 1_000_000_000
+        target = st.st_mtime_ns - _NS
         after = files.set_mtime(name, st, target)
         if after.st_mtime_ns != target or after.st_size != st.st_size or after.st_ino != st.st_ino:
             return None  # written meanwhile: its mtime is current again, and git will see that
@@ -265,7 +272,7 @@ def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> s
         return set()
     try:
         data = bytearray(index_path.read_bytes())
-        index_mtime = int(os.stat(index_path).st_mtime)
+        index_mtime = os.stat(index_path).st_mtime_ns // _NS
     except FileNotFoundError:
         return set()
     files = _WorkTree(root)

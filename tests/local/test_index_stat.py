@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from git_cvfs.local.git import git_blob_id
-from git_cvfs.local.index_stat import patch_index_stat, settle_racy
+from git_cvfs.local.index_stat import patch_index_stat, settle_racy, unchanged_since_indexed
 from tests.conftest import git
 
 
@@ -175,3 +175,22 @@ def test_settle_walks_directories_in_index_order_and_skips_a_directory_gone(tmp_
         "A  z/deep/er/f",
         "?? gone",
     ]
+
+
+def test_stat_in_the_last_nanoseconds_of_a_second_is_read_as_git_records_it(tmp_path: Path) -> None:
+    # A float st_mtime of T.999999999 rounds to T+1: read that way, a file git recorded
+    # would look changed, and an index written in second T would look a second newer,
+    # so an entry racy in T would pass for settled.
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    (repo / "a").write_text("a")
+    (repo / "b").write_text("b")
+    second = time.time_ns() // 1_000_000_000 - 100
+    os.utime(repo / "a", ns=(second * 1_000_000_000, second * 1_000_000_000 + 999_999_999))
+    os.utime(repo / "b", ns=(second * 1_000_000_000, second * 1_000_000_000 + 500_000_000))
+    git(repo, "add", "a", "b")
+    index = repo / ".git" / "index"
+    assert unchanged_since_indexed(index, repo, ["a", "b"]) == {"a", "b"}
+    # The index as if written in their second, at its last nanosecond: both are racy now.
+    os.utime(index, ns=(second * 1_000_000_000, second * 1_000_000_000 + 999_999_999))
+    assert unchanged_since_indexed(index, repo, ["a", "b"]) == set()
