@@ -58,6 +58,23 @@ def interpreter(cvfs: str) -> str:
     return f"Python {version} ({os.path.realpath(base.strip())})"
 
 
+def host_steal_ticks() -> int | None:
+    """Time the hypervisor gave this VM's CPUs to someone else while they wanted to run
+    (/proc/stat's steal, summed over CPUs, in clock ticks); None where there is no such count."""
+    try:
+        with open("/proc/stat") as f:
+            return int(f.readline().split()[8])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def steal_share(before: int | None, after: int | None, seconds: float) -> float | None:
+    """Stolen CPU time over the CPU time the machine had, between two host_steal_ticks()."""
+    if before is None or after is None or seconds <= 0:
+        return None
+    return (after - before) / (os.sysconf("SC_CLK_TCK") * (os.cpu_count() or 1) * seconds)
+
+
 RSS_WRAPPER = (
     "import resource,subprocess,sys;rc=subprocess.call(sys.argv[2:]);"
     "open(sys.argv[1],'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss));sys.exit(rc)"
@@ -86,6 +103,7 @@ class Bench:
     def __init__(self, work: Path, tool: str) -> None:
         self.tool = tool
         self.work = work
+        self.last_steal: float | None = None  # host steal share during the last command run
         self.home = work / "home"
         self.home.mkdir(parents=True)
         self.env = isolated_env(self.home)
@@ -97,9 +115,11 @@ class Bench:
             self.run(work, ["git", "lfs", "install", "--skip-repo"])
 
     def run(self, cwd: Path, cmd: list[str], env: dict[str, str] | None = None) -> float:
+        steal = host_steal_ticks()
         start = time.perf_counter()
         proc = subprocess.run(cmd, cwd=cwd, env={**self.env, **(env or {})}, capture_output=True)
         elapsed = time.perf_counter() - start
+        self.last_steal = steal_share(steal, host_steal_ticks(), elapsed)
         if proc.returncode != 0:
             raise RuntimeError(f"{self.tool}: {' '.join(cmd)} failed:\n{proc.stderr.decode()[-2000:]}")
         return elapsed
@@ -154,9 +174,17 @@ def make_data(dest: Path, big: int, count: int, small: int) -> None:
         (dest / "many" / f"f{i:05d}.bin").write_bytes(os.urandom(small))
 
 
-def one_round(tool: str, data: Path, work: Path, results: dict[str, dict[str, list[float]]]) -> None:
+Results = dict[str, dict[str, list[float]]]  # workload -> tool -> one figure per round
+
+
+def one_round(tool: str, data: Path, work: Path, results: Results, steal: Results) -> None:
     b = Bench(work, tool)
-    r = results
+
+    def timed(workload: str, seconds: float) -> None:
+        """A timed step's seconds, and the host's steal while it ran (Bench.run just measured)."""
+        results[workload][tool].append(seconds)
+        if b.last_steal is not None:
+            steal[workload][tool].append(b.last_steal)
 
     # One large file: add, then checkout (from what the tool keeps locally), with peak memory.
     repo, remote = b.new_repo("big")
@@ -164,40 +192,42 @@ def one_round(tool: str, data: Path, work: Path, results: dict[str, dict[str, li
     (repo / "data").mkdir()
     os.replace(repo / "data.tmp", repo / "data" / "big.bin")
     quiesce()
-    r["git add: one large file"][tool].append(b.git(repo, "add", "data/big.bin"))
+    timed("git add: one large file", b.git(repo, "add", "data/big.bin"))
     b.git(repo, "commit", "-q", "-m", "big")
     (repo / "data" / "big.bin").unlink()
     quiesce()
     seconds, rss = b.peak_rss_mb(repo, ["git", "checkout", "--", "data/big.bin"])
-    r["checkout: one large file"][tool].append(seconds)
-    r["peak RSS MB: that checkout"][tool].append(rss)
+    timed("checkout: one large file", seconds)
+    results["peak RSS MB: that checkout"][tool].append(rss)
     set_aside(repo, work)
 
     # Many small files: add, commit + push, disk, checkout, clone, lazy clone, status.
     repo, remote = b.new_repo("many")
     shutil.copytree(data / "many", repo / "data")
     quiesce()
-    r["git add: many files"][tool].append(b.git(repo, "add", "data"))
+    timed("git add: many files", b.git(repo, "add", "data"))
     b.git(repo, "commit", "-q", "-m", "many")
     b.git(repo, "push", "-q", "origin", "main")
     data_bytes = sum(p.stat().st_size for p in (data / "many").iterdir())
-    r["local disk / data after add+commit+push"][tool].append(du(repo) / data_bytes)
+    results["local disk / data after add+commit+push"][tool].append(du(repo) / data_bytes)
     quiesce()
-    r["git status: clean tree"][tool].append(statistics.median(b.git(repo, "status", "--porcelain") for _ in range(7)))
+    results["git status: clean tree"][tool].append(
+        statistics.median(b.git(repo, "status", "--porcelain") for _ in range(7))
+    )
     set_aside(repo / "data", work)
     quiesce()
-    r["checkout: many files"][tool].append(b.git(repo, "checkout", "--", "data"))
+    timed("checkout: many files", b.git(repo, "checkout", "--", "data"))
     quiesce()
-    r["git status: first after checkout"][tool].append(b.git(repo, "status", "--porcelain"))
+    timed("git status: first after checkout", b.git(repo, "status", "--porcelain"))
     for lazy in (False, True):
         name = "clone-lazy" if lazy else "clone"
         extra = b.lfs_config_for_clone(remote)
         quiesce()
         seconds = b.git(b.work, *extra, "clone", "-q", str(remote), name, env=b.clone_env(lazy))
-        r["lazy clone (refs only)" if lazy else "clone + materialize many files"][tool].append(seconds)
+        timed("lazy clone (refs only)" if lazy else "clone + materialize many files", seconds)
     b.git(b.work / "clone", "commit", "-q", "--allow-empty", "-m", "nothing new")
     quiesce()
-    r["push with nothing new to upload"][tool].append(b.git(b.work / "clone", "push", "-q", "origin", "main"))
+    timed("push with nothing new to upload", b.git(b.work / "clone", "push", "-q", "origin", "main"))
     release_space(work)
 
 
@@ -298,28 +328,39 @@ def main() -> int:
     print(f"git-cvfs runs on {interpreter(CVFS)}", file=sys.stderr)
     print(f"data: one {big >> 20} MiB file, {count} x {small >> 10} KiB files; {args.rounds} rounds", file=sys.stderr)
     make_data(data, big, count, small)
-    results: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    results: Results = defaultdict(lambda: defaultdict(list))
+    steal: Results = defaultdict(lambda: defaultdict(list))
+    run_steal, run_start = host_steal_ticks(), time.perf_counter()
     for i in range(args.rounds):
         order = ("cvfs", "lfs") if i % 2 == 0 else ("lfs", "cvfs")
         for tool in order:
             print(f"round {i + 1}: {tool}", file=sys.stderr)
-            one_round(tool, data, scratch / f"r{i}-{tool}", results)
+            one_round(tool, data, scratch / f"r{i}-{tool}", results, steal)
+    run_steal_share = steal_share(run_steal, host_steal_ticks(), time.perf_counter() - run_start)
     plain_runs = [plain_git_status(data, scratch / f"plain{i}") for i in range(3)]
     plain_first = statistics.median(run[0] for run in plain_runs)
     plain_first_clean = statistics.median(run[1] for run in plain_runs)
     plain_clean = statistics.median(run[2] for run in plain_runs)
     version = startup([CVFS, "--version"], scratch)
-    rows: list[tuple[str, str, str, str, str]] = []
+    rows: list[tuple[str, ...]] = []
     for name, by_tool in results.items():
         unit = "x" if "disk" in name else ("MB" if "RSS" in name else "s")
         c, lfs = statistics.median(by_tool["cvfs"]), statistics.median(by_tool["lfs"])
         paired = ", ".join(f"{a / b:.2f}" for a, b in zip(by_tool["cvfs"], by_tool["lfs"], strict=True) if b)
-        rows.append((name, fmt(c, unit), fmt(lfs, unit), f"{c / lfs:.2f}" if lfs else "-", paired))
+        stolen = " / ".join(
+            f"{statistics.median(steal[name][t]):.0%}" if steal[name][t] else "-" for t in ("cvfs", "lfs")
+        )
+        rows.append((name, fmt(c, unit), fmt(lfs, unit), f"{c / lfs:.2f}" if lfs else "-", paired, stolen))
     first = statistics.median(results["git status: first after checkout"]["cvfs"])
     clean = statistics.median(results["git status: clean tree"]["cvfs"])
-    print("\n| workload | git-cvfs | Git LFS | cvfs/LFS | each round |\n|---|---|---|---|---|")
-    for name, cvfs_cell, lfs_cell, ratio, paired in rows:
-        print(f"| {name} | {cvfs_cell} | {lfs_cell} | {ratio} | {paired} |")
+    print("\n| workload | git-cvfs | Git LFS | cvfs/LFS | each round | host steal, cvfs / LFS |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {' | '.join(row)} |")
+    if run_steal_share is not None:
+        print(
+            f"\nThe hypervisor took {run_steal_share:.0%} of this machine's CPU time over the rounds (/proc/stat steal)."
+        )
     print("\n| against plain git, same files | plain git | git-cvfs | git-cvfs / plain git |\n|---|---|---|---|")
     print(
         f"| git status: clean tree | {plain_clean * 1000:.1f} ms | {clean * 1000:.1f} ms | {clean / plain_clean:.2f} |"
