@@ -253,7 +253,10 @@ def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]
         if not S_ISREG(st.st_mode) or recorded != _stat_fields(st, recorded[6]):
             return None  # changed since git wrote it
         target = st.st_mtime_ns - _NS
-        after = files.set_mtime(name, st, target)
+        try:
+            after = files.set_mtime(name, st, target)
+        except FileNotFoundError:
+            return None  # removed meanwhile: git sees a deleted file, and every other entry still settles
         if after.st_mtime_ns != target or after.st_size != st.st_size or after.st_ino != st.st_ino:
             return None  # written meanwhile: its mtime is current again, and git will see that
         return after

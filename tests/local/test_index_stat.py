@@ -4,6 +4,9 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
+from git_cvfs.local import index_stat
 from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import patch_index_stat, settle_racy, unchanged_since_indexed
 from tests.conftest import git
@@ -194,3 +197,29 @@ def test_stat_in_the_last_nanoseconds_of_a_second_is_read_as_git_records_it(tmp_
     # The index as if written in their second, at its last nanosecond: both are racy now.
     os.utime(index, ns=(second * 1_000_000_000, second * 1_000_000_000 + 999_999_999))
     assert unchanged_since_indexed(index, repo, ["a", "b"]) == set()
+
+
+def test_settle_skips_a_file_removed_after_its_check_and_settles_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The file is removed between settling's lstat (it matched git's stat) and its utime,
+    # as a user or a script may do right after a checkout. That entry is left for git to
+    # see as deleted; the settle goes on for the others instead of giving up with a warning.
+    repo = _racy_repo(tmp_path)
+    (repo / "g").write_bytes(b"y" * 4096)
+    git(repo, "add", "g")
+    index = repo / ".git" / "index"
+    newest = max(os.lstat(repo / p).st_mtime_ns for p in ("f", "g"))
+    os.utime(index, ns=(newest, newest))
+    written = _as_written(repo, "f", "g")
+    real_set_mtime = index_stat._WorkTree.set_mtime
+
+    def removed_first(self: index_stat._WorkTree, name: bytes, st: os.stat_result, mtime_ns: int) -> os.stat_result:
+        if name == b"f":
+            (repo / "f").unlink()
+        return real_set_mtime(self, name, st, mtime_ns)
+
+    monkeypatch.setattr(index_stat._WorkTree, "set_mtime", removed_first)
+    assert settle_racy(index, repo, written) == 1
+    assert _entry_mtime(repo, "g") == os.lstat(repo / "g").st_mtime_ns // 1_000_000_000 < newest // 1_000_000_000
+    assert sorted(git(repo, "status", "--porcelain").stdout.splitlines()) == ["A  g", "AD f"]
