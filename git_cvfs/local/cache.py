@@ -139,13 +139,11 @@ class Filer:
     def settle(self) -> list[tuple[str, Exception]]:
         """Wait until every submitted spool is filed (or failed); the failures not yet reported."""
         with self._lock:
-            if not self._pending:  # the filter asks before every smudge: one lock, nothing else
-                out, self._failures = self._failures, []
-                return out
             pending = list(self._pending)
-        from concurrent.futures import wait
+        if pending:  # the filter asks before every smudge, nearly always with nothing pending
+            from concurrent.futures import wait
 
-        wait(pending)
+            wait(pending)
         return self.failures()
 
     def close(self) -> list[tuple[str, Exception]]:

@@ -127,10 +127,20 @@ class _WorkTree:
         self._fd = -1
         self._dir = None
 
+    def __enter__(self) -> _WorkTree:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _name(path: str) -> bytes:
+    """A path as the index spells it."""
+    return path.encode("utf-8", "surrogateescape")
+
 
 def _names(paths: list[str]) -> set[bytes]:
-    """Paths as the index spells them."""
-    return {p.encode("utf-8", "surrogateescape") for p in paths}
+    return {_name(p) for p in paths}
 
 
 def _wanted_entries(
@@ -186,8 +196,7 @@ def _rewrite_entries(index_path: Path, root: Path, wanted: Collection[bytes], ch
             index_mtime = os.stat(index_path).st_mtime_ns // _NS
         except FileNotFoundError:
             return 0
-        files = _WorkTree(root)
-        try:
+        with _WorkTree(root) as files:
             entries = _wanted_entries(data, files, wanted)
             if entries is None:
                 return 0
@@ -200,8 +209,6 @@ def _rewrite_entries(index_path: Path, root: Path, wanted: Collection[bytes], ch
                     continue
                 _STAT.pack_into(data, offset, *_stat_fields(new, recorded[6]))  # the entry's mode stays git's
                 updated += 1
-        finally:
-            files.close()
         if not updated:
             return 0
         if bytes(data[-_SHA1:]) != b"\0" * _SHA1:  # index.skipHash leaves a zero trailer
@@ -243,7 +250,7 @@ def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]
     any change. Returns how many entries were settled.
     """
 
-    wanted = {p.encode("utf-8", "surrogateescape"): given for p, given in written.items()}
+    wanted = {_name(p): given for p, given in written.items()}
 
     def backdate(
         files: _WorkTree, name: bytes, recorded: tuple[int, ...], blob: str, st: os.stat_result, index_mtime: int
@@ -278,8 +285,7 @@ def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> s
         index_mtime = os.stat(index_path).st_mtime_ns // _NS
     except FileNotFoundError:
         return set()
-    files = _WorkTree(root)
-    try:
+    with _WorkTree(root) as files:
         entries = _wanted_entries(data, files, _names(paths))
         if entries is None:
             return set()
@@ -289,5 +295,3 @@ def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> s
             if recorded == _stat_fields(st, recorded[6]) and recorded[2] < index_mtime:
                 out.add(os.fsdecode(name))
         return out
-    finally:
-        files.close()
