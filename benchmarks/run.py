@@ -5,9 +5,11 @@
 
 Each round runs every workload for both tools in fresh directories, alternating
 which tool goes first, because writes on this VM drift from run to run; every
-timed step starts after a sync. Nothing is deleted until the last step is timed
-(see set_aside). The table gives medians, the cvfs/LFS ratio and
-each round's ratio. Peak memory is the largest RSS of any process in the
+timed step starts after a sync. The clones and the push run for both tools back
+to back, and plain git's status alternates with git-cvfs's, so that each such
+pair is measured at the same moment (see Round). Nothing is deleted until the
+last step is timed (see set_aside). The table gives medians, the cvfs/LFS ratio
+and each round's ratio. Peak memory is the largest RSS of any process in the
 command (git or a filter), read with getrusage. git-cvfs is installed into the
 scratch directory with ./install.sh, as a user installs it (--dev-install: this
 venv's editable install instead; --python: on that interpreter, as PYTHON=... does
@@ -177,58 +179,81 @@ def make_data(dest: Path, big: int, count: int, small: int) -> None:
 Results = dict[str, dict[str, list[float]]]  # workload -> tool -> one figure per round
 
 
-def one_round(tool: str, data: Path, work: Path, results: Results, steal: Results) -> None:
-    b = Bench(work, tool)
+class Round:
+    """One tool's part of a round, in its own directory. The steps each tool does alone come
+    first; the clones and the push then run for both tools back to back (see main), so that
+    each pair of figures is taken at the same moment of this VM, whose speed drifts by more
+    than the differences measured over the minute a tool's part takes."""
 
-    def timed(workload: str, seconds: float) -> None:
+    def __init__(self, tool: str, work: Path, results: Results, steal: Results) -> None:
+        self.tool = tool
+        self.work = work
+        self.results = results
+        self.steal = steal
+        self.b = Bench(work, tool)
+        self.remote = work / "unset"
+
+    def timed(self, workload: str, seconds: float) -> None:
         """A timed step's seconds, and the host's steal while it ran (Bench.run just measured)."""
-        results[workload][tool].append(seconds)
-        if b.last_steal is not None:
-            steal[workload][tool].append(b.last_steal)
+        self.results[workload][self.tool].append(seconds)
+        if self.b.last_steal is not None:
+            self.steal[workload][self.tool].append(self.b.last_steal)
 
-    # One large file: add, then checkout (from what the tool keeps locally), with peak memory.
-    repo, remote = b.new_repo("big")
-    shutil.copyfile(data / "big.bin", repo / "data.tmp")
-    (repo / "data").mkdir()
-    os.replace(repo / "data.tmp", repo / "data" / "big.bin")
-    quiesce()
-    timed("git add: one large file", b.git(repo, "add", "data/big.bin"))
-    b.git(repo, "commit", "-q", "-m", "big")
-    (repo / "data" / "big.bin").unlink()
-    quiesce()
-    seconds, rss = b.peak_rss_mb(repo, ["git", "checkout", "--", "data/big.bin"])
-    timed("checkout: one large file", seconds)
-    results["peak RSS MB: that checkout"][tool].append(rss)
-    set_aside(repo, work)
-
-    # Many small files: add, commit + push, disk, checkout, clone, lazy clone, status.
-    repo, remote = b.new_repo("many")
-    shutil.copytree(data / "many", repo / "data")
-    quiesce()
-    timed("git add: many files", b.git(repo, "add", "data"))
-    b.git(repo, "commit", "-q", "-m", "many")
-    b.git(repo, "push", "-q", "origin", "main")
-    data_bytes = sum(p.stat().st_size for p in (data / "many").iterdir())
-    results["local disk / data after add+commit+push"][tool].append(du(repo) / data_bytes)
-    quiesce()
-    results["git status: clean tree"][tool].append(
-        statistics.median(b.git(repo, "status", "--porcelain") for _ in range(7))
-    )
-    set_aside(repo / "data", work)
-    quiesce()
-    timed("checkout: many files", b.git(repo, "checkout", "--", "data"))
-    quiesce()
-    timed("git status: first after checkout", b.git(repo, "status", "--porcelain"))
-    for lazy in (False, True):
-        name = "clone-lazy" if lazy else "clone"
-        extra = b.lfs_config_for_clone(remote)
+    def alone(self, data: Path, plain: PlainRepo | None) -> None:
+        """Add and checkout of one large file; add, push, disk, status and checkout of many.
+        plain: a plain git repository of the same files, whose status alternates with
+        git-cvfs's on the clean tree."""
+        b, timed = self.b, self.timed
+        # One large file: add, then checkout (from what the tool keeps locally), with peak memory.
+        repo, _ = b.new_repo("big")
+        shutil.copyfile(data / "big.bin", repo / "data.tmp")
+        (repo / "data").mkdir()
+        os.replace(repo / "data.tmp", repo / "data" / "big.bin")
         quiesce()
-        seconds = b.git(b.work, *extra, "clone", "-q", str(remote), name, env=b.clone_env(lazy))
-        timed("lazy clone (refs only)" if lazy else "clone + materialize many files", seconds)
-    b.git(b.work / "clone", "commit", "-q", "--allow-empty", "-m", "nothing new")
-    quiesce()
-    timed("push with nothing new to upload", b.git(b.work / "clone", "push", "-q", "origin", "main"))
-    release_space(work)
+        timed("git add: one large file", b.git(repo, "add", "data/big.bin"))
+        b.git(repo, "commit", "-q", "-m", "big")
+        (repo / "data" / "big.bin").unlink()
+        quiesce()
+        seconds, rss = b.peak_rss_mb(repo, ["git", "checkout", "--", "data/big.bin"])
+        timed("checkout: one large file", seconds)
+        self.results["peak RSS MB: that checkout"][self.tool].append(rss)
+        set_aside(repo, self.work)
+
+        # Many small files: add, commit + push, disk, status, checkout, status.
+        repo, self.remote = b.new_repo("many")
+        shutil.copytree(data / "many", repo / "data")
+        quiesce()
+        timed("git add: many files", b.git(repo, "add", "data"))
+        b.git(repo, "commit", "-q", "-m", "many")
+        b.git(repo, "push", "-q", "origin", "main")
+        data_bytes = sum(p.stat().st_size for p in (data / "many").iterdir())
+        self.results["local disk / data after add+commit+push"][self.tool].append(du(repo) / data_bytes)
+        quiesce()
+        ours, theirs = [], []
+        for _ in range(7):
+            ours.append(b.git(repo, "status", "--porcelain"))
+            if plain is not None:
+                theirs.append(plain.status())
+        self.results["git status: clean tree"][self.tool].append(statistics.median(ours))
+        if plain is not None:
+            plain.clean_medians.append(statistics.median(theirs))
+        set_aside(repo / "data", self.work)
+        quiesce()
+        timed("checkout: many files", b.git(repo, "checkout", "--", "data"))
+        quiesce()
+        timed("git status: first after checkout", b.git(repo, "status", "--porcelain"))
+
+    def clone(self, lazy: bool) -> None:
+        name = "clone-lazy" if lazy else "clone"
+        extra = self.b.lfs_config_for_clone(self.remote)
+        quiesce()
+        seconds = self.b.git(self.work, *extra, "clone", "-q", str(self.remote), name, env=self.b.clone_env(lazy))
+        self.timed("lazy clone (refs only)" if lazy else "clone + materialize many files", seconds)
+
+    def push_nothing_new(self) -> None:
+        self.b.git(self.work / "clone", "commit", "-q", "--allow-empty", "-m", "nothing new")
+        quiesce()
+        self.timed("push with nothing new to upload", self.b.git(self.work / "clone", "push", "-q", "origin", "main"))
 
 
 def set_aside(path: Path, work: Path) -> None:
@@ -264,30 +289,41 @@ def quiesce() -> None:
     os.sync()
 
 
-def plain_git_status(data: Path, work: Path) -> tuple[float, float, float]:
-    """Plain git on the same files: first status after a checkout; on a clean tree, the first
-    status (to set beside git-cvfs's first after its checkout) and the median of 7 more."""
-    work.mkdir(parents=True)
-    env = {**os.environ, "HOME": str(work), "GIT_CONFIG_NOSYSTEM": "1"}
-    repo = work / "r"
+class PlainRepo:
+    """Plain git, no filter, on the same files, committed."""
 
-    def git(*args: str) -> float:
+    def __init__(self, data: Path, work: Path) -> None:
+        work.mkdir(parents=True)
+        self.work = work
+        self.env = {**os.environ, "HOME": str(work), "GIT_CONFIG_NOSYSTEM": "1"}
+        self.repo = work / "r"
+        subprocess.run(["git", "init", "-q", str(self.repo)], check=True, env=self.env)
+        shutil.copytree(data / "many", self.repo / "data")
+        self.git("add", "data")
+        self.git("-c", "user.name=b", "-c", "user.email=b@e", "commit", "-q", "-m", "data")
+        self.clean_medians: list[float] = []  # one per round: median of the statuses beside git-cvfs's
+
+    def git(self, *args: str) -> float:
         start = time.perf_counter()
-        subprocess.run(["git", *args], cwd=repo, check=True, env=env, capture_output=True)
+        subprocess.run(["git", *args], cwd=self.repo, check=True, env=self.env, capture_output=True)
         return time.perf_counter() - start
 
-    subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
-    shutil.copytree(data / "many", repo / "data")
-    git("add", "data")
-    git("-c", "user.name=b", "-c", "user.email=b@e", "commit", "-q", "-m", "data")
+    def status(self) -> float:
+        return self.git("status", "--porcelain")
+
+
+def plain_git_status(data: Path, work: Path) -> tuple[float, float]:
+    """Plain git's first status after a checkout, and its first on a clean tree (to set
+    beside git-cvfs's first after its checkout)."""
+    plain = PlainRepo(data, work)
     quiesce()
-    first_clean, *warm = (git("status", "--porcelain") for _ in range(8))
-    set_aside(repo / "data", work)
-    git("checkout", "--", "data")
+    first_clean = plain.status()
+    set_aside(plain.repo / "data", work)
+    plain.git("checkout", "--", "data")
     quiesce()
-    first = git("status", "--porcelain")
+    first = plain.status()
     release_space(work)
-    return first, first_clean, statistics.median(warm)
+    return first, first_clean
 
 
 def startup(cmd: list[str], cwd: Path) -> float:
@@ -330,17 +366,27 @@ def main() -> int:
     make_data(data, big, count, small)
     results: Results = defaultdict(lambda: defaultdict(list))
     steal: Results = defaultdict(lambda: defaultdict(list))
+    # Plain git's status on a clean tree alternates with git-cvfs's in each round (Round.alone).
+    beside = PlainRepo(data, scratch / "plain-beside")
     run_steal, run_start = host_steal_ticks(), time.perf_counter()
     for i in range(args.rounds):
         order = ("cvfs", "lfs") if i % 2 == 0 else ("lfs", "cvfs")
+        rounds = {tool: Round(tool, scratch / f"r{i}-{tool}", results, steal) for tool in order}
         for tool in order:
             print(f"round {i + 1}: {tool}", file=sys.stderr)
-            one_round(tool, data, scratch / f"r{i}-{tool}", results, steal)
+            rounds[tool].alone(data, beside if tool == "cvfs" else None)
+        print(f"round {i + 1}: clones and push, both tools", file=sys.stderr)
+        for lazy in (False, True):
+            for tool in order:
+                rounds[tool].clone(lazy)
+        for tool in order:
+            rounds[tool].push_nothing_new()
+            release_space(rounds[tool].work)
     run_steal_share = steal_share(run_steal, host_steal_ticks(), time.perf_counter() - run_start)
+    release_space(beside.work)
     plain_runs = [plain_git_status(data, scratch / f"plain{i}") for i in range(3)]
     plain_first = statistics.median(run[0] for run in plain_runs)
     plain_first_clean = statistics.median(run[1] for run in plain_runs)
-    plain_clean = statistics.median(run[2] for run in plain_runs)
     version = startup([CVFS, "--version"], scratch)
     rows: list[tuple[str, ...]] = []
     for name, by_tool in results.items():
@@ -352,7 +398,9 @@ def main() -> int:
         )
         rows.append((name, fmt(c, unit), fmt(lfs, unit), f"{c / lfs:.2f}" if lfs else "-", paired, stolen))
     first = statistics.median(results["git status: first after checkout"]["cvfs"])
-    clean = statistics.median(results["git status: clean tree"]["cvfs"])
+    clean_runs = results["git status: clean tree"]["cvfs"]
+    clean, plain_clean = statistics.median(clean_runs), statistics.median(beside.clean_medians)
+    clean_paired = ", ".join(f"{a / b:.2f}" for a, b in zip(clean_runs, beside.clean_medians, strict=True))
     print("\n| workload | git-cvfs | Git LFS | cvfs/LFS | each round | host steal, cvfs / LFS |")
     print("|---|---|---|---|---|---|")
     for row in rows:
@@ -361,19 +409,21 @@ def main() -> int:
         print(
             f"\nThe hypervisor took {run_steal_share:.0%} of this machine's CPU time over the rounds (/proc/stat steal)."
         )
-    print("\n| against plain git, same files | plain git | git-cvfs | git-cvfs / plain git |\n|---|---|---|---|")
+    print("\n| against plain git, same files | plain git | git-cvfs | git-cvfs / plain git | each round |")
+    print("|---|---|---|---|---|")
     print(
-        f"| git status: clean tree | {plain_clean * 1000:.1f} ms | {clean * 1000:.1f} ms | {clean / plain_clean:.2f} |"
+        f"| git status: clean tree, alternating | {plain_clean * 1000:.1f} ms | {clean * 1000:.1f} ms"
+        f" | {clean / plain_clean:.2f} | {clean_paired} |"
     )
     print(
         f"| git status: first after checkout, against plain git's first on a clean tree | {plain_first_clean * 1000:.1f} ms"
-        f" | {first * 1000:.1f} ms | {first / plain_first_clean:.2f} |"
+        f" | {first * 1000:.1f} ms | {first / plain_first_clean:.2f} | |"
     )
     print(
         f"| git status: first after checkout, against plain git's first after its checkout | {plain_first * 1000:.1f} ms"
-        f" | {first * 1000:.1f} ms | {first / plain_first:.2f} |"
+        f" | {first * 1000:.1f} ms | {first / plain_first:.2f} | |"
     )
-    print(f"| `git-cvfs --version` | | {version * 1000:.0f} ms | |")
+    print(f"| `git-cvfs --version` | | {version * 1000:.0f} ms | | |")
     if args.work is None:
         shutil.rmtree(scratch, ignore_errors=True)
     else:
