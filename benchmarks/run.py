@@ -242,6 +242,9 @@ class Round:
         timed("checkout: many files", b.git(repo, "checkout", "--", "data"))
         quiesce()
         timed("git status: first after checkout", b.git(repo, "status", "--porcelain"))
+        # What the clones do not need goes now, as the whole round's files go at its end, so
+        # that each tool's part starts after a release: page cache and disk blocks freed.
+        release_space(self.work / "set-aside")
 
     def clone(self, lazy: bool) -> None:
         name = "clone-lazy" if lazy else "clone"
