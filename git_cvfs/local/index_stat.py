@@ -171,6 +171,16 @@ def _wanted_entries(
 
 # (the work tree, the entry's name, its recorded stat fields, its blob id, lstat of the file,
 # index mtime in s) -> stat to record
+def _read_index(index_path: Path) -> tuple[bytearray, int] | None:
+    """The index's bytes and the second of its mtime, the one git compares entries with
+    (from the integer nanoseconds, as in _stat_fields); None when there is no index."""
+    try:
+        with open(index_path, "rb") as f:
+            return bytearray(f.read()), os.fstat(f.fileno()).st_mtime_ns // _NS
+    except FileNotFoundError:
+        return None
+
+
 Choose = Callable[[_WorkTree, bytes, tuple[int, ...], str, os.stat_result, int], "os.stat_result | None"]
 
 
@@ -191,11 +201,10 @@ def _rewrite_entries(index_path: Path, root: Path, wanted: Collection[bytes], ch
                 return 0
             time.sleep(0.02)
     try:
-        try:
-            data = bytearray(index_path.read_bytes())
-            index_mtime = os.stat(index_path).st_mtime_ns // _NS
-        except FileNotFoundError:
+        read = _read_index(index_path)
+        if read is None:
             return 0
+        data, index_mtime = read
         with _WorkTree(root) as files:
             entries = _wanted_entries(data, files, wanted)
             if entries is None:
@@ -280,11 +289,10 @@ def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> s
     """
     if not paths:
         return set()
-    try:
-        data = bytearray(index_path.read_bytes())
-        index_mtime = os.stat(index_path).st_mtime_ns // _NS
-    except FileNotFoundError:
+    read = _read_index(index_path)
+    if read is None:
         return set()
+    data, index_mtime = read
     with _WorkTree(root) as files:
         entries = _wanted_entries(data, files, _names(paths))
         if entries is None:
