@@ -74,10 +74,11 @@ def _dispatch(argv: list[str]) -> int:
         return 0
     name = argv[0]
     if name == "hook-impl" and len(argv) > 1 and not argv[1].startswith("-"):
-        from git_cvfs.commands.hook_fast import nothing_to_do
+        from git_cvfs.commands.hook_fast import nothing_to_do, run_hook
 
         if nothing_to_do(argv[1]):  # the usual case, before argparse and the core are imported
             return 0
+        return run_hook(argv[1], argv[2:])  # as git runs it: argparse would add nothing
     if argv == ["filter-process"]:  # as git runs it: before argparse, which it has no use for
         from git_cvfs.commands.filter import filter_process
 

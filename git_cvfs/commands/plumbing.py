@@ -31,7 +31,9 @@ def run(name: str, args: argparse.Namespace) -> int:
         return merge_ref(args)
     if name == "merge-index":
         return merge_index(args)
-    return hook_impl(args.hook, args.hook_args)
+    from git_cvfs.commands.hook_fast import run_hook
+
+    return run_hook(args.hook, args.hook_args)
 
 
 def textconv(path: Path) -> int:
@@ -78,11 +80,3 @@ def merge_index(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
-
-
-def hook_impl(hook: str, hook_args: list[str]) -> int:
-    # cli.py has already asked hook_fast.nothing_to_do and found work to do.
-    from git_cvfs.core.git_hooks import run_hook
-    from git_cvfs.core.workspace import Workspace
-
-    return run_hook(Workspace.discover(), hook, hook_args)

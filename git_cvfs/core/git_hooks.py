@@ -1,4 +1,8 @@
-"""What each hook does: pre-commit, pre-push, post-checkout, post-merge, post-commit."""
+"""What each hook does: pre-commit, pre-push, post-checkout, post-merge, post-commit.
+
+Each hook imports what it uses itself: a push with nothing new to upload needs only the
+rev-list and scan of refs_in_history, and importing uploads, the inventory and argparse
+took about half of its 130-160 ms (see hook_fast)."""
 
 from __future__ import annotations
 
@@ -6,21 +10,22 @@ import sys
 from collections.abc import Sequence
 
 from git_cvfs import output
-from git_cvfs.core.push import PushResult, archive_refs, raise_for_missing, refs_in_history
-from git_cvfs.core.refscan import scan_blobs
+from git_cvfs.core.refscan import refs_in_history, scan_blobs
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import CvfsError
-from git_cvfs.format.inventory import SHARD_DIR, Row
 from git_cvfs.format.size import format_size
 from git_cvfs.local.git import split_z
-from git_cvfs.local.index_store import update_inventory
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 ZERO = "0" * 40
 
 
 def pre_commit(ws: Workspace) -> int:
+    from git_cvfs.core.push import PushResult, archive_refs, raise_for_missing
+    from git_cvfs.format.inventory import SHARD_DIR, Row
+    from git_cvfs.local.index_store import update_inventory
+
     repo = ws.repo
     base = "HEAD" if repo.has_head() else EMPTY_TREE
     raw = repo.git("diff-index", "--cached", "-z", "--no-renames", base).split(b"\0")
@@ -105,9 +110,11 @@ def pre_push(ws: Workspace, remote: str, stdin_lines: Sequence[str]) -> int:
     if not tips:
         return 0
     known = [e for e in excludes if e.startswith("--") or _exists(ws, e)]
-    found = refs_in_history(ws, [*tips, "--not", *known])
+    found = refs_in_history(ws.repo, [*tips, "--not", *known])
     if not found:
         return 0
+    from git_cvfs.core.push import PushResult, archive_refs, raise_for_missing
+
     paths = {ref.hex: path for path, ref in found}
     outcome = archive_refs(ws, found, names=["primary"])
     result = PushResult(outcome, paths)
@@ -158,6 +165,8 @@ def post_checkout(ws: Workspace) -> int:
 
 def post_commit(ws: Workspace) -> int:
     """After `git commit <paths>`, git's real index still holds the old shards: bring it in line with HEAD."""
+    from git_cvfs.format.inventory import SHARD_DIR
+
     repo = ws.repo
     if not repo.has_head():
         return 0

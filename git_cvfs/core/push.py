@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from git_cvfs.core.refscan import scan_blobs
+from git_cvfs.core.refscan import refs_in_history, scan_blobs
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import ArchiveError, CvfsError, ObjectMissingError, UsageError
@@ -138,17 +138,6 @@ def refs_in_tree_and_index(ws: Workspace) -> list[tuple[str, Ref]]:
     return scan_blobs(repo, list(dict.fromkeys(items))).refs
 
 
-def refs_in_history(ws: Workspace, revs: Sequence[str]) -> list[tuple[str, Ref]]:
-    """Refs in every blob reachable from revs (e.g. ["--all"], or new commits "--not --remotes")."""
-    repo = ws.repo
-    items = []
-    for line in repo.git("rev-list", "--objects", *revs).decode("utf-8", "surrogateescape").splitlines():
-        sha, _, path = line.partition(" ")
-        if path:
-            items.append((path, sha))
-    return scan_blobs(repo, items).refs
-
-
 @dataclass
 class PushResult:
     outcome: ArchiveOutcome
@@ -167,7 +156,7 @@ class PushResult:
 def push(ws: Workspace, *, all_history: bool, archive: str | None) -> PushResult:
     if archive is not None and archive not in ws.settings.archives:
         raise UsageError(f"no archive named {archive!r}", hint=f"configured: {', '.join(ws.archive_names)}")
-    found = refs_in_history(ws, ["--all"]) if all_history else refs_in_tree_and_index(ws)
+    found = refs_in_history(ws.repo, ["--all"]) if all_history else refs_in_tree_and_index(ws)
     unversioned = [row for row in read_worktree_inventory(ws.repo).values() if not row.git]
     found += [(row.path, Ref(row.hex, row.size)) for row in unversioned]
     paths = {ref.hex: path for path, ref in found}

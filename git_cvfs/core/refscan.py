@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from git_cvfs.errors import RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.git import Repo
 
 
-@dataclass
 class BlobScan:
-    refs: list[tuple[str, Ref]] = field(default_factory=list)  # (path, ref)
-    malformed: list[tuple[str, str]] = field(default_factory=list)  # (path, problem)
-    plain: list[tuple[str, int]] = field(default_factory=list)  # (path, size) of ordinary content
+    """What scan_blobs found. A plain class, not a dataclass: the pre-push hook scans, and
+    importing dataclasses (with inspect) would cost it about 13 ms."""
+
+    def __init__(self) -> None:
+        self.refs: list[tuple[str, Ref]] = []  # (path, ref)
+        self.malformed: list[tuple[str, str]] = []  # (path, problem)
+        self.plain: list[tuple[str, int]] = []  # (path, size) of ordinary content
 
 
 def blob_sizes(repo: Repo, blobs: Sequence[str]) -> dict[str, int]:
@@ -87,3 +89,13 @@ def scan_blobs(repo: Repo, items: Sequence[tuple[str, str]]) -> BlobScan:
         else:
             scan.refs.append((path, ref))
     return scan
+
+
+def refs_in_history(repo: Repo, revs: Sequence[str]) -> list[tuple[str, Ref]]:
+    """Refs in every blob reachable from revs (e.g. ["--all"], or new commits "--not --remotes")."""
+    items = []
+    for line in repo.git("rev-list", "--objects", *revs).decode("utf-8", "surrogateescape").splitlines():
+        sha, _, path = line.partition(" ")
+        if path:
+            items.append((path, sha))
+    return scan_blobs(repo, items).refs

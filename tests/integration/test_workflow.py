@@ -255,6 +255,28 @@ def test_pre_push_with_nothing_new_makes_no_archive_call(project: Project, tmp_p
     project.git("push", "-q", "origin", "main")
 
 
+def test_pre_push_with_nothing_new_imports_only_what_it_uses(project: Project) -> None:
+    # Most pushes add no large file. argparse, the uploads (concurrent.futures, logging),
+    # the inventory (json, dataclasses with inspect) cost such a push's hook about 40 ms.
+    project.write("data/a.bin", rand(5000, 5))
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    unwanted = {"argparse", "dataclasses", "concurrent.futures", "json", "git_cvfs.core.push"}
+    unwanted |= {"git_cvfs.remote.transfer", "git_cvfs.format.inventory"}
+    for name, change in (("empty", None), ("docs", b"docs only\n")):
+        if change is None:
+            project.git("commit", "-q", "--allow-empty", "-m", name)
+        else:
+            project.write("README", change)
+            project.commit_all(name)
+        pushed = project.git("push", "-q", "origin", "main", env={"PYTHONPROFILEIMPORTTIME": "1"})
+        imported = {
+            line.split("|")[-1].strip() for line in pushed.stderr.splitlines() if line.startswith("import time")
+        }
+        assert "git_cvfs.core.git_hooks" in imported, name  # the hook ran, and was measured
+        assert imported & unwanted == set(), name
+
+
 def test_single_file_filter_gives_identical_results(project: Project, tmp_path: Path) -> None:
     data = rand(5000, 7)
     # A git config with only the one-process-per-file filter (no filter.cvfs.process).
