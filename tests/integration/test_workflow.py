@@ -245,6 +245,27 @@ def test_pre_push_uploads_what_the_archive_lacks_and_refuses_what_is_nowhere(pro
     )
 
 
+def test_pre_push_over_a_remote_commit_this_clone_never_fetched(project: Project, tmp_path: Path) -> None:
+    # A force push names the remote's tip, which this clone does not have: the hook must
+    # still find and upload what the pushed commits hold, not die on the unknown commit.
+    project.write("data/a.bin", rand(5000, 3))
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    other = project.clone(tmp_path / "other")
+    (other / "notes.txt").write_text("from elsewhere\n")
+    git(other, "add", "notes.txt")
+    git(other, "commit", "-q", "-m", "elsewhere")
+    git(other, "push", "-q", "origin", "main")
+    data = rand(5000, 4)
+    project.write("data/c.bin", data)
+    project.commit_all("c")
+    obj = project.archive_path(ref_of(data).hex)
+    obj.unlink()
+    (project.root / ".git/cvfs/archived").rename(tmp_path / "forgotten")  # this machine forgets it was archived
+    project.git("push", "-q", "--force", "origin", "main")
+    assert obj.read_bytes() == data
+
+
 def test_pre_push_with_nothing_new_makes_no_archive_call(project: Project, tmp_path: Path) -> None:
     project.write("data/a.bin", rand(5000))
     project.commit_all()
