@@ -20,6 +20,7 @@ for install.sh). The interpreter matters: see docs/PERFORMANCE.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -260,9 +261,24 @@ class Round:
         self.timed("lazy clone (refs only)" if lazy else "clone + materialize many files", seconds)
 
     def push_nothing_new(self) -> None:
-        self.b.git(self.work / "clone", "commit", "-q", "--allow-empty", "-m", "nothing new")
+        clone, events = self.work / "clone", self.work / "push.trace2.json"
+        self.b.git(clone, "commit", "-q", "--allow-empty", "-m", "nothing new")
         quiesce()
-        self.timed("push with nothing new to upload", self.b.git(self.work / "clone", "push", "-q", "origin", "main"))
+        seconds = self.b.git(clone, "push", "-q", "origin", "main", env={"GIT_TRACE2_EVENT": str(events)})
+        self.timed("push with nothing new to upload", seconds)
+        self.results["its pre-push hook"][self.tool].append(hook_seconds(events, "pre-push"))
+
+
+def hook_seconds(events: Path, hook: str) -> float:
+    """How long git waited for `hook`, from its trace2 events (child_start to child_exit)."""
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    top = records[0]["sid"]  # the git command itself, not the processes it starts
+    ours = [r for r in records if r["sid"] == top]
+    started = [r["child_id"] for r in ours if r["event"] == "child_start" and r.get("hook_name") == hook]
+    for r in ours:
+        if started and r["event"] == "child_exit" and r["child_id"] == started[0]:
+            return float(r["t_rel"])
+    raise RuntimeError(f"no {hook} hook in {events}")
 
 
 def set_aside(path: Path, work: Path) -> None:
