@@ -190,3 +190,8 @@ def rand(n: int, seed: int = 0) -> bytes:
     import random
 
     return random.Random(seed).randbytes(n)
+
+
+def imported_modules(stderr: str) -> set[str]:
+    """The modules a process imported, from its `-X importtime` (PYTHONPROFILEIMPORTTIME) lines."""
+    return {line.split("|")[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}

@@ -18,7 +18,7 @@ from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import IntegrityError
 from git_cvfs.format.pktline import encode_packet, read_packet, read_text_list, write_content
 from git_cvfs.format.ref import Ref
-from tests.conftest import CVFS, CloudArchive, Project, new_project, rand
+from tests.conftest import CVFS, CloudArchive, Project, imported_modules, new_project, rand
 
 
 def git_side(
@@ -404,7 +404,7 @@ def test_the_filter_git_waits_for_imports_only_what_it_uses(
     replies = Replies(proc.stdout)
     assert replies.status() == "status=success"
     assert replies.content() == (data if skip_smudge == "0" else Ref(hex_digest, len(data)).encode())
-    imported = {line.split("|")[-1].strip() for line in proc.stderr.decode().splitlines() if "|" in line}
+    imported = imported_modules(proc.stderr.decode())
     assert "git_cvfs.core.filter_process" in imported
     assert imported & unwanted == set()
     assert all(is_ours(hooks / hook) for hook in HOOKS)

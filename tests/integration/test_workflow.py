@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from git_cvfs.format.ref import Ref
-from tests.conftest import Project, git, rand
+from tests.conftest import Project, git, imported_modules, rand
 
 
 def ref_of(data: bytes) -> Ref:
@@ -291,9 +291,7 @@ def test_pre_push_with_nothing_new_imports_only_what_it_uses(project: Project) -
             project.write("README", change)
             project.commit_all(name)
         pushed = project.git("push", "-q", "origin", "main", env={"PYTHONPROFILEIMPORTTIME": "1"})
-        imported = {
-            line.split("|")[-1].strip() for line in pushed.stderr.splitlines() if line.startswith("import time")
-        }
+        imported = imported_modules(pushed.stderr)
         assert "git_cvfs.core.git_hooks" in imported, name  # the hook ran, and was measured
         assert imported & unwanted == set(), name
 
