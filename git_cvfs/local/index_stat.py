@@ -169,8 +169,6 @@ def _wanted_entries(
     return walk()
 
 
-# (the work tree, the entry's name, its recorded stat fields, its blob id, lstat of the file,
-# index mtime in s) -> stat to record
 def _read_index(index_path: Path) -> tuple[bytearray, int] | None:
     """The index's bytes and the second of its mtime, the one git compares entries with
     (from the integer nanoseconds, as in _stat_fields); None when there is no index."""
@@ -181,6 +179,8 @@ def _read_index(index_path: Path) -> tuple[bytearray, int] | None:
         return None
 
 
+# (the work tree, the entry's name, its recorded stat fields, its blob id, lstat of the file,
+# index mtime in s) -> stat to record
 Choose = Callable[[_WorkTree, bytes, tuple[int, ...], str, os.stat_result, int], "os.stat_result | None"]
 
 
