@@ -11,15 +11,17 @@ from git_cvfs.core.lean import drop_cache_copies
 from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
 from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
-from git_cvfs.errors import ArchiveError, ChangedUnderfootError, CvfsError
+from git_cvfs.errors import ArchiveError, ChangedUnderfootError, CvfsError, IntegrityError
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import patch_index_stat
 from git_cvfs.local.journal import take_paths
 from git_cvfs.local.locks import file_lock
-from git_cvfs.local.worktree import replace_file
+from git_cvfs.local.worktree import replace_file, replace_file_verified
 from git_cvfs.output import Progress
-from git_cvfs.remote.transfer import download_many
+from git_cvfs.remote.archive import is_directory, object_key
+from git_cvfs.remote.filedir import FileArchive
+from git_cvfs.remote.transfer import download_many, download_to_cache
 
 
 @dataclass
@@ -89,15 +91,24 @@ def _refresh_stale_index_entries(ws: Workspace, files: Sequence[ManagedFile]) ->
 
 
 def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResult) -> None:
-    """Download what the cache lacks, write each file atomically, then refresh the index stat data."""
+    """Write each file atomically and verified, then refresh the index stat data.
+
+    What the cache lacks is downloaded into it first, except from a directory archive that
+    is the primary while the cache is lean: the lean cache would drop the copy again as soon
+    as the file is written, so the object goes straight into the work tree, hashed as it is
+    copied (one copy and one fsync a file instead of two, and no delete).
+    """
     if not files:
         return
-    refs = [f.target for f in files if f.target is not None]
-    try:
-        outcome = download_many(ws.archives, ws.cache, refs, concurrency=ws.settings.concurrency)
-        failed = {h: e.message for h, e in outcome.failed.items()}
-    except ArchiveError as exc:
-        failed = {r.hex: exc.message for r in refs}
+    direct = _direct_archive(ws)
+    failed: dict[str, str] = {}
+    if direct is None:
+        refs = [f.target for f in files if f.target is not None]
+        try:
+            outcome = download_many(ws.archives, ws.cache, refs, concurrency=ws.settings.concurrency)
+            failed = {h: e.message for h, e in outcome.failed.items()}
+        except ArchiveError as exc:
+            failed = {r.hex: exc.message for r in refs}
     ready = []
     for f in files:
         ref = f.target
@@ -113,11 +124,16 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
         assert ref is not None
         try:
             missing = f.state is State.MISSING
+            expect_head = None if missing else ref.encode()
+            if direct is not None and not ws.cache.has(ref.hex, ref.size):
+                if _copy_from_archive(ws, direct, f.path, ref, expect_head=expect_head, create_dirs=missing):
+                    return f, None
+                download_to_cache(ws.archives, ws.cache, ref)  # not there, or damaged: every archive is asked
             replace_file(
                 ws.repo.root,
                 f.path,
                 ws.cache.object_path(ref.hex),
-                expect_head=None if missing else ref.encode(),
+                expect_head=expect_head,
                 create_dirs=missing,
             )
         except ChangedUnderfootError as exc:
@@ -148,6 +164,35 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
     patch_index_stat(ws.repo.index_file, ws.repo.root, refresh)
     written_refs = {f.path: f.target for f, problem in written if not problem and f.target is not None}
     drop_cache_copies(ws, [(p, written_refs[p]) for p in refresh], recorded_in_primary(ws))
+
+
+def _direct_archive(ws: Workspace) -> FileArchive | None:
+    """The primary, when it is a directory archive and the cache keeps no copies; else None."""
+    if ws.settings.cache_keep or not is_directory(ws.settings.primary.url):
+        return None
+    try:
+        archive = ws.primary
+    except CvfsError:
+        return None  # a bad or missing archive directory: the download path reports it per file
+    assert isinstance(archive, FileArchive)
+    return archive
+
+
+def _copy_from_archive(
+    ws: Workspace, archive: FileArchive, path: str, ref: Ref, *, expect_head: bytes | None, create_dirs: bool
+) -> bool:
+    """Write `path` from the archive's object; False when the archive has no good copy of it."""
+    source = archive.open_object(object_key(ref.hex))
+    if source is None:
+        return False
+    try:
+        with source:
+            replace_file_verified(
+                ws.repo.root, path, source, ref.hex, ref.size, expect_head=expect_head, create_dirs=create_dirs
+            )
+    except IntegrityError:
+        return False  # damaged there: the download that follows names the archive and the key
+    return True
 
 
 def take_pending(ws: Workspace) -> list[str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import io
 import os
 import stat
 import threading
@@ -17,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from git_cvfs.crash import crash_point
-from git_cvfs.errors import ChangedUnderfootError, UnsafePathError, UsageError
+from git_cvfs.errors import ChangedUnderfootError, IntegrityError, UnsafePathError, UsageError
 from git_cvfs.format.inventory import validate_repo_path
 from git_cvfs.format.ref import MAX_REF_BYTES
 
@@ -89,14 +91,61 @@ def replace_file(
     def copy(out: int) -> None:
         with open(source, "rb") as src:
             _copy_fd(src.fileno(), out)
-        # git compares index and file mtimes in whole seconds: a file whose mtime falls in
-        # the same second as the index write is "racily clean" and gets re-hashed by the
-        # next `git status`. One second in the past avoids that, and any later edit still
-        # moves the mtime, so real changes are still seen.
-        now = time.time_ns()
-        os.utime(out, ns=(now, now - 1_000_000_000))
+        _backdate(out)
 
     return _atomic_write(root, rel_path, copy, expect_head=expect_head, create_dirs=create_dirs)
+
+
+def replace_file_verified(
+    root: Path,
+    rel_path: str,
+    source: io.RawIOBase,
+    hex_digest: str,
+    size: int,
+    *,
+    expect_head: bytes | None = None,
+    create_dirs: bool = False,
+) -> os.stat_result:
+    """As replace_file, from an open file that must hold exactly `size` bytes hashing to
+    `hex_digest` (an object read straight from a directory archive, with no copy in the cache).
+
+    The bytes are hashed as they are copied, so what is checked is what was written; bytes
+    that do not match raise IntegrityError before the rename, and the work tree is untouched.
+    """
+
+    def copy(out: int) -> None:
+        h = hashlib.sha256()
+        buf = bytearray(_COPY_CHUNK)
+        view = memoryview(buf)
+        got = 0
+        while got <= size and (n := source.readinto(buf)):
+            h.update(view[:n])
+            got += n
+            _write_all(out, view[:n])
+            crash_point("worktree:mid-copy")
+        if got != size or h.hexdigest() != hex_digest:
+            raise IntegrityError(f"{rel_path}: the source does not hold sha256:{hex_digest} ({size} bytes)")
+        _backdate(out)
+
+    return _atomic_write(root, rel_path, copy, expect_head=expect_head, create_dirs=create_dirs)
+
+
+_COPY_CHUNK = 1 << 20
+
+
+def _backdate(fd: int) -> None:
+    """git compares index and file mtimes in whole seconds: a file whose mtime falls in the
+    same second as the index write is "racily clean" and gets re-hashed by the next
+    `git status`. One second in the past avoids that, and any later edit still moves the
+    mtime, so real changes are still seen."""
+    now = time.time_ns()
+    os.utime(fd, ns=(now, now - 1_000_000_000))
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def write_bytes(
@@ -109,9 +158,7 @@ def write_bytes(
     """
 
     def write(out: int) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(out, view) :]
+        _write_all(out, data)
 
     return _atomic_write(root, rel_path, write, create_dirs=create_dirs, expect_stat=expect_stat)
 
@@ -231,10 +278,8 @@ def _copy_fd(src: int, dst: int) -> None:
         os.lseek(src, 0, os.SEEK_SET)
         os.lseek(dst, 0, os.SEEK_SET)
         os.ftruncate(dst, 0)
-    while chunk := os.read(src, 1 << 20):
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(dst, view) :]
+    while chunk := os.read(src, _COPY_CHUNK):
+        _write_all(dst, chunk)
 
 
 def files_under(root: Path, pathspecs: Sequence[str]) -> list[str]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import io
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from git_cvfs.crash import fault_point
@@ -243,7 +243,7 @@ class FileArchive:
     def _write_error(self, key: str, exc: OSError) -> ArchiveError:
         return ArchiveError(f"archive {self.name}: cannot write {key}: {exc.strerror or exc}")
 
-    def open_object(self, key: str) -> BinaryIO | None:
+    def open_object(self, key: str) -> io.FileIO | None:
         """The stored object opened for reading (without touching its access time), or None.
 
         Unbuffered: callers read whole objects or large chunks, and a checkout opens one per

@@ -49,13 +49,24 @@ def test_git_add_killed_while_cleaning(project: Project, point: str) -> None:
     healthy(project.root)
 
 
-@pytest.mark.parametrize("point", ["cache:before-adopt", "worktree:before-rename"])
-def test_ensure_killed_midway(project: Project, tmp_path: Path, point: str) -> None:
+@pytest.mark.parametrize(
+    ("point", "keep"),
+    [
+        # The lean cache (the default) copies from the directory archive straight into the tree.
+        ("worktree:mid-copy", False),
+        ("worktree:before-rename", False),
+        # cache.keep = true: downloaded into the cache first, then copied.
+        ("cache:before-adopt", True),
+        ("worktree:before-rename", True),
+    ],
+)
+def test_ensure_killed_midway(project: Project, tmp_path: Path, point: str, keep: bool) -> None:
     data = rand(300_000, 1)
     project.write("data/a.bin", data)
     project.commit_all()
     project.git("push", "-q", "origin", "main")
     lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    git(lazy, "config", "cvfs.cache.keep", "true" if keep else "false")
     died = git(lazy, "cvfs", "ensure", "data", env=crash(point), check=False)
     assert died.returncode != 0
     assert (lazy / "data/a.bin").read_bytes() == ref_bytes(data)  # the old state

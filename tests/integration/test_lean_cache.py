@@ -56,3 +56,28 @@ def test_ensure_drops_the_cache_copy_and_switching_back_downloads_again(project:
     git(lazy, "commit", "-q", "-m", "rm")
     git(lazy, "checkout", "-q", "main")
     assert (lazy / "data/a.bin").read_bytes() == data
+
+
+def test_ensure_and_the_checkout_hook_copy_from_the_directory_archive_straight_into_the_tree(
+    project: Project, tmp_path: Path
+) -> None:
+    """The lean cache would drop a downloaded copy as soon as the file is written, so with a
+    directory archive as the primary the bytes never go through the cache: here the cache
+    cannot take a file at all, and ensure and the post-checkout hook still write both."""
+    project.git("config", "-f", ".cvfs/config", "smudge.streamMax", "100KB")  # big.bin: the hook's
+    small, big = rand(50_000, 5), rand(300_000, 6)
+    project.write("data/small.bin", small)
+    project.write("data/big.bin", big)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    lazy = tmp_path / "lazy"
+    git(tmp_path, "clone", "-q", str(project.remote), "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    (lazy / ".git/cvfs").mkdir(exist_ok=True)
+    (lazy / ".git/cvfs/tmp").write_bytes(b"")  # a file where the cache's tmp directory goes
+    git(lazy, "cvfs", "ensure", "data/small.bin")
+    assert (lazy / "data/small.bin").read_bytes() == small
+    (lazy / "data/big.bin").unlink()
+    git(lazy, "checkout", "--", "data/big.bin")  # deferred by the filter, written by the hook
+    assert (lazy / "data/big.bin").read_bytes() == big
+    assert git(lazy, "status", "--porcelain").stdout == ""
+    assert not cached(lazy, small) and not cached(lazy, big)

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from git_cvfs.errors import UnsafePathError
-from git_cvfs.local.worktree import read_head, replace_file, write_bytes
+from git_cvfs.errors import IntegrityError, UnsafePathError
+from git_cvfs.local.worktree import read_head, replace_file, replace_file_verified, write_bytes
 
 
 def test_replace_is_atomic_and_keeps_mode(tmp_path: Path) -> None:
@@ -32,6 +34,41 @@ def test_replace_keeps_a_file_changed_meanwhile(tmp_path: Path) -> None:
         replace_file(root, "f", src, expect_head=b"ref")
     assert (root / "f").read_bytes() == b"user edit"
     assert sorted(p.name for p in root.iterdir()) == ["f", "src"]
+
+
+def test_verified_replace_writes_bytes_that_hash_right_and_leaves_them_out_of_gits_racy_second(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    data = os.urandom(3 << 20)  # several copy chunks
+    (root / "f").write_bytes(b"ref")
+    (root / "src").write_bytes(data)
+    with open(root / "src", "rb", buffering=0) as src:
+        st = replace_file_verified(root, "f", src, hashlib.sha256(data).hexdigest(), len(data), expect_head=b"ref")
+    assert (root / "f").read_bytes() == data and st.st_size == len(data)
+    assert st.st_mtime < time.time() - 0.5  # a second back: git's next status does not re-hash it
+    assert sorted(p.name for p in root.iterdir()) == ["f", "src"]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        b"x" + bytes(99_999),  # same size, other bytes
+        bytes(99_999),  # one byte short
+        bytes(100_000) + b"tail",  # the right bytes, then more
+    ],
+)
+def test_verified_replace_of_wrong_bytes_leaves_the_file_as_it_was(tmp_path: Path, stored: bytes) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    want = bytes(100_000)
+    (root / "f").write_bytes(b"ref")
+    (root / "src").write_bytes(stored)
+    with open(root / "src", "rb", buffering=0) as src, pytest.raises(IntegrityError):
+        replace_file_verified(root, "f", src, hashlib.sha256(want).hexdigest(), len(want), expect_head=b"ref")
+    assert (root / "f").read_bytes() == b"ref"
+    assert sorted(p.name for p in root.iterdir()) == ["f", "src"]  # no temp file left
 
 
 def test_symlinked_file_is_never_written_through(tmp_path: Path) -> None:
