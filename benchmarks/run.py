@@ -260,6 +260,22 @@ class Round:
         seconds = self.b.git(self.work, *extra, "clone", "-q", str(self.remote), name, env=self.b.clone_env(lazy))
         self.timed("lazy clone (refs only)" if lazy else "clone + materialize many files", seconds)
 
+    def materialize_lazy_clone(self, plain: PlainRepo | None) -> None:
+        """Every file of the lazy clone: `git cvfs ensure` against `git lfs pull`, then the first
+        status after it, git-cvfs's beside plain git's taken just before and just after it."""
+        clone = self.work / "clone-lazy"
+        if self.tool == "cvfs":
+            cmd = ["git", "cvfs", "ensure", "data"]
+        else:
+            cmd = ["git", *self.b.lfs_config_for_clone(self.remote), "lfs", "pull"]
+        quiesce()
+        self.timed("materialize a lazy clone: ensure / git lfs pull", self.b.run(clone, cmd))
+        quiesce()
+        before = plain.status() if plain is not None else 0.0
+        self.timed("git status: first after that", self.b.git(clone, "status", "--porcelain"))
+        if plain is not None:
+            plain.around_ensure.append((before + plain.status()) / 2)
+
     def push_nothing_new(self) -> None:
         clone, events = self.work / "clone", self.work / "push.trace2.json"
         self.b.git(clone, "commit", "-q", "--allow-empty", "-m", "nothing new")
@@ -328,6 +344,7 @@ class PlainRepo:
         self.git("-c", "user.name=b", "-c", "user.email=b@e", "commit", "-q", "-m", "data")
         self.clean_medians: list[float] = []  # one per round: median of the statuses beside git-cvfs's
         self.around_first: list[float] = []  # one per round: mean of the two around git-cvfs's first
+        self.around_ensure: list[float] = []  # the same around its first after `ensure`
 
     def git(self, *args: str) -> float:
         start = time.perf_counter()
@@ -404,6 +421,8 @@ def main() -> int:
             for tool in order:
                 rounds[tool].clone(lazy)
         for tool in order:
+            rounds[tool].materialize_lazy_clone(beside if tool == "cvfs" else None)
+        for tool in order:
             rounds[tool].push_nothing_new()
         for tool in order:  # only when both pushes are timed: emptying files is disk work too
             release_space(rounds[tool].work)
@@ -423,6 +442,9 @@ def main() -> int:
     first_runs = results["git status: first after checkout"]["cvfs"]
     first, plain_around = statistics.median(first_runs), statistics.median(beside.around_first)
     first_paired = ", ".join(f"{a / b:.2f}" for a, b in zip(first_runs, beside.around_first, strict=True))
+    after_ensure = results["git status: first after that"]["cvfs"]
+    ensured, plain_ensure = statistics.median(after_ensure), statistics.median(beside.around_ensure)
+    ensure_paired = ", ".join(f"{a / b:.2f}" for a, b in zip(after_ensure, beside.around_ensure, strict=True))
     clean_runs = results["git status: clean tree"]["cvfs"]
     clean, plain_clean = statistics.median(clean_runs), statistics.median(beside.clean_medians)
     clean_paired = ", ".join(f"{a / b:.2f}" for a, b in zip(clean_runs, beside.clean_medians, strict=True))
@@ -443,6 +465,11 @@ def main() -> int:
     print(
         f"| git status: first after checkout, against plain git's on a clean tree just before and after it"
         f" | {plain_around * 1000:.1f} ms | {first * 1000:.1f} ms | {first / plain_around:.2f} | {first_paired} |"
+    )
+    print(
+        f"| git status: first after `ensure` of a lazy clone, against plain git's on a clean tree just before"
+        f" and after it | {plain_ensure * 1000:.1f} ms | {ensured * 1000:.1f} ms | {ensured / plain_ensure:.2f}"
+        f" | {ensure_paired} |"
     )
     print(
         f"| git status: first after checkout, against plain git's first after its checkout | {plain_first * 1000:.1f} ms"
