@@ -150,7 +150,7 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
     with ThreadPoolExecutor(max_workers=max(1, min(ws.settings.concurrency, len(ready)))) as pool:
         written = list(pool.map(write_one, ready))
     progress.finish()
-    refresh = []
+    refresh: list[tuple[str, Ref]] = []
     for f, problem in written:
         if problem:
             result.failed[f.path] = problem
@@ -160,10 +160,13 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
         assert ref is not None
         # Only when the index holds this very ref is the file now clean in git's eyes.
         if f.blob == git_blob_id(ref.encode()):
-            refresh.append(f.path)
-    patch_index_stat(ws.repo.index_file, ws.repo.root, refresh)
-    written_refs = {f.path: f.target for f, problem in written if not problem and f.target is not None}
-    drop_cache_copies(ws, [(p, written_refs[p]) for p in refresh], recorded_in_primary(ws))
+            refresh.append((f.path, ref))
+    patch_index_stat(ws.repo.index_file, ws.repo.root, [path for path, _ in refresh])
+    # Files copied straight from the archive left no cache copy; when none did, the primary's
+    # record (read from the whole inventory) is not needed.
+    cached = [(path, ref) for path, ref in refresh if ws.cache.has(ref.hex, ref.size)]
+    if cached:
+        drop_cache_copies(ws, cached, recorded_in_primary(ws))
 
 
 def _direct_archive(ws: Workspace) -> FileArchive | None:
