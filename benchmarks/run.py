@@ -239,16 +239,12 @@ class Round:
                 theirs.append(plain.status())
         self.results["git status: clean tree"][self.tool].append(statistics.median(ours))
         if plain is not None:
-            plain.clean_medians.append(statistics.median(theirs))
+            plain.per_round["git status: clean tree"].append(statistics.median(theirs))
         set_aside(repo / "data", self.work)
         quiesce()
         timed("checkout: many files", b.git(repo, "checkout", "--", "data"))
         quiesce()
-        # Plain git's status on its clean tree just before and just after git-cvfs's first one.
-        before = plain.status() if plain is not None else 0.0
-        timed("git status: first after checkout", b.git(repo, "status", "--porcelain"))
-        if plain is not None:
-            plain.around_first.append((before + plain.status()) / 2)
+        self.status_between(plain, "git status: first after checkout", repo)
         # What the clones do not need goes now, as the whole round's files go at its end, so
         # that each tool's part starts after a release: page cache and disk blocks freed.
         release_space(self.work / "set-aside")
@@ -271,10 +267,15 @@ class Round:
         quiesce()
         self.timed("materialize a lazy clone: ensure / git lfs pull", self.b.run(clone, cmd))
         quiesce()
+        self.status_between(plain, "git status: first after that", clone)
+
+    def status_between(self, plain: PlainRepo | None, workload: str, repo: Path) -> None:
+        """The tool's status in `repo`; with `plain`, plain git's status on its clean tree just
+        before and just after it, whose mean plain keeps under the same workload."""
         before = plain.status() if plain is not None else 0.0
-        self.timed("git status: first after that", self.b.git(clone, "status", "--porcelain"))
+        self.timed(workload, self.b.git(repo, "status", "--porcelain"))
         if plain is not None:
-            plain.around_ensure.append((before + plain.status()) / 2)
+            plain.per_round[workload].append((before + plain.status()) / 2)
 
     def push_nothing_new(self) -> None:
         clone, events = self.work / "clone", self.work / "push.trace2.json"
@@ -342,9 +343,9 @@ class PlainRepo:
         shutil.copytree(data / "many", self.repo / "data")
         self.git("add", "data")
         self.git("-c", "user.name=b", "-c", "user.email=b@e", "commit", "-q", "-m", "data")
-        self.clean_medians: list[float] = []  # one per round: median of the statuses beside git-cvfs's
-        self.around_first: list[float] = []  # one per round: mean of the two around git-cvfs's first
-        self.around_ensure: list[float] = []  # the same around its first after `ensure`
+        # workload -> one figure a round, set beside git-cvfs's: the median of the statuses
+        # alternating with its clean-tree ones, or the mean of the two around one of its firsts.
+        self.per_round: defaultdict[str, list[float]] = defaultdict(list)
 
     def git(self, *args: str) -> float:
         start = time.perf_counter()
@@ -439,15 +440,6 @@ def main() -> int:
             f"{statistics.median(steal[name][t]):.0%}" if steal[name][t] else "-" for t in ("cvfs", "lfs")
         )
         rows.append((name, fmt(c, unit), fmt(lfs, unit), f"{c / lfs:.2f}" if lfs else "-", paired, stolen))
-    first_runs = results["git status: first after checkout"]["cvfs"]
-    first, plain_around = statistics.median(first_runs), statistics.median(beside.around_first)
-    first_paired = ", ".join(f"{a / b:.2f}" for a, b in zip(first_runs, beside.around_first, strict=True))
-    after_ensure = results["git status: first after that"]["cvfs"]
-    ensured, plain_ensure = statistics.median(after_ensure), statistics.median(beside.around_ensure)
-    ensure_paired = ", ".join(f"{a / b:.2f}" for a, b in zip(after_ensure, beside.around_ensure, strict=True))
-    clean_runs = results["git status: clean tree"]["cvfs"]
-    clean, plain_clean = statistics.median(clean_runs), statistics.median(beside.clean_medians)
-    clean_paired = ", ".join(f"{a / b:.2f}" for a, b in zip(clean_runs, beside.clean_medians, strict=True))
     print("\n| workload | git-cvfs | Git LFS | cvfs/LFS | each round | host steal, cvfs / LFS |")
     print("|---|---|---|---|---|---|")
     for row in rows:
@@ -458,19 +450,17 @@ def main() -> int:
         )
     print("\n| against plain git, same files | plain git | git-cvfs | git-cvfs / plain git | each round |")
     print("|---|---|---|---|---|")
-    print(
-        f"| git status: clean tree, alternating | {plain_clean * 1000:.1f} ms | {clean * 1000:.1f} ms"
-        f" | {clean / plain_clean:.2f} | {clean_paired} |"
-    )
-    print(
-        f"| git status: first after checkout, against plain git's on a clean tree just before and after it"
-        f" | {plain_around * 1000:.1f} ms | {first * 1000:.1f} ms | {first / plain_around:.2f} | {first_paired} |"
-    )
-    print(
-        f"| git status: first after `ensure` of a lazy clone, against plain git's on a clean tree just before"
-        f" and after it | {plain_ensure * 1000:.1f} ms | {ensured * 1000:.1f} ms | {ensured / plain_ensure:.2f}"
-        f" | {ensure_paired} |"
-    )
+    around = "against plain git's on a clean tree just before and after it"
+    for label, workload in (
+        ("git status: clean tree, alternating", "git status: clean tree"),
+        (f"git status: first after checkout, {around}", "git status: first after checkout"),
+        (f"git status: first after `ensure` of a lazy clone, {around}", "git status: first after that"),
+    ):
+        ours, theirs = results[workload]["cvfs"], beside.per_round[workload]
+        mine, plain_git = statistics.median(ours), statistics.median(theirs)
+        paired = ", ".join(f"{a / b:.2f}" for a, b in zip(ours, theirs, strict=True))
+        print(f"| {label} | {plain_git * 1000:.1f} ms | {mine * 1000:.1f} ms | {mine / plain_git:.2f} | {paired} |")
+    first = statistics.median(results["git status: first after checkout"]["cvfs"])
     print(
         f"| git status: first after checkout, against plain git's first after its checkout | {plain_first * 1000:.1f} ms"
         f" | {first * 1000:.1f} ms | {first / plain_first:.2f} | |"
