@@ -126,7 +126,8 @@ def _roundtrip(ws: Workspace, name: str) -> Check:
         src.write_bytes(payload)
         archive.put_file(key, src, len(payload), None)
         try:
-            archive.download_to(key, back, len(payload))
+            with open(back, "wb") as out:
+                archive.download_to(key, out, len(payload))
         finally:
             archive.delete(key)
         if back.read_bytes() != payload:

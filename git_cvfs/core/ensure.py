@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,11 +18,11 @@ from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import patch_index_stat
 from git_cvfs.local.journal import take_paths
 from git_cvfs.local.locks import file_lock
-from git_cvfs.local.worktree import replace_file, replace_file_verified
+from git_cvfs.local.worktree import replace_file, replace_file_fetched, replace_file_verified
 from git_cvfs.output import Progress
-from git_cvfs.remote.archive import is_directory, object_key
+from git_cvfs.remote.archive import Archive
 from git_cvfs.remote.filedir import FileArchive
-from git_cvfs.remote.transfer import download_many, download_to_cache
+from git_cvfs.remote.transfer import download_many, fetch_verified
 
 
 @dataclass
@@ -93,22 +94,32 @@ def _refresh_stale_index_entries(ws: Workspace, files: Sequence[ManagedFile]) ->
 def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResult) -> None:
     """Write each file atomically and verified, then refresh the index stat data.
 
-    What the cache lacks is downloaded into it first, except from a directory archive that
-    is the primary while the cache is lean: the lean cache would drop the copy again as soon
-    as the file is written, so the object goes straight into the work tree, hashed as it is
-    copied (one copy and one fsync a file instead of two, and no delete).
+    What the cache lacks is downloaded into it first, then copied into the work tree, except
+    while the cache is lean: it would drop the copy again as soon as the file is written, so
+    an object only one of the files needs goes straight from the archive into the work tree
+    (a temporary file beside it, hashed before the rename). That is one write of the bytes
+    and one fsync a file instead of two, no delete, and no second copy on disk meanwhile.
     """
     if not files:
         return
-    direct = _direct_archive(ws)
+    uses = Counter(f.target.hex for f in files if f.target is not None)
+    direct = {
+        ref.hex
+        for f in files
+        if (ref := f.target) is not None
+        and not ws.settings.cache_keep
+        and uses[ref.hex] == 1
+        and not ws.cache.has(ref.hex, ref.size)
+    }
     failed: dict[str, str] = {}
-    if direct is None:
-        refs = [f.target for f in files if f.target is not None]
-        try:
-            outcome = download_many(ws.archives, ws.cache, refs, concurrency=ws.settings.concurrency)
-            failed = {h: e.message for h, e in outcome.failed.items()}
-        except ArchiveError as exc:
-            failed = {r.hex: exc.message for r in refs}
+    archives: Sequence[Archive] = []
+    try:
+        archives = ws.archives
+        through_cache = [f.target for f in files if f.target is not None and f.target.hex not in direct]
+        outcome = download_many(archives, ws.cache, through_cache, concurrency=ws.settings.concurrency)
+        failed = {h: e.message for h, e in outcome.failed.items()}
+    except ArchiveError as exc:
+        failed = {f.target.hex: exc.message for f in files if f.target is not None}
     ready = []
     for f in files:
         ref = f.target
@@ -125,17 +136,20 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
         try:
             missing = f.state is State.MISSING
             expect_head = None if missing else ref.encode()
-            if direct is not None and not ws.cache.has(ref.hex, ref.size):
-                if _copy_from_archive(ws, direct, f.path, ref, expect_head=expect_head, create_dirs=missing):
-                    return f, None
-                download_to_cache(ws.archives, ws.cache, ref)  # not there, or damaged: every archive is asked
-            replace_file(
-                ws.repo.root,
-                f.path,
-                ws.cache.object_path(ref.hex),
-                expect_head=expect_head,
-                create_dirs=missing,
-            )
+            if ref.hex in direct:
+
+                def into_tree(archive: Archive, key: str) -> bool | None:
+                    return _write_from_archive(ws, archive, key, f.path, ref, expect_head, missing)
+
+                fetch_verified(archives, ref, into_tree)
+            else:
+                replace_file(
+                    ws.repo.root,
+                    f.path,
+                    ws.cache.object_path(ref.hex),
+                    expect_head=expect_head,
+                    create_dirs=missing,
+                )
         except ChangedUnderfootError as exc:
             result.changed_underfoot.append(f.path)
             return f, exc.message
@@ -162,39 +176,44 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
         if f.blob == git_blob_id(ref.encode()):
             refresh.append((f.path, ref))
     patch_index_stat(ws.repo.index_file, ws.repo.root, [path for path, _ in refresh])
-    # Files copied straight from the archive left no cache copy; when none did, the primary's
+    # Files written straight from an archive left no cache copy; when none did, the primary's
     # record (read from the whole inventory) is not needed.
     cached = [(path, ref) for path, ref in refresh if ws.cache.has(ref.hex, ref.size)]
     if cached:
         drop_cache_copies(ws, cached, recorded_in_primary(ws))
 
 
-def _direct_archive(ws: Workspace) -> FileArchive | None:
-    """The primary, when it is a directory archive and the cache keeps no copies; else None."""
-    if ws.settings.cache_keep or not is_directory(ws.settings.primary.url):
-        return None
+def _write_from_archive(
+    ws: Workspace,
+    archive: Archive,
+    key: str,
+    path: str,
+    ref: Ref,
+    expect_head: bytes | None,
+    create_dirs: bool,
+) -> bool | None:
+    """Write `path` from the archive's object (fetch_verified's attempt): True when written,
+    None when the bytes did not match. A directory archive's object is hashed as it is copied;
+    a cloud download lands in the temporary file first and is read back."""
+    root = ws.repo.root
     try:
-        archive = ws.primary
-    except CvfsError:
-        return None  # a bad or missing archive directory: the download path reports it per file
-    assert isinstance(archive, FileArchive)
-    return archive
-
-
-def _copy_from_archive(
-    ws: Workspace, archive: FileArchive, path: str, ref: Ref, *, expect_head: bytes | None, create_dirs: bool
-) -> bool:
-    """Write `path` from the archive's object; False when the archive has no good copy of it."""
-    source = archive.open_object(object_key(ref.hex))
-    if source is None:
-        return False
-    try:
-        with source:
-            replace_file_verified(
-                ws.repo.root, path, source, ref.hex, ref.size, expect_head=expect_head, create_dirs=create_dirs
+        if isinstance(archive, FileArchive):
+            with archive.read_object(key) as source:
+                replace_file_verified(
+                    root, path, source, ref.hex, ref.size, expect_head=expect_head, create_dirs=create_dirs
+                )
+        else:
+            replace_file_fetched(
+                root,
+                path,
+                lambda out: archive.download_to(key, out, ref.size),
+                ref.hex,
+                ref.size,
+                expect_head=expect_head,
+                create_dirs=create_dirs,
             )
     except IntegrityError:
-        return False  # damaged there: the download that follows names the archive and the key
+        return None
     return True
 
 

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import ChangedUnderfootError, IntegrityError, UnsafePathError, UsageError
@@ -130,6 +131,38 @@ def replace_file_verified(
     return _atomic_write(root, rel_path, copy, expect_head=expect_head, create_dirs=create_dirs)
 
 
+def replace_file_fetched(
+    root: Path,
+    rel_path: str,
+    fetch: Callable[[BinaryIO], None],
+    hex_digest: str,
+    size: int,
+    *,
+    expect_head: bytes | None = None,
+    create_dirs: bool = False,
+) -> os.stat_result:
+    """As replace_file_verified, for bytes an archive writes itself: `fetch` fills the temporary
+    file (an S3 or Azure download, whose ranged GETs land at their offsets in any order), which
+    is then read back and hashed. Bytes that do not match raise IntegrityError before the
+    rename, and the work tree is untouched."""
+
+    def fill(out: int) -> None:
+        with open(out, "wb", closefd=False) as f:
+            fetch(f)
+        h = hashlib.sha256()
+        buf = bytearray(_COPY_CHUNK)
+        view = memoryview(buf)
+        got = 0
+        while got <= size and (n := os.preadv(out, [buf], got)):
+            h.update(view[:n])
+            got += n
+        if got != size or h.hexdigest() != hex_digest:
+            raise IntegrityError(f"{rel_path}: the download does not hold sha256:{hex_digest} ({size} bytes)")
+        _backdate(out)
+
+    return _atomic_write(root, rel_path, fill, expect_head=expect_head, create_dirs=create_dirs)
+
+
 _COPY_CHUNK = 1 << 20
 
 
@@ -185,7 +218,7 @@ def _atomic_write(
         mode = (old.st_mode & 0o777) if old else 0o644
         _remove_dead_tmp(dir_fd)
         tmp_name = f".{name[:100]}.cvfs-{os.getpid()}-{time.monotonic_ns()}.tmp"
-        out = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+        out = os.open(tmp_name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
         try:
             try:
                 fill(out)

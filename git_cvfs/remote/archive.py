@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from git_cvfs.errors import ArchiveError, ConfigError, IntegrityError
@@ -35,10 +35,11 @@ class Archive(Protocol):
         damaged copy and is replaced. Returns the stored object, its etag from the archive."""
         ...
 
-    def download_to(self, key: str, dest: Path, size: int) -> None:
-        """Write the object's bytes to dest (any order: ranged parallel GETs are fine); size is
-        what the ref says, a hint for choosing how. ObjectMissingError when absent. The caller
-        verifies the hash before using the bytes."""
+    def download_to(self, key: str, out: BinaryIO, size: int) -> None:
+        """Write the object's bytes into `out`, an empty, seekable file opened for writing (in
+        any order: ranged parallel GETs are fine; it is flushed, not closed); size is what the
+        ref says, a hint for choosing how. ObjectMissingError when absent. The caller verifies
+        the hash before using the bytes."""
         ...
 
     def list(self, prefix: str = "objects/") -> Iterator[ObjectInfo]: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -139,10 +139,10 @@ class AzureArchive:
             return ObjectInfo(key, size, _quoted(str(stored["etag"])))
         return confirm_stored(self, key, size)  # block uploads, or a racing writer's blob
 
-    def download_to(self, key: str, dest: Path, size: int) -> None:
+    def download_to(self, key: str, out: BinaryIO, size: int) -> None:
         try:
-            with open(dest, "wb") as out:
-                self._blob(key).download_blob(max_concurrency=self.concurrency).readinto(out)
+            self._blob(key).download_blob(max_concurrency=self.concurrency).readinto(out)
+            out.flush()
         except ResourceNotFoundError:
             raise ObjectMissingError(f"archive {self.name}: {self.url}/{key} does not exist") from None
         except (AzureError, OSError) as exc:

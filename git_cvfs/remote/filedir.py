@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from git_cvfs.crash import fault_point
@@ -259,15 +260,21 @@ class FileArchive:
             return None
         return open(fd, "rb", buffering=0)
 
-    def download_to(self, key: str, dest: Path, size: int) -> None:
+    def read_object(self, key: str) -> io.FileIO:
+        """As open_object, with ObjectMissingError when the object is absent and ArchiveError when
+        it cannot be read or the archive's directory is gone."""
         self._require_root()
         try:
-            src = open(self._path(key), "rb")
+            fd = os.open(f"{self.root}/{key}", os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
             raise ObjectMissingError(f"archive {self.name}: {self.url}/{key} does not exist") from None
         except OSError as exc:
             raise ArchiveError(f"archive {self.name}: cannot read {key}: {exc.strerror}") from None
-        with src, open(dest, "wb") as out:
+        return open(fd, "rb", buffering=0)
+
+    def download_to(self, key: str, out: BinaryIO, size: int) -> None:
+        with self.read_object(key) as src:
+            out.flush()
             while os.copy_file_range(src.fileno(), out.fileno(), 1 << 30):
                 pass
 

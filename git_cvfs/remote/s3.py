@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import boto3
@@ -175,13 +175,14 @@ class S3Archive:
             return ObjectInfo(key, size, etag)
         return confirm_stored(self, key, size)  # multipart, or a racing writer's object
 
-    def download_to(self, key: str, dest: Path, size: int) -> None:
+    def download_to(self, key: str, out: BinaryIO, size: int) -> None:
         try:
             if size < MULTIPART:
-                self._get_small(key, dest)
+                self._get_small(key, out)
             else:
                 # Ranged, parallel GETs for large objects, written at their offsets.
-                self.client.download_file(self.bucket, self._key(key), str(dest), Config=self._transfer)
+                self.client.download_fileobj(self.bucket, self._key(key), out, Config=self._transfer)
+                out.flush()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
                 raise ObjectMissingError(f"archive {self.name}: {self.url}/{key} does not exist") from None
@@ -189,15 +190,17 @@ class S3Archive:
         except (BotoCoreError, Boto3Error, OSError) as exc:
             raise self._fail("GET", key, exc) from None
 
-    def _get_small(self, key: str, dest: Path) -> None:
-        """One GET streamed to dest (download_file would HEAD first: twice the requests).
+    def _get_small(self, key: str, out: BinaryIO) -> None:
+        """One GET streamed into out (download_fileobj would HEAD first: twice the requests).
         A body cut short is read again, as s3transfer does, within the retry budget."""
         for attempt in range(1, RETRY_ATTEMPTS + 1):
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
             try:
-                with open(dest, "wb") as out:
-                    for chunk in body.iter_chunks(1 << 20):
-                        out.write(chunk)
+                out.seek(0)
+                out.truncate()
+                for chunk in body.iter_chunks(1 << 20):
+                    out.write(chunk)
+                out.flush()
                 return
             except _STREAM_ERRORS as exc:
                 if attempt == RETRY_ATTEMPTS:

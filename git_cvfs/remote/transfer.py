@@ -17,6 +17,7 @@ from git_cvfs.remote.archive import Archive, ObjectInfo, is_directory, object_ke
 from git_cvfs.remote.filedir import FileArchive, PutItem
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -61,27 +62,24 @@ def unique(refs: Iterable[Ref]) -> list[Ref]:
 INTEGRITY_ATTEMPTS = 3
 
 
-def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Path:
-    """Fetch one object, trying each archive in order; bytes reach the cache only once verified."""
-    if cache.has(ref.hex, ref.size):
-        return cache.object_path(ref.hex)
-    errors: list[CvfsError] = []
+def fetch_verified(archives: Sequence[Archive], ref: Ref, attempt: Callable[[Archive, str], R | None]) -> R:
+    """Ask each archive in order for the object until `attempt(archive, key)` has verified bytes
+    in place and returns what it made of them. It returns None when the bytes it got do not
+    match the ref (then it is asked again: INTEGRITY_ATTEMPTS times for a cloud archive) and
+    raises ArchiveError when the archive lacks the object or cannot be reached (then the next
+    archive is asked). Raises what every archive said, combined, when none had good bytes."""
+    errors: list[ArchiveError | IntegrityError] = []
     key = object_key(ref.hex)
     for archive in archives:
         tries = 1 if is_directory(archive.url) else INTEGRITY_ATTEMPTS
         for _ in range(tries):
-            tmp = cache.tmp_path()
             try:
-                archive.download_to(key, tmp, ref.size)
-                adopted = cache.adopt_verified(tmp, ref.hex, ref.size)
-            except CvfsError as exc:
+                result = attempt(archive, key)
+            except ArchiveError as exc:
                 errors.append(exc)
                 break
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
-            if adopted is not None:
-                return adopted
+            if result is not None:
+                return result
         else:
             errors.append(
                 IntegrityError(
@@ -99,6 +97,23 @@ def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Pa
     if integrity:
         raise IntegrityError("; ".join(e.message for e in errors), hint=integrity[0].hint)
     raise ArchiveError("; ".join(e.message for e in errors), hint=errors[-1].hint)
+
+
+def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Path:
+    """Fetch one object, trying each archive in order; bytes reach the cache only once verified."""
+    if cache.has(ref.hex, ref.size):
+        return cache.object_path(ref.hex)
+
+    def into_cache(archive: Archive, key: str) -> Path | None:
+        tmp = cache.tmp_path()
+        try:
+            with open(tmp, "wb") as out:
+                archive.download_to(key, out, ref.size)
+            return cache.adopt_verified(tmp, ref.hex, ref.size)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    return fetch_verified(archives, ref, into_cache)
 
 
 def download_many(archives: Sequence[Archive], cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome[Path]:

@@ -220,6 +220,36 @@ def test_persistent_faults_end_in_one_clear_error_and_nothing_half_written(
     assert push.returncode != 0 and "push refused" in push.stderr
 
 
+@pytest.mark.parametrize("faulty", ["s3", "azure"], indirect=True)
+def test_ensure_with_the_lean_cache_downloads_straight_into_the_work_tree(
+    faulty: tuple[CloudArchive, FaultProxy, str], tmp_path: Path
+) -> None:
+    archive, proxy, endpoint = faulty
+    project = new_project(tmp_path, archive.config(endpoint=endpoint))
+    one, shared = rand(200_000, 21), rand(150_000, 22)
+    project.write("data/one.bin", one)
+    project.write("data/shared-a.bin", shared)
+    project.write("data/shared-b.bin", shared)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    # The cache's temporary directory is blocked: a download into the cache would fail here.
+    (lazy / ".git/cvfs").mkdir(exist_ok=True)
+    (lazy / ".git/cvfs/tmp").write_bytes(b"")
+    git(lazy, "cvfs", "ensure", "data/one.bin")
+    assert (lazy / "data/one.bin").read_bytes() == one
+    assert not list((lazy / ".git/cvfs/objects").rglob(ref_of(one).hex))
+    (lazy / ".git/cvfs/tmp").unlink()
+    # An object two files need is downloaded once, into the cache, and copied twice.
+    proxy.requests.clear()
+    git(lazy, "cvfs", "ensure", "data")
+    assert (lazy / "data/shared-a.bin").read_bytes() == shared == (lazy / "data/shared-b.bin").read_bytes()
+    assert len([r for r in proxy.requests if r.startswith("GET") and ref_of(shared).hex in r]) == 1
+    assert not list((lazy / ".git/cvfs/objects").rglob(ref_of(shared).hex))  # the lean cache dropped it
+    assert git(lazy, "status", "--porcelain").stdout == ""
+    assert sorted(p.name for p in (lazy / "data").iterdir()) == ["one.bin", "shared-a.bin", "shared-b.bin"]
+
+
 def _no_temp_files(clone: Path) -> None:
     assert sorted(p.name for p in (clone / "data").iterdir()) == ["a.bin"]
     tmp = clone / ".git/cvfs/tmp"
@@ -254,7 +284,7 @@ def test_truncated_or_altered_downloads_never_reach_the_work_tree(
         proxy.rules.clear()
         git(lazy, "cvfs", "ensure", "data")  # the archive answers properly again: done
         assert (lazy / "data/a.bin").read_bytes() == data
-        # Downloaded through the cache; the lean cache drops that copy once the file is written.
+        # Downloaded straight into the work tree: the lean cache never held a copy.
         assert not list((lazy / ".git/cvfs/objects").rglob(ref_of(data).hex))
         assert (lazy / "data/a.bin").read_bytes() == data
 

@@ -99,6 +99,8 @@ def test_large_objects_use_multipart_uploads_and_ranged_downloads(s3_archive: Cl
         assert hashlib.sha256((clone / "data/big.bin").read_bytes()).digest() == hashlib.sha256(data).digest()
         gets = [r for r in proxy.requests if r.startswith("GET") and "objects" in r]
         assert len(gets) > 1  # ranged, parallel GETs
+        # written at their offsets straight into the work tree: the lean cache never held it
+        assert not list((clone / ".git/cvfs/objects").rglob(hashlib.sha256(data).hexdigest()))
     finally:
         proxy.stop()
 

@@ -76,6 +76,31 @@ def test_ensure_killed_midway(project: Project, tmp_path: Path, point: str, keep
     assert git(lazy, "status", "--porcelain").stdout == ""
 
 
+@pytest.mark.parametrize("kind", ["s3", "azure"])
+def test_ensure_from_a_cloud_archive_killed_before_the_rename(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+) -> None:
+    """The lean cache: the download lands in a temporary file beside the target, never in the cache."""
+    from tests.conftest import new_project
+
+    archive = request.getfixturevalue(f"{kind}_archive")
+    project = new_project(tmp_path, archive.config())
+    data = rand(300_000, 10)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    died = git(lazy, "cvfs", "ensure", "data", env=crash("worktree:before-rename"), check=False)
+    assert died.returncode != 0
+    assert (lazy / "data/a.bin").read_bytes() == ref_bytes(data)  # the old state
+    assert len(list((lazy / "data").glob(".a.bin.cvfs-*.tmp"))) == 1  # the verified download, not renamed
+    git(lazy, "cvfs", "ensure", "data")
+    assert (lazy / "data/a.bin").read_bytes() == data  # the new state
+    healthy(lazy)  # the dead process's temporary file is gone
+    assert not list((lazy / ".git/cvfs/objects").rglob(hashlib.sha256(data).hexdigest()))
+    assert git(lazy, "status", "--porcelain").stdout == ""
+
+
 def test_index_update_killed_leaves_git_index_intact(project: Project, tmp_path: Path) -> None:
     data = rand(100_000, 2)
     project.write("data/a.bin", data)

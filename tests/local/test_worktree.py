@@ -3,12 +3,14 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
-from git_cvfs.errors import IntegrityError, UnsafePathError
-from git_cvfs.local.worktree import read_head, replace_file, replace_file_verified, write_bytes
+from git_cvfs.errors import ArchiveError, IntegrityError, UnsafePathError
+from git_cvfs.local.worktree import read_head, replace_file, replace_file_fetched, replace_file_verified, write_bytes
 
 
 def test_replace_is_atomic_and_keeps_mode(tmp_path: Path) -> None:
@@ -69,6 +71,67 @@ def test_verified_replace_of_wrong_bytes_leaves_the_file_as_it_was(tmp_path: Pat
         replace_file_verified(root, "f", src, hashlib.sha256(want).hexdigest(), len(want), expect_head=b"ref")
     assert (root / "f").read_bytes() == b"ref"
     assert sorted(p.name for p in root.iterdir()) == ["f", "src"]  # no temp file left
+
+
+def _ranged(data: bytes, part: int) -> Callable[[BinaryIO], None]:
+    """A download as ranged GETs would write it: the last range first, each at its offset."""
+
+    def fetch(out: BinaryIO) -> None:
+        for start in reversed(range(0, len(data), part)):
+            out.seek(start)
+            out.write(data[start : start + part])
+
+    return fetch
+
+
+def test_fetched_replace_writes_ranges_landing_in_any_order(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    data = os.urandom((3 << 20) + 123)  # several read-back chunks, the last one short
+    (root / "f").write_bytes(b"ref")
+    (root / "f").chmod(0o640)
+    st = replace_file_fetched(
+        root, "f", _ranged(data, 1 << 20), hashlib.sha256(data).hexdigest(), len(data), expect_head=b"ref"
+    )
+    assert (root / "f").read_bytes() == data and st.st_size == len(data)
+    assert st.st_mode & 0o777 == 0o640
+    assert st.st_mtime < time.time() - 0.5  # a second back: git's next status does not re-hash it
+    assert [p.name for p in root.iterdir()] == ["f"]
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"x" + bytes(99_999),  # same size, other bytes
+        bytes(99_999),  # one byte short
+        bytes(100_000) + b"tail",  # the right bytes, then more
+        bytes(50_000),  # a download that stopped half way without saying so
+    ],
+)
+def test_fetched_replace_of_wrong_bytes_leaves_the_file_as_it_was(tmp_path: Path, sent: bytes) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    want = bytes(100_000)
+    (root / "f").write_bytes(b"ref")
+    with pytest.raises(IntegrityError):
+        replace_file_fetched(root, "f", _ranged(sent, 30_000), hashlib.sha256(want).hexdigest(), len(want))
+    assert (root / "f").read_bytes() == b"ref"
+    assert [p.name for p in root.iterdir()] == ["f"]  # no temp file left
+
+
+def test_fetched_replace_that_fails_midway_leaves_no_temp_file(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "f").write_bytes(b"ref")
+
+    def fetch(out: BinaryIO) -> None:
+        out.write(bytes(1000))
+        raise ArchiveError("archive primary: GET failed: connection reset")
+
+    with pytest.raises(ArchiveError):
+        replace_file_fetched(root, "f", fetch, hashlib.sha256(bytes(2000)).hexdigest(), 2000)
+    assert (root / "f").read_bytes() == b"ref"
+    assert [p.name for p in root.iterdir()] == ["f"]
 
 
 def test_symlinked_file_is_never_written_through(tmp_path: Path) -> None:
