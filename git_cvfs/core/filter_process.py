@@ -7,7 +7,7 @@ import fcntl
 import os
 import sys
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -178,32 +178,48 @@ class FilterServer:
             ref, blob, future = self._ready.pop(req.pathname)
             self._reply_downloaded(req.pathname, ref, blob, future)
             return
-        buf = SpillBuffer(self.ws.cache.tmp)
-        try:
-            for chunk in content:
-                buf.write(chunk)
-            head = buf.head(MAX_REF_BYTES + 1)
-            plan = plan_smudge(self.ws, req.pathname, head, buf.size)
+        first = next(content, b"")
+        if content.finished or (second := next(content, None)) is None:
+            # One packet or none (every ref): no buffer needed.
+            plan = plan_smudge(self.ws, req.pathname, first[: MAX_REF_BYTES + 1], len(first))
             if plan.action is Action.PASS:
-                if plan.problem:
-                    output.warn(f"{req.pathname}: {plan.problem}")
-                fp.reply_content(self.write, buf.chunks())
+                self._pass(req, plan, [first] if first else [])
                 return
-        finally:
-            buf.close()
+            head = first
+        else:
+            buf = SpillBuffer(self.ws.cache.tmp)
+            try:
+                buf.write(first)
+                buf.write(second)
+                for chunk in content:
+                    buf.write(chunk)
+                head = buf.head(MAX_REF_BYTES + 1)
+                plan = plan_smudge(self.ws, req.pathname, head, buf.size)
+                if plan.action is Action.PASS:
+                    self._pass(req, plan, buf.chunks())
+                    return
+            finally:
+                buf.close()
         assert plan.ref is not None
-        self._smudge_ref(req, plan, _blob_of(req, plan.ref, head))
+        encoded = plan.ref.encode()
+        self._smudge_ref(req, plan, _blob_of(req, encoded, head), encoded)
 
-    def _smudge_ref(self, req: fp.Request, plan: SmudgePlan, blob: str | None) -> None:
+    def _pass(self, req: fp.Request, plan: SmudgePlan, chunks: Iterator[bytes] | list[bytes]) -> None:
+        """Content that is not a ref goes back to git as it came."""
+        if plan.problem:
+            output.warn(f"{req.pathname}: {plan.problem}")
+        fp.reply_content(self.write, chunks)
+
+    def _smudge_ref(self, req: fp.Request, plan: SmudgePlan, blob: str | None, encoded: bytes) -> None:
         ref = plan.ref
         assert ref is not None
         path = req.pathname
         if plan.action is Action.LEAVE:
             reason = "GIT_CVFS_SKIP_SMUDGE=1" if self.ws.settings.skip_smudge else "fetch.include/exclude"
-            self._leave(path, ref, blob, reason)
+            self._leave(path, ref, blob, reason, encoded)
         elif plan.action is Action.DEFER:
             self.report.defer(self.ws, path)
-            fp.reply_content(self.write, [ref.encode()])
+            fp.reply_content(self.write, [encoded])
         elif plan.action is Action.CACHE:
             fp.reply_content(self.write, cache_chunks(self.ws, ref))
             self._delivered.add(path, blob, ref.size)
@@ -211,7 +227,7 @@ class FilterServer:
             fp.reply_content(self.write, local)
             self._delivered.add(path, blob, ref.size)
         elif self._archive_down is not None:
-            self._leave(path, ref, blob, self._archive_down)
+            self._leave(path, ref, blob, self._archive_down, encoded)
         elif req.can_delay and self.can_delay:
             self._delayed[path] = (ref, blob, self._download_pool().submit(self._download, ref))
             fp.reply_status(self.write, "delayed")
@@ -252,9 +268,9 @@ class FilterServer:
             reason = f"archive error: {exc}"
         self._leave(path, ref, blob, reason)
 
-    def _leave(self, path: str, ref: Ref, blob: str | None, reason: str) -> None:
+    def _leave(self, path: str, ref: Ref, blob: str | None, reason: str, encoded: bytes | None = None) -> None:
         self.report.leave(path, reason)
-        encoded = ref.encode()
+        encoded = encoded or ref.encode()
         fp.reply_content(self.write, [encoded])
         self._delivered.add(path, blob, len(encoded))
 
@@ -284,11 +300,11 @@ class FilterServer:
         self.report.print_notice(hook_will_run=_parent_git_command() in _HOOK_RUNNING)
 
 
-def _blob_of(req: fp.Request, ref: Ref, content: bytes) -> str | None:
-    """The git id of the blob git asked to smudge, when that blob is `ref` as Ref.encode writes
-    it (nearly always); None for any other spelling of a ref, whose entries are not settled.
-    git names the blob in its request (`blob=`) in every checkout, which saves hashing it here."""
-    encoded = ref.encode()
+def _blob_of(req: fp.Request, encoded: bytes, content: bytes) -> str | None:
+    """The git id of the blob git asked to smudge, when that blob is the ref as Ref.encode
+    writes it (`encoded`, nearly always); None for any other spelling of a ref, whose entries
+    are not settled. git names the blob in its request (`blob=`) in every checkout, which
+    saves hashing it here."""
     if content != encoded:
         return None
     return req.headers.get("blob") or git_blob_id(encoded)

@@ -6,9 +6,12 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from git_cvfs.format.pktline import (
+    FLUSH,
+    MAX_PAYLOAD,
     ProtocolError,
     Reader,
     Writer,
+    encode_packet,
     read_text_list,
     write_content,
     write_flush,
@@ -83,13 +86,20 @@ class ReplySent(Exception):
         self.cause = cause
 
 
+_SUCCESS = encode_packet(b"status=success\n") + FLUSH
+
+
 def reply_content(write: Writer, chunks: Iterator[bytes] | list[bytes]) -> None:
     """status=success, the content, and the empty status list meaning 'still success'.
 
     If the content fails part way, the protocol's way out is a flush and then
     status=error in place of the empty list; ReplySent tells the caller so.
     """
-    reply_status(write, "success")
+    if isinstance(chunks, list) and len(chunks) == 1 and 0 < len(chunks[0]) <= MAX_PAYLOAD:
+        # A ref (every file a lazy clone leaves): the whole reply in one write.
+        write(b"".join((_SUCCESS, b"%04x" % (len(chunks[0]) + 4), chunks[0], FLUSH, FLUSH)))
+        return
+    write(_SUCCESS)
     try:
         write_content(write, chunks)
     except Exception as exc:

@@ -33,17 +33,19 @@ def _read_rest(read: Reader, data: bytes, n: int) -> bytes:
     return b"".join(parts)
 
 
-def read_packet(read: Reader) -> bytes | None:
-    """One packet's payload, or None for a flush packet. Raises EOFError at a clean end of stream.
+# header -> payload length, for every header seen so far (flush: -1; 0004 is an empty packet).
+# A checkout's requests repeat the same few headers thousands of times: each is checked once.
+_LENGTHS: dict[bytes, int] = {FLUSH: -1}
 
-    A smudge request in a checkout is nine packets (six headers, a flush, the content, a
-    flush), so the common case (whole header, whole payload in one read each) makes no other call.
-    """
-    header = read(4)
+
+def _payload_length(read: Reader, header: bytes) -> int:
+    """The payload length a header announces (-1: flush); EOFError at a clean end of stream."""
     if len(header) != 4:
         if not header:
             raise EOFError
         header = _read_rest(read, header, 4)
+        if (known := _LENGTHS.get(header)) is not None:
+            return known
     try:
         length = int(header, 16)
     except ValueError:
@@ -51,24 +53,48 @@ def read_packet(read: Reader) -> bytes | None:
     # int() also takes a sign, spaces, underscores and a 0x prefix: git writes none of them.
     if not header.isalnum() or header[1] in b"xX":
         raise ProtocolError(f"bad pkt-line header {header!r}")
-    if length < 4:
-        if length == 0:
-            return None
+    if length < 4 or length - 4 > MAX_PAYLOAD:  # 0000 is in _LENGTHS already
         raise ProtocolError(f"bad pkt-line length {length}")
-    if length - 4 > MAX_PAYLOAD:
-        raise ProtocolError(f"bad pkt-line length {length}")
-    payload = read(length - 4)
-    if len(payload) != length - 4:
-        payload = _read_rest(read, payload, length - 4)
+    _LENGTHS[header] = length - 4
+    return length - 4
+
+
+def read_packet(read: Reader) -> bytes | None:
+    """One packet's payload, or None for a flush packet. Raises EOFError at a clean end of stream.
+
+    A smudge request in a checkout is nine packets (six headers, a flush, the content, a
+    flush), so the common case (a header seen before, the whole payload in one read) makes
+    no other call.
+    """
+    header = read(4)
+    length = _LENGTHS.get(header)
+    if length is None:
+        length = _payload_length(read, header)
+    if length < 0:
+        return None
+    payload = read(length)
+    if len(payload) != length:
+        payload = _read_rest(read, payload, length)
     return payload
 
 
 def read_text_list(read: Reader) -> list[str]:
-    """Text packets up to the next flush, each without its trailing newline."""
-    lines = []
-    while (payload := read_packet(read)) is not None:
+    """Text packets up to the next flush, each without its trailing newline.
+
+    read_packet's loop written out: a request's headers are most of the packets git sends."""
+    lines: list[str] = []
+    lengths = _LENGTHS
+    while True:
+        header = read(4)
+        length = lengths.get(header)
+        if length is None:
+            length = _payload_length(read, header)
+        if length < 0:
+            return lines
+        payload = read(length)
+        if len(payload) != length:
+            payload = _read_rest(read, payload, length)
         lines.append(payload.decode("utf-8", "surrogateescape").removesuffix("\n"))
-    return lines
 
 
 def encode_packet(payload: bytes) -> bytes:

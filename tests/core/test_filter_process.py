@@ -183,6 +183,31 @@ def test_smudge_from_cache_passthrough_and_malformed(project: Project) -> None:
         replies.final_status()
 
 
+def test_smudge_content_in_one_packet_none_or_several_is_answered_alike(project: Project) -> None:
+    """git sends a ref in one packet; the filter must not depend on that."""
+    big = rand(5000, seed=4)
+    ws = Workspace.discover(project.root)
+    ref = Ref(*ws.cache.put_stream([big]))
+    plain = rand(100_000, seed=5)  # two packets
+    encoded = ref.encode()
+    split_ref = git_side([({"command": "smudge", "pathname": "data/split.bin"}, None)])
+    split_ref += encode_packet(encoded[:20]) + encode_packet(encoded[20:]) + b"0000"
+    out = io.BytesIO()
+    requests = [
+        ({"command": "smudge", "pathname": "data/big.bin"}, encoded),
+        ({"command": "smudge", "pathname": "data/empty.bin"}, b""),
+        ({"command": "smudge", "pathname": "data/plain.bin"}, plain),
+        ({"command": "smudge", "pathname": "data/short.txt"}, b"x"),
+    ]
+    stream = git_side(requests) + split_ref[len(git_side([])) :]
+    FilterServer(ws, io.BytesIO(stream).read, out.write).serve()
+    replies = Replies(out.getvalue())
+    for want in (big, b"", plain, b"x", big):
+        assert replies.status() == "status=success"
+        assert replies.content() == want
+        assert replies.final_status() == []
+
+
 def test_delay_downloads_and_hands_back_through_list_available_blobs(s3_archive: CloudArchive, tmp_path: Path) -> None:
     import boto3
 

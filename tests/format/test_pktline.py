@@ -90,6 +90,28 @@ def test_reads_reassemble_short_reads() -> None:
     assert read_packet(src.read) is None
 
 
+def test_a_header_seen_before_reads_the_same_whole_or_in_pieces_and_0004_is_an_empty_packet() -> None:
+    stream = (encode_packet(b"abc") + b"0004" + b"0000") * 2
+    for read in (io.BytesIO(stream).read, _Trickle(stream).read):
+        for _ in range(2):
+            assert read_packet(read) == b"abc"
+            assert read_packet(read) == b""  # an empty packet, not a flush
+            assert read_packet(read) is None
+    lines = io.BytesIO(encode_packet(b"ab\n") + b"0004" + encode_packet(b"cd\n") + b"0000")
+    assert read_text_list(lines.read) == ["ab", "", "cd"]
+
+
+@pytest.mark.parametrize("bad", [b"+007", b"0x07", b" 007", b"0003", b"fff5"])
+def test_a_bad_header_is_refused_even_after_good_ones(bad: bytes) -> None:
+    good = encode_packet(b"abc")
+    src = io.BytesIO(good + good + bad + b"abc")
+    assert read_packet(src.read) == b"abc" and read_packet(src.read) == b"abc"
+    with pytest.raises(ProtocolError):
+        read_packet(src.read)
+    with pytest.raises(ProtocolError):
+        read_text_list(io.BytesIO(good + bad + b"abc").read)
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=300))
 def test_fuzz_reader_only_raises_protocol_errors(data: bytes) -> None:
