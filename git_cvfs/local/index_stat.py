@@ -143,11 +143,9 @@ def _names(paths: list[str]) -> set[bytes]:
     return {_name(p) for p in paths}
 
 
-def _wanted_entries(
-    data: bytearray, files: _WorkTree, wanted: Collection[bytes]
-) -> Iterator[tuple[bytes, int, os.stat_result]] | None:
-    """Stage-0 entries named in `wanted` whose file exists, as (name, entry offset, lstat of the
-    file); None when the data is not an index this code understands (then nothing is touched)."""
+def _wanted_entries(data: bytearray, wanted: Collection[bytes]) -> Iterator[tuple[bytes, int]] | None:
+    """Stage-0 entries named in `wanted`, as (name, entry offset); None when the data is not an
+    index this code understands (then nothing is touched)."""
     if len(data) < _HEADER.size + _SHA1:
         return None
     sig, version, count = _HEADER.unpack_from(data, 0)
@@ -157,16 +155,14 @@ def _wanted_entries(
     if trailer != b"\0" * _SHA1 and hashlib.sha1(data[:-_SHA1]).digest() != trailer:
         return None
 
-    def walk() -> Iterator[tuple[bytes, int, os.stat_result]]:
-        for name, offset, stage in _entries(data, version, count):
-            if stage or name not in wanted:
-                continue
-            try:
-                yield name, offset, files.lstat(name)
-            except FileNotFoundError:
-                continue
+    return ((name, offset) for name, offset, stage in _entries(data, version, count) if not stage and name in wanted)
 
-    return walk()
+
+def _lstat(files: _WorkTree, name: bytes) -> os.stat_result | None:
+    try:
+        return files.lstat(name)
+    except FileNotFoundError:
+        return None
 
 
 def _read_index(index_path: Path) -> tuple[bytearray, int] | None:
@@ -179,9 +175,9 @@ def _read_index(index_path: Path) -> tuple[bytearray, int] | None:
         return None
 
 
-# (the work tree, the entry's name, its recorded stat fields, its blob id, lstat of the file,
-# index mtime in s) -> stat to record
-Choose = Callable[[_WorkTree, bytes, tuple[int, ...], str, os.stat_result, int], "os.stat_result | None"]
+# (the work tree, the entry's name, its recorded stat fields, its blob id, index mtime in s)
+# -> stat to record. It lstats the file itself, only when the entry is one to change.
+Choose = Callable[[_WorkTree, bytes, tuple[int, ...], str, int], "os.stat_result | None"]
 
 
 def _rewrite_entries(index_path: Path, root: Path, wanted: Collection[bytes], choose: Choose, lock_wait: float) -> int:
@@ -206,14 +202,14 @@ def _rewrite_entries(index_path: Path, root: Path, wanted: Collection[bytes], ch
             return 0
         data, index_mtime = read
         with _WorkTree(root) as files:
-            entries = _wanted_entries(data, files, wanted)
+            entries = _wanted_entries(data, wanted)
             if entries is None:
                 return 0
             updated = 0
-            for name, offset, st in entries:
+            for name, offset in entries:
                 recorded = _STAT.unpack_from(data, offset)
                 blob = data[offset + _STAT_SIZE : offset + _STAT_SIZE + _SHA1].hex()
-                new = choose(files, name, recorded, blob, st, index_mtime)
+                new = choose(files, name, recorded, blob, index_mtime)
                 if new is None:
                     continue
                 _STAT.pack_into(data, offset, *_stat_fields(new, recorded[6]))  # the entry's mode stays git's
@@ -240,7 +236,9 @@ def _rewrite_entries(index_path: Path, root: Path, wanted: Collection[bytes], ch
 def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wait: float = 5.0) -> int:
     """Record the current stat data of `paths` (stage 0 only), for files git-cvfs itself just
     wrote with the bytes the entry was made from; returns how many entries were updated."""
-    return _rewrite_entries(index_path, root, _names(paths), lambda _f, _n, _r, _b, st, _m: st, lock_wait)
+    return _rewrite_entries(
+        index_path, root, _names(paths), lambda files, name, _r, _b, _m: _lstat(files, name), lock_wait
+    )
 
 
 def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]], *, lock_wait: float = 0) -> int:
@@ -262,11 +260,12 @@ def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]
     wanted = {_name(p): given for p, given in written.items()}
 
     def backdate(
-        files: _WorkTree, name: bytes, recorded: tuple[int, ...], blob: str, st: os.stat_result, index_mtime: int
+        files: _WorkTree, name: bytes, recorded: tuple[int, ...], blob: str, index_mtime: int
     ) -> os.stat_result | None:
         if (blob, recorded[9]) != wanted[name] or recorded[2] < index_mtime:
             return None  # not the bytes this filter gave, or not racy: git's own check stays
-        if not S_ISREG(st.st_mode) or recorded != _stat_fields(st, recorded[6]):
+        st = _lstat(files, name)
+        if st is None or not S_ISREG(st.st_mode) or recorded != _stat_fields(st, recorded[6]):
             return None  # changed since git wrote it
         target = st.st_mtime_ns - _NS
         try:
@@ -294,12 +293,15 @@ def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> s
         return set()
     data, index_mtime = read
     with _WorkTree(root) as files:
-        entries = _wanted_entries(data, files, _names(paths))
+        entries = _wanted_entries(data, _names(paths))
         if entries is None:
             return set()
         out = set()
-        for name, offset, st in entries:
+        for name, offset in entries:
             recorded = _STAT.unpack_from(data, offset)
-            if recorded == _stat_fields(st, recorded[6]) and recorded[2] < index_mtime:
+            if recorded[2] >= index_mtime:
+                continue  # racily clean: git would look at the bytes again
+            st = _lstat(files, name)
+            if st is not None and recorded == _stat_fields(st, recorded[6]):
                 out.add(os.fsdecode(name))
         return out
