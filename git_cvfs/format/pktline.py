@@ -79,22 +79,11 @@ def read_packet(read: Reader) -> bytes | None:
 
 
 def read_text_list(read: Reader) -> list[str]:
-    """Text packets up to the next flush, each without its trailing newline.
-
-    read_packet's loop written out: a request's headers are most of the packets git sends."""
+    """Text packets up to the next flush, each without its trailing newline."""
     lines: list[str] = []
-    lengths = _LENGTHS
-    while True:
-        header = read(4)
-        length = lengths.get(header)
-        if length is None:
-            length = _payload_length(read, header)
-        if length < 0:
-            return lines
-        payload = read(length)
-        if len(payload) != length:
-            payload = _read_rest(read, payload, length)
+    while (payload := read_packet(read)) is not None:
         lines.append(payload.decode("utf-8", "surrogateescape").removesuffix("\n"))
+    return lines
 
 
 def encode_packet(payload: bytes) -> bytes:
