@@ -18,10 +18,9 @@ from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import patch_index_stat
 from git_cvfs.local.journal import take_paths
 from git_cvfs.local.locks import file_lock
-from git_cvfs.local.worktree import replace_file, replace_file_fetched, replace_file_verified
+from git_cvfs.local.worktree import replace_file, replace_file_fetched
 from git_cvfs.output import Progress
 from git_cvfs.remote.archive import Archive
-from git_cvfs.remote.filedir import FileArchive
 from git_cvfs.remote.transfer import download_many, fetch_verified
 
 
@@ -193,25 +192,17 @@ def _write_from_archive(
     create_dirs: bool,
 ) -> bool | None:
     """Write `path` from the archive's object (fetch_verified's attempt): True when written,
-    None when the bytes did not match. A directory archive's object is hashed as it is copied;
-    a cloud download lands in the temporary file first and is read back."""
-    root = ws.repo.root
+    None when the bytes did not match."""
     try:
-        if isinstance(archive, FileArchive):
-            with archive.read_object(key) as source:
-                replace_file_verified(
-                    root, path, source, ref.hex, ref.size, expect_head=expect_head, create_dirs=create_dirs
-                )
-        else:
-            replace_file_fetched(
-                root,
-                path,
-                lambda out: archive.download_to(key, out, ref.size),
-                ref.hex,
-                ref.size,
-                expect_head=expect_head,
-                create_dirs=create_dirs,
-            )
+        replace_file_fetched(
+            ws.repo.root,
+            path,
+            lambda out: archive.download_to(key, out, ref.size),
+            ref.hex,
+            ref.size,
+            expect_head=expect_head,
+            create_dirs=create_dirs,
+        )
     except IntegrityError:
         return None
     return True

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import io
 import os
 import stat
 import threading
@@ -97,40 +96,6 @@ def replace_file(
     return _atomic_write(root, rel_path, copy, expect_head=expect_head, create_dirs=create_dirs)
 
 
-def replace_file_verified(
-    root: Path,
-    rel_path: str,
-    source: io.RawIOBase,
-    hex_digest: str,
-    size: int,
-    *,
-    expect_head: bytes | None = None,
-    create_dirs: bool = False,
-) -> os.stat_result:
-    """As replace_file, from an open file that must hold exactly `size` bytes hashing to
-    `hex_digest` (an object read straight from a directory archive, with no copy in the cache).
-
-    The bytes are hashed as they are copied, so what is checked is what was written; bytes
-    that do not match raise IntegrityError before the rename, and the work tree is untouched.
-    """
-
-    def copy(out: int) -> None:
-        h = hashlib.sha256()
-        buf = bytearray(_chunk_for(size))
-        view = memoryview(buf)
-        got = 0
-        while got <= size and (n := source.readinto(buf)):
-            h.update(view[:n])
-            got += n
-            _write_all(out, view[:n])
-            crash_point("worktree:mid-copy")
-        if got != size or h.hexdigest() != hex_digest:
-            raise IntegrityError(f"{rel_path}: the source does not hold sha256:{hex_digest} ({size} bytes)")
-        _backdate(out)
-
-    return _atomic_write(root, rel_path, copy, expect_head=expect_head, create_dirs=create_dirs)
-
-
 def replace_file_fetched(
     root: Path,
     rel_path: str,
@@ -141,14 +106,16 @@ def replace_file_fetched(
     expect_head: bytes | None = None,
     create_dirs: bool = False,
 ) -> os.stat_result:
-    """As replace_file_verified, for bytes an archive writes itself: `fetch` fills the temporary
-    file (an S3 or Azure download, whose ranged GETs land at their offsets in any order), which
-    is then read back and hashed. Bytes that do not match raise IntegrityError before the
-    rename, and the work tree is untouched."""
+    """As replace_file, for an archived object with no copy in the cache: `fetch` fills the
+    temporary file (a directory archive's copy, or an S3 or Azure download whose ranged GETs
+    land at their offsets in any order), which is then read back and hashed, so what is
+    checked is what will be renamed. Bytes that do not match `size` and `hex_digest` raise
+    IntegrityError before the rename, and the work tree is untouched."""
 
     def fill(out: int) -> None:
         with open(out, "wb", closefd=False) as f:
             fetch(f)
+        crash_point("worktree:before-verify")
         h = hashlib.sha256()
         buf = bytearray(_chunk_for(size))
         view = memoryview(buf)
@@ -157,7 +124,7 @@ def replace_file_fetched(
             h.update(view[:n])
             got += n
         if got != size or h.hexdigest() != hex_digest:
-            raise IntegrityError(f"{rel_path}: the download does not hold sha256:{hex_digest} ({size} bytes)")
+            raise IntegrityError(f"{rel_path}: the fetched bytes are not sha256:{hex_digest} ({size} bytes)")
         _backdate(out)
 
     return _atomic_write(root, rel_path, fill, expect_head=expect_head, create_dirs=create_dirs)

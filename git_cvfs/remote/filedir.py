@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import io
 import os
 import threading
 import time
@@ -244,7 +243,7 @@ class FileArchive:
     def _write_error(self, key: str, exc: OSError) -> ArchiveError:
         return ArchiveError(f"archive {self.name}: cannot write {key}: {exc.strerror or exc}")
 
-    def open_object(self, key: str) -> io.FileIO | None:
+    def open_object(self, key: str) -> BinaryIO | None:
         """The stored object opened for reading (without touching its access time), or None.
 
         Unbuffered: callers read whole objects or large chunks, and a checkout opens one per
@@ -260,20 +259,15 @@ class FileArchive:
             return None
         return open(fd, "rb", buffering=0)
 
-    def read_object(self, key: str) -> io.FileIO:
-        """As open_object, with ObjectMissingError when the object is absent and ArchiveError when
-        it cannot be read or the archive's directory is gone."""
+    def download_to(self, key: str, out: BinaryIO, size: int) -> None:
         self._require_root()
         try:
-            fd = os.open(f"{self.root}/{key}", os.O_RDONLY | os.O_NOFOLLOW)
+            src = open(self._path(key), "rb")
         except FileNotFoundError:
             raise ObjectMissingError(f"archive {self.name}: {self.url}/{key} does not exist") from None
         except OSError as exc:
             raise ArchiveError(f"archive {self.name}: cannot read {key}: {exc.strerror}") from None
-        return open(fd, "rb", buffering=0)
-
-    def download_to(self, key: str, out: BinaryIO, size: int) -> None:
-        with self.read_object(key) as src:
+        with src:
             out.flush()
             while os.copy_file_range(src.fileno(), out.fileno(), 1 << 30):
                 pass

@@ -53,7 +53,7 @@ def test_git_add_killed_while_cleaning(project: Project, point: str) -> None:
     ("point", "keep"),
     [
         # The lean cache (the default) copies from the directory archive straight into the tree.
-        ("worktree:mid-copy", False),
+        ("worktree:before-verify", False),
         ("worktree:before-rename", False),
         # cache.keep = true: downloaded into the cache first, then copied.
         ("cache:before-adopt", True),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import BinaryIO
 import pytest
 
 from git_cvfs.errors import ArchiveError, IntegrityError, UnsafePathError
-from git_cvfs.local.worktree import read_head, replace_file, replace_file_fetched, replace_file_verified, write_bytes
+from git_cvfs.local.worktree import read_head, replace_file, replace_file_fetched, write_bytes
 
 
 def test_replace_is_atomic_and_keeps_mode(tmp_path: Path) -> None:
@@ -38,6 +39,16 @@ def test_replace_keeps_a_file_changed_meanwhile(tmp_path: Path) -> None:
     assert sorted(p.name for p in root.iterdir()) == ["f", "src"]
 
 
+def _copied_from(src: Path) -> Callable[[BinaryIO], None]:
+    """A fetch as a directory archive does it: the stored file copied in order."""
+
+    def fetch(out: BinaryIO) -> None:
+        with open(src, "rb") as f:
+            shutil.copyfileobj(f, out)
+
+    return fetch
+
+
 def test_verified_replace_writes_bytes_that_hash_right_and_leaves_them_out_of_gits_racy_second(
     tmp_path: Path,
 ) -> None:
@@ -46,8 +57,9 @@ def test_verified_replace_writes_bytes_that_hash_right_and_leaves_them_out_of_gi
     data = os.urandom(3 << 20)  # several copy chunks
     (root / "f").write_bytes(b"ref")
     (root / "src").write_bytes(data)
-    with open(root / "src", "rb", buffering=0) as src:
-        st = replace_file_verified(root, "f", src, hashlib.sha256(data).hexdigest(), len(data), expect_head=b"ref")
+    st = replace_file_fetched(
+        root, "f", _copied_from(root / "src"), hashlib.sha256(data).hexdigest(), len(data), expect_head=b"ref"
+    )
     assert (root / "f").read_bytes() == data and st.st_size == len(data)
     assert st.st_mtime < time.time() - 0.5  # a second back: git's next status does not re-hash it
     assert sorted(p.name for p in root.iterdir()) == ["f", "src"]
@@ -67,8 +79,10 @@ def test_verified_replace_of_wrong_bytes_leaves_the_file_as_it_was(tmp_path: Pat
     want = bytes(100_000)
     (root / "f").write_bytes(b"ref")
     (root / "src").write_bytes(stored)
-    with open(root / "src", "rb", buffering=0) as src, pytest.raises(IntegrityError):
-        replace_file_verified(root, "f", src, hashlib.sha256(want).hexdigest(), len(want), expect_head=b"ref")
+    with pytest.raises(IntegrityError):
+        replace_file_fetched(
+            root, "f", _copied_from(root / "src"), hashlib.sha256(want).hexdigest(), len(want), expect_head=b"ref"
+        )
     assert (root / "f").read_bytes() == b"ref"
     assert sorted(p.name for p in root.iterdir()) == ["f", "src"]  # no temp file left
 
