@@ -138,7 +138,20 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
             if ref.hex in direct:
 
                 def into_tree(archive: Archive, key: str) -> bool | None:
-                    return _write_from_archive(ws, archive, key, f.path, ref, expect_head, missing)
+                    """fetch_verified's attempt: True when written, None when the bytes did not match."""
+                    try:
+                        replace_file_fetched(
+                            ws.repo.root,
+                            f.path,
+                            lambda out: archive.download_to(key, out, ref.size),
+                            ref.hex,
+                            ref.size,
+                            expect_head=expect_head,
+                            create_dirs=missing,
+                        )
+                    except IntegrityError:
+                        return None
+                    return True
 
                 fetch_verified(archives, ref, into_tree)
             else:
@@ -180,32 +193,6 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
     cached = [(path, ref) for path, ref in refresh if ws.cache.has(ref.hex, ref.size)]
     if cached:
         drop_cache_copies(ws, cached, recorded_in_primary(ws))
-
-
-def _write_from_archive(
-    ws: Workspace,
-    archive: Archive,
-    key: str,
-    path: str,
-    ref: Ref,
-    expect_head: bytes | None,
-    create_dirs: bool,
-) -> bool | None:
-    """Write `path` from the archive's object (fetch_verified's attempt): True when written,
-    None when the bytes did not match."""
-    try:
-        replace_file_fetched(
-            ws.repo.root,
-            path,
-            lambda out: archive.download_to(key, out, ref.size),
-            ref.hex,
-            ref.size,
-            expect_head=expect_head,
-            create_dirs=create_dirs,
-        )
-    except IntegrityError:
-        return None
-    return True
 
 
 def take_pending(ws: Workspace) -> list[str]:
