@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "managed files by state, and totals"),
     "ls-files": ("status", "managed files with their state"),
     "doctor": ("doctor", "check install, config, credentials and archive access"),
+    "trust": ("trust", "show the archive locations this repository names, and approve them on this machine"),
     "reconcile": ("reconcile", "audit work tree, inventory and every archive; exit 1 on drift"),
     "resolve": ("inspect", "JSON about one path: oid, size, state, archive URLs, etag, cache path"),
     "guard": ("inspect", "exit 1 if deleting the paths would lose bytes that are nowhere else"),

@@ -121,6 +121,9 @@ def new_project(tmp_path: Path, config: dict[str, str], name: str = "project") -
     cvfs(root, "init", "--archive", config.pop("archive.primary.url", archive.as_uri()))
     for key, value in {"scope.minSize": "1KB", **config}.items():
         git(root, "config", "-f", ".cvfs/config", key, value)
+    # The archives written into .cvfs/config above are this user's own: approve them, as the
+    # user would (`git cvfs init --archive` approves only the URL it was given).
+    cvfs(root, "trust", "--yes")
     cvfs(root, "track", "data/**")
     git(root, "remote", "add", "origin", str(remote))
     return Project(root, archive, remote)

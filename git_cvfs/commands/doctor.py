@@ -24,4 +24,7 @@ def run(name: str, args: argparse.Namespace) -> int:
         output.data(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<{width}}  {c.detail}")
         if not c.ok and c.hint:
             output.data(f"      {'':<{width}}  hint: {c.hint}")
+    if failed:
+        noun = "check" if len(failed) == 1 else "checks"
+        output.error(f"{len(failed)} {noun} failed, first: {failed[0].name}", failed[0].hint)
     return 1 if failed else 0

@@ -2,7 +2,8 @@
 
 Every step is a real command, printed with its real output, and checked: the
 demo doubles as a smoke test of the install. The user's ~/.gitconfig is left
-alone; the filter settings reach git through GIT_CONFIG_* variables.
+alone: the filter settings reach git through GIT_CONFIG_* variables, and the demo's
+approval of its archive goes into a git config file of its own (GIT_CONFIG_GLOBAL).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from git_cvfs.local.cache import sha256_file
 DATA_SIZE = 3 << 20
 
 
-def _env(exe: str) -> dict[str, str]:
+def _env(exe: str, root: Path) -> dict[str, str]:
     env = dict(os.environ)
+    # A git config of the demo's own: `git cvfs init` approves the demo's archive there, not in ~/.gitconfig.
+    env["GIT_CONFIG_GLOBAL"] = str(root / "gitconfig")
     env.pop("GIT_CVFS_SKIP_SMUDGE", None)
     env["PATH"] = str(Path(exe).parent) + os.pathsep + env.get("PATH", "")
     config = filter_config(exe)
@@ -55,7 +58,7 @@ class Demo:
         self.root = root
         self.say = say
         self.exe = executable()
-        self.env = _env(self.exe)
+        self.env = _env(self.exe, root)
 
     def run(self, cmd: str, cwd: Path, *, extra_env: dict[str, str] | None = None, expect: int = 0) -> str:
         shown = " ".join(f"{k}={v}" for k, v in (extra_env or {}).items())

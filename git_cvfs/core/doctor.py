@@ -111,6 +111,17 @@ def _credentials(ws: Workspace, settings: ArchiveSettings) -> Check:
     return Check(name, False, f"unsupported URL {settings.url}", "use file://, s3:// or az://")
 
 
+def _trust(ws: Workspace, name: str) -> Check:
+    from git_cvfs.local.trust import location_of, needs_approval
+
+    settings = ws.settings.archives[name]
+    problem = ws.trust_problem(name)
+    if problem is not None:
+        return Check(f"trust {name}", False, problem.message, problem.hint)
+    how = "approved on this machine" if needs_approval(settings) else "set in your own git config or environment"
+    return Check(f"trust {name}", True, f"{location_of(settings)} ({how})")
+
+
 def _probe(ws: Workspace, name: str) -> Check:
     archive = ws.archive(name)
     archive.head("objects/00/00/" + "0" * 64)  # a key that never exists: any answer proves access
@@ -148,6 +159,10 @@ def doctor(ws: Workspace, *, probe: bool, roundtrip: bool) -> list[Check]:
         return checks
     for name in ws.archive_names:
         settings = ws.settings.archives[name]
+        trust = _guard(f"trust {name}", partial(_trust, ws, name))
+        checks.append(trust)
+        if not trust.ok:
+            continue  # not even the user's credential sources are looked at for a location not approved
         checks.append(_guard(f"credentials {name}", partial(_credentials, ws, settings)))
         if probe or roundtrip:
             checks.append(_guard(f"reach {name}", partial(_probe, ws, name)))

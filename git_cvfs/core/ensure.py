@@ -112,13 +112,14 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
     }
     failed: dict[str, str] = {}
     archives: Sequence[Archive] = []
-    try:
-        archives = ws.archives
-        through_cache = [f.target for f in files if f.target is not None and f.target.hex not in direct]
-        outcome = download_many(archives, ws.cache, through_cache, concurrency=ws.settings.concurrency)
-        failed = {h: e.message for h, e in outcome.failed.items()}
-    except ArchiveError as exc:
-        failed = {f.target.hex: exc.message for f in files if f.target is not None}
+    through_cache = [f.target for f in files if f.target is not None and f.target.hex not in direct]
+    if direct or any(not ws.cache.has(r.hex, r.size) for r in through_cache):
+        archives = ws.archives  # none approved on this machine: the error names the location and the fix
+        try:
+            outcome = download_many(archives, ws.cache, through_cache, concurrency=ws.settings.concurrency)
+            failed = {h: e.message for h, e in outcome.failed.items()}
+        except ArchiveError as exc:
+            failed = {f.target.hex: exc.message for f in files if f.target is not None}
     ready = []
     for f in files:
         ref = f.target
@@ -207,7 +208,9 @@ def fetch(ws: Workspace, pathspecs: Sequence[str]) -> EnsureResult:
     for f in list_managed(ws, pathspecs):
         if f.target is not None and f.state is not State.PLAIN:
             wanted[f.path] = f.target
-    outcome = download_many(ws.archives, ws.cache, wanted.values(), concurrency=ws.settings.concurrency)
+    missing = [ref for ref in wanted.values() if not ws.cache.has(ref.hex, ref.size)]
+    archives = ws.archives if missing else []
+    outcome = download_many(archives, ws.cache, missing, concurrency=ws.settings.concurrency)
     for path, ref in wanted.items():
         if ref.hex in outcome.failed:
             result.failed[path] = outcome.failed[ref.hex].message

@@ -100,7 +100,7 @@ def local_archive_chunks(ws: Workspace, ref: Ref) -> Iterator[bytes] | None:
     from git_cvfs.remote.archive import is_directory, object_key
     from git_cvfs.remote.filedir import FileArchive
 
-    for name in ws.archive_names:
+    for name in ws.readable_names:  # an archive not approved on this machine is never read
         if not is_directory(ws.settings.archives[name].url):
             continue
         try:
@@ -189,13 +189,18 @@ def _chunks_of(f: BinaryIO) -> Iterator[bytes]:
 class SmudgeReport:
     """What a checkout left as refs, and why; printed once when the filter ends."""
 
+    ENSURE_HINT = "run `git cvfs ensure` to materialize them when you need them"
+
     def __init__(self) -> None:
         self.left: dict[str, list[str]] = defaultdict(list)
+        self.hints: dict[str, str] = {}
         self.deferred: list[str] = []
         self._pending: PathJournal | None = None
 
-    def leave(self, path: str, reason: str) -> None:
+    def leave(self, path: str, reason: str, hint: str | None = None) -> None:
         self.left[reason].append(path)
+        if hint is not None:
+            self.hints[reason] = hint
 
     def defer(self, ws: Workspace, path: str) -> None:
         """Record a large file for out-of-band writing, at once (see local/journal.py)."""
@@ -208,7 +213,7 @@ class SmudgeReport:
         for reason, paths in sorted(self.left.items()):
             noun = "file" if len(paths) == 1 else "files"
             output.info(f"git-cvfs: {len(paths)} {noun} left as refs ({reason}): {_sample(paths)}")
-            output.info("hint: run `git cvfs ensure` to materialize them when you need them")
+            output.info(f"hint: {self.hints.get(reason, self.ENSURE_HINT)}")
         if self.deferred and not hook_will_run:
             n = len(self.deferred)
             noun = "file" if n == 1 else "files"

@@ -218,8 +218,9 @@ class FilterServer:
             reason = "GIT_CVFS_SKIP_SMUDGE=1" if self.ws.settings.skip_smudge else "fetch.include/exclude"
             self._leave(path, ref, blob, reason, encoded)
         elif plan.action is Action.DEFER:
-            self.report.defer(self.ws, path)
-            fp.reply_content(self.write, [encoded])
+            if not self._leave_unreadable(path, ref, blob, encoded):
+                self.report.defer(self.ws, path)
+                fp.reply_content(self.write, [encoded])
         elif plan.action is Action.CACHE:
             fp.reply_content(self.write, cache_chunks(self.ws, ref))
             self._delivered.add(path, blob, ref.size)
@@ -228,6 +229,8 @@ class FilterServer:
             self._delivered.add(path, blob, ref.size)
         elif self._archive_down is not None:
             self._leave(path, ref, blob, self._archive_down, encoded)
+        elif self._leave_unreadable(path, ref, blob, encoded):
+            return
         elif req.can_delay and self.can_delay:
             self._delayed[path] = (ref, blob, self._download_pool().submit(self._download, ref))
             fp.reply_status(self.write, "delayed")
@@ -240,6 +243,17 @@ class FilterServer:
             except CvfsError as exc:
                 future.set_exception(exc)
             self._reply_downloaded(path, ref, blob, future)
+
+    def _leave_unreadable(self, path: str, ref: Ref, blob: str | None, encoded: bytes) -> bool:
+        """Leave the ref when the object is not in the cache and no archive may be read on this
+        machine (none approved): no request is made, and the notice says how to approve."""
+        problem = self.ws.unreadable()
+        if problem is None or self.ws.cache.has(ref.hex, ref.size):
+            return False
+        self.report.leave(path, problem.message, f"{problem.hint}; then `git cvfs ensure`")
+        fp.reply_content(self.write, [encoded])
+        self._delivered.add(path, blob, len(encoded))
+        return True
 
     def _download_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:

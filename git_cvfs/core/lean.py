@@ -19,7 +19,7 @@ def drop_cache_copies(ws: Workspace, files: Iterable[tuple[str, Ref]], archived:
     """
     if ws.settings.cache_keep:
         return 0
-    known = ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary.url).known()
+    known = ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary).known()
     candidates = {
         path: ref
         for path, ref in files

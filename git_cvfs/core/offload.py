@@ -96,6 +96,8 @@ def offload(
             todo.append((item, f))
     if dry_run:
         return result
+    if todo:
+        ws.require_trusted(["primary"])  # one error naming the location, before any file is looked at
     recorded = recorded_in_primary(ws)
     refresh = []
     for item, f in todo:

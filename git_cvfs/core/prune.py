@@ -32,6 +32,7 @@ class PruneResult:
 
 def prune(ws: Workspace, *, dry_run: bool) -> PruneResult:
     result = PruneResult(dry_run)
+    ws.require_trusted(["primary"])
     _prune_small_rows(ws, result)
     recorded = recorded_in_primary(ws)
     for hex_digest in list(ws.cache.iter_objects()):

@@ -48,8 +48,7 @@ def archive_refs(
     outcome = ArchiveOutcome()
     refs = unique(ref for _, ref in found)
     for name in names or ws.archive_names:
-        url = ws.settings.archives[name].url
-        log = ArchivedLog(ws.repo.cvfs_dir, url)
+        log = ArchivedLog(ws.repo.cvfs_dir, ws.settings.archives[name])
         known = log.known() if trust_log else {}
         todo = []
         for ref in refs:
@@ -156,6 +155,7 @@ class PushResult:
 def push(ws: Workspace, *, all_history: bool, archive: str | None) -> PushResult:
     if archive is not None and archive not in ws.settings.archives:
         raise UsageError(f"no archive named {archive!r}", hint=f"configured: {', '.join(ws.archive_names)}")
+    ws.require_trusted([archive] if archive else None)
     found = refs_in_history(ws.repo, ["--all"]) if all_history else refs_in_tree_and_index(ws)
     unversioned = [row for row in read_worktree_inventory(ws.repo).values() if not row.git]
     found += [(row.path, Ref(row.hex, row.size)) for row in unversioned]

@@ -75,6 +75,7 @@ def _tolerant_rows(ws: Workspace) -> dict[str, Row]:
 
 
 def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool) -> ReconcileReport:
+    ws.require_trusted()  # an audit asks every archive: each must be approved on this machine
     report = ReconcileReport()
     files = list_managed(ws)
     refs: dict[str, tuple[ManagedFile, Ref]] = {}

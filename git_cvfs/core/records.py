@@ -10,7 +10,7 @@ from git_cvfs.local.index_store import read_worktree_inventory
 
 def recorded_in_primary(ws: Workspace) -> dict[str, str]:
     """oid hex -> the etag the primary answered when the object was uploaded."""
-    recorded = dict(ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary.url).known())
+    recorded = dict(ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary).known())
     for row in read_worktree_inventory(ws.repo).values():
         etag = row.archives.get("primary", {}).get("etag")
         if etag:

@@ -92,28 +92,68 @@ def _ensure_line(path: Path, root: Path, line: str) -> bool:
 class InitReport:
     created: list[str] = field(default_factory=list)
     archive_url: str = ""
+    approved: str | None = None  # the location approved on this machine by this init
     install: InstallReport | None = None
 
 
-def init(repo: Repo, *, archive_url: str | None, skill: bool = False) -> InitReport:
+def init(
+    repo: Repo,
+    *,
+    archive_url: str | None,
+    endpoint: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    skill: bool = False,
+) -> InitReport:
+    """Scaffold .cvfs/ and .gitattributes and install. An archive the user names here is
+    approved on this machine (what they typed is what they trust); with none named and none
+    committed, this repository is approved to use the machine's default archive."""
+    from git_cvfs.local.config import ArchiveSettings
+    from git_cvfs.local.trust import approve, is_default, location_of
+
     report = InitReport()
     if skill:
         report.created += write_skill(repo)
     config = repo.root / CONFIG_FILE
+    typed = None
     if archive_url is not None:
         _check_archive_url(archive_url)
+        typed = ArchiveSettings("primary", archive_url, endpoint, region, profile)
+        if is_default(typed):
+            raise UsageError(
+                f"{archive_url} is this machine's default archive",
+                hint="leave out --archive to use it; a committed config may not name it",
+            )
+    elif endpoint or region or profile:
+        raise UsageError("--endpoint, --region and --profile go with --archive", hint="git cvfs init --archive URL ...")
+    attrs = [("url", archive_url), ("endpoint", endpoint), ("region", region), ("profile", profile)]
     if not config.exists():
         lines = ["# git-cvfs settings, committed with the repository. See docs/configuration.md."]
         if archive_url:
-            lines += ['[archive "primary"]', f"\turl = {archive_url}"]
+            lines += ['[archive "primary"]'] + [f"\t{key} = {value}" for key, value in attrs if value]
         lines += ["[scope]", "\tminSize = 1MB"]
         write_bytes(repo.root, CONFIG_FILE, ("\n".join(lines) + "\n").encode(), create_dirs=True)
         report.created.append(CONFIG_FILE)
     elif archive_url:
-        run_git(["config", "-f", str(config), "archive.primary.url", archive_url], cwd=repo.root)
-    report.archive_url = archive_url or _configured_url(repo) or default_archive_url()
-    if report.archive_url.startswith("file://"):
-        Path(report.archive_url[len("file://") :]).mkdir(parents=True, exist_ok=True)
+        # The archive is what was typed, whole: an endpoint or profile left from before would
+        # send requests somewhere the user did not name.
+        run_git(["config", "-f", str(config), "--remove-section", "archive.primary"], cwd=repo.root, check=False)
+        for key, value in attrs:
+            if value:
+                run_git(["config", "-f", str(config), f"archive.primary.{key}", value], cwd=repo.root)
+    configured = _configured_url(repo)
+    report.archive_url = archive_url or configured or default_archive_url()
+    if typed is not None:
+        approve(location_of(typed), repo=repo, local=False)
+        report.approved = location_of(typed)
+    elif configured is None:
+        default = ArchiveSettings("primary", default_archive_url())
+        approve(location_of(default), repo=repo, local=True)
+        report.approved = location_of(default)
+    if typed is not None or configured is None:
+        # Only a directory the user named (or the default) is created: never one a committed config names.
+        if report.archive_url.startswith("file://"):
+            Path(report.archive_url[len("file://") :]).mkdir(parents=True, exist_ok=True)
     if _ensure_line(repo.root / ".cvfs" / ".gitignore", repo.root, "secrets.env"):
         report.created.append(".cvfs/.gitignore")
     if _ensure_line(repo.root / ".gitattributes", repo.root, INDEX_ATTRS_LINE):

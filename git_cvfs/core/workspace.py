@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
+from git_cvfs.errors import ConfigError
 from git_cvfs.local.cache import Cache
 from git_cvfs.local.config import Settings, load_settings
 from git_cvfs.local.git import Repo
@@ -34,8 +35,28 @@ class Workspace:
         """Primary first, then the secondary: the order reads try them in."""
         return sorted(self.settings.archives, key=lambda name: name != "primary")
 
+    def trust_problem(self, name: str) -> ConfigError | None:
+        """Why this archive may not be used on this machine yet, or None. Looks at settings
+        only: nothing on disk or on the network is touched for an archive before it passes."""
+        from git_cvfs.local.trust import forbidden_directory, is_approved, location_of, untrusted_error
+
+        archive = self.settings.archives[name]
+        if not is_approved(self.settings, archive):
+            return untrusted_error(archive)
+        why = forbidden_directory(archive)
+        if why is not None:
+            return ConfigError(
+                f'archive "{name}" at {location_of(archive)} may not be named in .cvfs/config: {why}',
+                hint=f"remove archive.{name}.url from .cvfs/config (set your own with "
+                f"`git config cvfs.archive.{name}.url URL`)",
+            )
+        return None
+
     def archive(self, name: str) -> Archive:
         if name not in self._archives:
+            problem = self.trust_problem(name)
+            if problem is not None:
+                raise problem
             settings = self.settings.archives[name]
             if not is_directory(settings.url):
                 load_secrets(self.repo)
@@ -48,9 +69,33 @@ class Workspace:
             self._archives[name] = archive
         return self._archives[name]
 
+    @cached_property
+    def readable_names(self) -> list[str]:
+        """The archives this machine may read from, in the order reads try them."""
+        return [name for name in self.archive_names if self.trust_problem(name) is None]
+
     @property
     def archives(self) -> list[Archive]:
-        return [self.archive(name) for name in self.archive_names]
+        """Every archive reads may use: the approved ones. When none is, the first one's problem
+        is raised (an error naming the location and the command that approves it)."""
+        if not self.readable_names:
+            problem = self.trust_problem(self.archive_names[0])
+            assert problem is not None
+            raise problem
+        return [self.archive(name) for name in self.readable_names]
+
+    def unreadable(self) -> ConfigError | None:
+        """Why no archive may be read at all, or None when at least one may."""
+        if self.readable_names:
+            return None
+        return self.trust_problem(self.archive_names[0])
+
+    def require_trusted(self, names: list[str] | None = None) -> None:
+        """These archives (default: all) approved, or the first problem raised, before any work."""
+        for name in names or self.archive_names:
+            problem = self.trust_problem(name)
+            if problem is not None:
+                raise problem
 
     @property
     def primary(self) -> Archive:

@@ -10,10 +10,19 @@ import hashlib
 import os
 from pathlib import Path
 
+from git_cvfs.local.config import ArchiveSettings
+
+
+def log_key(settings: ArchiveSettings) -> str:
+    """What a log is kept per: the URL, and the endpoint and profile that decide which store
+    answers (the same URL behind another endpoint is another archive)."""
+    extra = [f"{k}={v}" for k, v in (("endpoint", settings.endpoint), ("profile", settings.profile)) if v]
+    return " ".join([settings.url, *extra])
+
 
 class ArchivedLog:
-    def __init__(self, cvfs_dir: Path, archive_url: str) -> None:
-        digest = hashlib.sha256(archive_url.encode()).hexdigest()[:16]
+    def __init__(self, cvfs_dir: Path, settings: ArchiveSettings) -> None:
+        digest = hashlib.sha256(log_key(settings).encode()).hexdigest()[:16]
         self.path = cvfs_dir / "archived" / digest
         self._known: dict[str, str] | None = None
 

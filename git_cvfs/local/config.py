@@ -15,6 +15,12 @@ CONFIG_FILE = ".cvfs/config"
 DEFAULT_MIN_SIZE = 1 << 20
 DEFAULT_STREAM_MAX = 256 << 20
 DEFAULT_CONCURRENCY = 8
+# .cvfs/config is committed, so anyone may write it: a settings file is a few hundred bytes,
+# and git config would hold a hostile 100 MB one in memory, and so would we.
+MAX_CONFIG_BYTES = 64 << 10
+TRUST_KEY = "cvfs.trusted"
+# The attributes of an archive that decide where requests go and whose credentials sign them.
+_LOCATION_KEYS = ("url", "endpoint", "profile")
 
 _ARCHIVE_KEYS = {"url", "endpoint", "region", "profile"}
 _PLAIN_KEYS = {
@@ -50,6 +56,9 @@ class ArchiveSettings(NamedTuple):
     endpoint: str | None = None
     region: str | None = None
     profile: str | None = None
+    # Where requests go or whose credentials sign them (url, endpoint, profile) came, even in
+    # part, from the committed .cvfs/config: the user must approve it first (local/trust.py).
+    committed: bool = False
 
 
 class Settings(NamedTuple):
@@ -64,6 +73,7 @@ class Settings(NamedTuple):
     cache_keep: bool = False
     configured: bool = False
     skip_smudge: bool = False  # GIT_CVFS_SKIP_SMUDGE=1: every managed file stays a ref (read once)
+    trusted: frozenset[str] = frozenset()  # approved archive locations, canonical (local/trust.py)
 
     @property
     def primary(self) -> ArchiveSettings:
@@ -120,10 +130,20 @@ def load_settings(repo: Repo) -> Settings:
     configured = cfg_file.is_file()
     layers: list[tuple[str, list[tuple[str, str]]]] = []
     if configured:
+        size = cfg_file.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{CONFIG_FILE} is {size} bytes; a settings file is never more than {MAX_CONFIG_BYTES}",
+                hint=f"restore {CONFIG_FILE} from a commit you trust (git checkout <commit> -- {CONFIG_FILE})",
+            )
         layers.append((CONFIG_FILE, _read_git_config(["-f", str(cfg_file), "--list"], repo.root)))
-    git_entries = [
-        (key[len("cvfs.") :], value) for key, value in _read_git_config(["--get-regexp", r"^cvfs\."], repo.root)
-    ]
+    git_entries = []
+    trusted: list[str] = []
+    for key, value in _read_git_config(["--get-regexp", r"^cvfs\."], repo.root):
+        if key == TRUST_KEY:  # approvals live in the user's own git config, never in .cvfs/config
+            trusted.append(value)
+        else:
+            git_entries.append((key[len("cvfs.") :], value))
     layers.append(("git config", git_entries))
     for source, entries in layers:
         overridden: set[str] = set()
@@ -138,7 +158,12 @@ def load_settings(repo: Repo) -> Settings:
         if env_name in os.environ:
             values = os.environ[env_name].split(",") if norm in _MULTI_KEYS else [os.environ[env_name]]
             raw[norm] = [(v.strip(), env_name) for v in values if v.strip()]
-    return _build(raw, configured)
+    settings = _build(raw, configured)
+    if trusted:
+        from git_cvfs.local.trust import approved_locations  # only a repository with approvals pays for it
+
+        settings = settings._replace(trusted=approved_locations(trusted))
+    return settings
 
 
 def _normalise(key: str, source: str) -> str:
@@ -159,11 +184,14 @@ def _one(raw: dict[str, list[tuple[str, str]]], key: str) -> tuple[str, str] | N
 
 def _build(raw: dict[str, list[tuple[str, str]]], configured: bool) -> Settings:
     archives: dict[str, dict[str, str]] = {}
+    committed: set[str] = set()  # archives with a location attribute from .cvfs/config
     by_prefix: list[tuple[str, int]] = []
     for key, values in raw.items():
         if key.startswith("archive."):
             name, attr = key[len("archive.") :].rsplit(".", 1)
             archives.setdefault(name, {})[attr] = values[-1][0]
+            if attr in _LOCATION_KEYS and values[-1][1] == CONFIG_FILE:
+                committed.add(name)
         elif key.startswith("scope.") and key.endswith(".minsize") and key != "scope.minsize":
             prefix = key[len("scope.") : -len(".minsize")]
             value, source = values[-1]
@@ -183,7 +211,9 @@ def _build(raw: dict[str, list[tuple[str, str]]], configured: bool) -> Settings:
             raise ConfigError('archive "secondary" is set without a primary', hint="set archive.primary.url")
         archives["primary"] = {"url": default_archive_url()}
     settings_archives = {
-        name: ArchiveSettings(name, a["url"], a.get("endpoint"), a.get("region"), a.get("profile"))
+        name: ArchiveSettings(
+            name, a["url"], a.get("endpoint"), a.get("region"), a.get("profile"), committed=name in committed
+        )
         for name, a in archives.items()
     }
 

@@ -165,11 +165,16 @@ def test_archive_urls_pointing_nowhere_sensible_are_refused(project: Project, tm
         ("file:///", "not an absolute directory other than /"),
         ("file:///proc", "kernel filesystem"),
         ("file:///dev/shm/cvfs", "kernel filesystem"),
-        ((project.root / ".git").as_uri(), "inside the repository's .git directory"),
+        ((project.root / ".git").as_uri(), "inside the git directory"),
         ((project.root / "data").as_uri(), "inside the work tree"),
         ("file://elsewhere.example.com/share", "names a host"),
     ]:
         project.git("config", "-f", ".cvfs/config", "archive.primary.url", url)
+        push = project.cvfs("push", check=False)  # a location nobody approved: never looked at
+        assert push.returncode == 2 and "not approved on this machine" in push.stderr, (url, push.stderr)
+        one_error(push.stderr)
+        # Approved by mistake, each is still refused for what it is.
+        git(tmp_path, "config", "--global", "--add", "cvfs.trusted", url)
         push = project.cvfs("push", check=False)
         assert push.returncode == 2, (url, push.stderr)
         assert why in push.stderr and "hint:" in push.stderr, (url, push.stderr)
@@ -194,6 +199,7 @@ def test_config_values_with_shell_metacharacters_run_nothing(project: Project, t
     }
     for key, value in settings.items():
         project.git("config", "-f", ".cvfs/config", key, value)
+    project.cvfs("trust", "--yes")  # approved, so that every value below is really used
     data = rand(5000, 41)
     project.write("data/a.bin", data)
     procs = [
@@ -224,6 +230,7 @@ def test_a_ten_megabyte_ref_lookalike_is_content_and_a_garbage_shard_is_named(pr
     project.git("push", "-q", "origin", "main")
     clone = project.clone(tmp_path / "clone")
     assert (clone / "data/huge-ref.bin").read_bytes() == big  # ordinary content, passed through
+    git(clone, "cvfs", "trust", "--yes")  # it names no archive: this machine's default, approved here
     for args in (["ensure"], ["status"], ["fsck"], ["reconcile"]):
         proc = git(clone, "cvfs", *args, check=False)
         assert "Traceback" not in proc.stderr and proc.returncode in (0, 1), (args, proc.stderr)

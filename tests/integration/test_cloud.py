@@ -148,6 +148,7 @@ def test_push_archive_fills_the_secondary_from_the_primary(
     project.git("push", "-q", "origin", "main")
     for key, value in azure_archive.config("secondary").items():
         project.git("config", "-f", ".cvfs/config", key, value)
+    project.cvfs("trust", "--yes")  # the user approves the secondary they just added
     lazy_cache = project.root / ".git/cvfs/objects"
     for obj in lazy_cache.rglob(ref_of(data).hex):
         obj.unlink()  # not in the cache: must come from the primary

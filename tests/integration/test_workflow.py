@@ -307,6 +307,7 @@ def test_single_file_filter_gives_identical_results(project: Project, tmp_path: 
     for key, value in filter_config(CVFS).items():
         if key != "filter.cvfs.process":
             git(tmp_path, "config", "-f", str(config), key, value)
+    git(tmp_path, "config", "-f", str(config), "cvfs.trusted", project.archive.as_uri())  # the approval init made
     env = {"GIT_CONFIG_GLOBAL": str(config)}
     project.write("data/a.bin", data)
     project.git("add", "-A", env=env)
