@@ -117,9 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except CvfsError as exc:
         if os.environ.get("GIT_CVFS_TRACE") == "1":
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         from git_cvfs import output
 
         output.error(exc.message, exc.hint)
@@ -131,9 +129,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as exc:  # a bug: say so in one line, keep the traceback for GIT_CVFS_TRACE=1
         if os.environ.get("GIT_CVFS_TRACE") == "1":
-            import traceback
+            _print_traceback()
+        from git_cvfs import output
 
-            traceback.print_exc()
-        print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("hint: rerun with GIT_CVFS_TRACE=1 for the traceback, and report it", file=sys.stderr)
+        output.error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "rerun with GIT_CVFS_TRACE=1 for the traceback, and report it",
+        )
         return 1
+
+
+def _print_traceback() -> None:
+    import traceback
+
+    from git_cvfs.output import redact
+
+    sys.stderr.write(redact(traceback.format_exc()))

@@ -9,31 +9,51 @@ import time
 
 from git_cvfs.format.size import format_size
 
+# Secrets that can ride inside text we print: a password in a URL (`http://user:pass@host`,
+# which botocore repeats in its errors), an Azure connection string's key or SAS signature.
+_SECRET_PATTERNS = (
+    (r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s\"']+@", r"\1***@"),
+    (r"(?i)\b(AccountKey|SharedAccessSignature|SharedAccessKey)=[^;\s\"']+", r"\1=***"),
+    (r"(?i)([?&]sig=)[^&\s\"']+", r"\1***"),
+)
+
+
+def redact(text: str) -> str:
+    """Text with any credential it carries replaced by ***. Everything printed passes here."""
+    if "@" not in text and "=" not in text:  # nearly every line: no pattern can match
+        return text
+    import re  # here: the filter prints a line only when something is wrong
+
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = re.sub(pattern, replacement, text)
+    return text
+
 
 def info(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(redact(message), file=sys.stderr, flush=True)
 
 
 def warn(message: str, hint: str | None = None) -> None:
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    print(redact(f"warning: {message}"), file=sys.stderr, flush=True)
     if hint:
-        print(f"hint: {hint}", file=sys.stderr, flush=True)
+        print(redact(f"hint: {hint}"), file=sys.stderr, flush=True)
 
 
 def error(message: str, hint: str | None = None) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    print(redact(f"error: {message}"), file=sys.stderr, flush=True)
     if hint:
-        print(f"hint: {hint}", file=sys.stderr, flush=True)
+        print(redact(f"hint: {hint}"), file=sys.stderr, flush=True)
 
 
 def data(text: str) -> None:
+    text = redact(text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
 def emit_json(obj: object) -> None:
     import json  # here: the filter, which git waits for, never writes JSON (3 ms at start-up)
 
-    sys.stdout.write(json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n")
+    sys.stdout.write(redact(json.dumps(obj, sort_keys=True, separators=(",", ":"))) + "\n")
     sys.stdout.flush()
 
 

@@ -129,6 +129,8 @@ class FaultProxy:
     upstream: str
     rules: list[Rule] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # of each request, in order
+    connections: int = 0  # accepted, whether or not a request followed
 
     def start(self) -> FaultProxy:
         proxy = self
@@ -144,6 +146,7 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 proxy.requests.append(f"{self.command} {self.path}")
+                proxy.headers.append(dict(self.headers.items()))
                 rule = proxy._match(self.command, self.path)
                 if rule is not None:
                     if rule.action == "reset":
@@ -194,7 +197,13 @@ class FaultProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def get_request(self) -> tuple[socket.socket, object]:
+                conn = super().get_request()
+                proxy.connections += 1
+                return conn
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -208,6 +217,63 @@ class FaultProxy:
                 rule.hits += 1
                 return rule
         return None
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class RecordingServer:
+    """A loopback server that records every connection and request and serves canned answers:
+    a stand-in for an attacker's host, or for a token service. `answers` maps a path regex to
+    (status, JSON body); anything else gets 404."""
+
+    answers: dict[str, tuple[int, object]] = field(default_factory=dict)
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    connections: int = 0
+
+    def start(self) -> RecordingServer:
+        import json
+
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                recorder.requests.append((self.command, self.path, dict(self.headers.items())))
+                status, body = 404, b""
+                for pattern, (code, obj) in recorder.answers.items():
+                    if re.search(pattern, self.path):
+                        status, body = code, json.dumps(obj).encode()
+                        break
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        class Server(ThreadingHTTPServer):
+            def get_request(self) -> tuple[socket.socket, object]:
+                conn = super().get_request()
+                recorder.connections += 1
+                return conn
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
 
     def stop(self) -> None:
         self.server.shutdown()

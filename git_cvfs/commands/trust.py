@@ -65,6 +65,13 @@ def run(name: str, args: argparse.Namespace) -> int:
     pending = report.pending
     if not args.json:
         _show(report)
+    if forbidden:  # a configuration that names such a place is not one to approve any part of
+        first = forbidden[0]
+        raise CvfsError(
+            f'archive "{first.name}" at {first.location} may not be named in .cvfs/config: {first.forbidden}; '
+            "nothing approved",
+            hint=f"remove archive.{first.name}.url from .cvfs/config",
+        )
     if pending and not args.yes:
         if not (sys.stdin.isatty() and sys.stderr.isatty()) or args.json:
             raise CvfsError(
@@ -86,12 +93,6 @@ def run(name: str, args: argparse.Namespace) -> int:
             output.info(f"git-cvfs: approved {entry.location} (in {where})")
         if pending:
             output.info("hint: `git cvfs ensure` materializes the files a clone left as refs")
-    if forbidden:
-        first = forbidden[0]
-        raise CvfsError(
-            f'archive "{first.name}" at {first.location} may not be named in .cvfs/config: {first.forbidden}',
-            hint=f"remove archive.{first.name}.url from .cvfs/config",
-        )
     return 0
 
 

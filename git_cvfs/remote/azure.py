@@ -71,7 +71,13 @@ class AzureArchive:
     def _client(self, settings: ArchiveSettings, common: dict[str, Any]) -> BlobServiceClient:
         conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
         if conn and _connection_string_account(conn) in (None, self.account):
-            return BlobServiceClient.from_connection_string(conn, **common)
+            try:
+                return BlobServiceClient.from_connection_string(conn, **common)
+            except ValueError as exc:  # the SDK's word for a malformed string; never print the string itself
+                raise ConfigError(
+                    f"archive {self.name} ({self.url}): AZURE_STORAGE_CONNECTION_STRING is malformed ({exc})",
+                    hint="copy the connection string again from the storage account's Access keys page",
+                ) from None
         account_url = settings.endpoint or f"https://{self.account}.blob.core.windows.net"
         key = os.environ.get("AZURE_STORAGE_KEY") or os.environ.get("AZURE_STORAGE_ACCOUNT_KEY")
         if key:
@@ -86,7 +92,13 @@ class AzureArchive:
                 hint="set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_KEY (or .cvfs/secrets.env), "
                 "or pip install azure-identity to use your Azure login",
             ) from None
-        return BlobServiceClient(account_url, credential=DefaultAzureCredential(), **common)
+        try:
+            return BlobServiceClient(account_url, credential=DefaultAzureCredential(), **common)
+        except ValueError as exc:  # "Token credential is only supported with HTTPS."
+            raise ConfigError(
+                f"archive {self.name} ({self.url}): cannot use your Azure login with {account_url}: {exc}",
+                hint=f"use an https endpoint (archive.{self.name}.endpoint), or an account key (AZURE_STORAGE_KEY)",
+            ) from None
 
     def _blob(self, key: str) -> Any:
         return self.container.get_blob_client(f"{self.prefix}/{key}" if self.prefix else key)

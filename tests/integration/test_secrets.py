@@ -83,3 +83,50 @@ def test_no_command_prints_or_writes_a_credential(
             assert "unreachable" in everything  # the failures did happen, and were reported
     finally:
         proxy.stop()
+
+
+URL_PASSWORD = "url-password-Wk42sPq"
+
+
+@pytest.mark.parametrize("unreachable", [False, True])
+def test_a_password_in_an_endpoint_url_is_never_printed(
+    s3_archive: CloudArchive, tmp_path: Path, unreachable: bool
+) -> None:
+    """Some users write credentials into a URL (`http://user:pass@host`); botocore repeats the
+    URL in its errors. Whatever prints it, the password is replaced by ***."""
+    proxy = FaultProxy(s3_archive.endpoint or "").start()
+    try:
+        project = new_project(tmp_path, s3_archive.config(endpoint=proxy.url))
+        project.write("data/a.bin", rand(20_000, 3))
+        project.commit_all()
+        port = proxy.url.rsplit(":", 1)[1]
+        endpoint = f"http://ada:{URL_PASSWORD}@127.0.0.1:{port if not unreachable else 9}"
+        project.git("config", "cvfs.archive.primary.endpoint", endpoint)  # the user's own, local config
+        trusted = project.cvfs("trust", "--yes")  # port 9 (nothing listens) is another location: approve it
+        seen = [trusted.stdout + trusted.stderr]
+        for args in (
+            ["doctor", "--probe"],
+            ["doctor", "--json", "--probe"],
+            ["trust"],
+            ["trust", "--list"],
+            ["push"],
+            ["push", "--json"],
+            ["reconcile", "--json"],
+            ["reconcile"],
+            ["resolve", "data/a.bin"],
+            ["offload", "data/a.bin"],
+            ["ensure", "data"],
+            ["fetch", "data"],
+        ):
+            proc = project.cvfs(*args, check=False, env={"GIT_CVFS_TRACE": "1"})
+            seen.append(proc.stdout + proc.stderr)
+        project.write("data/b.bin", rand(20_000, 4))
+        for args in (["add", "-A"], ["commit", "-q", "-m", "b"], ["push", "origin", "main"]):
+            proc = git(project.root, *args, check=False)
+            seen.append(proc.stdout + proc.stderr)
+        everything = "\n".join(seen)
+        assert URL_PASSWORD not in everything
+        if unreachable:
+            assert "***@127.0.0.1:9" in everything  # the URL was printed, the password was not
+    finally:
+        proxy.stop()
