@@ -4,6 +4,8 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +189,50 @@ def azure_archive(azurite_server: str, monkeypatch: pytest.MonkeyPatch, request:
     container = "c" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:20]
     BlobServiceClient.from_connection_string(conn).create_container(container)
     return CloudArchive(f"az://{AZURITE_ACCOUNT}/{container}/team", f"{azurite_server}/{AZURITE_ACCOUNT}", "azure")
+
+
+@dataclass
+class Watched:
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_rss_mb: float
+    peak_fds: int
+    seconds: float
+
+
+def watched(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Watched:
+    """Run git-cvfs, sampling its resident memory and open descriptors from /proc until it exits."""
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        [CVFS, *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    peak_rss_kb, peak_fds = 0, 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_rss_kb, peak_fds
+        while not done.is_set():
+            try:
+                peak_fds = max(peak_fds, len(os.listdir(f"/proc/{proc.pid}/fd")))
+                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):  # the kernel's own high-water mark
+                        peak_rss_kb = max(peak_rss_kb, int(line.split()[1]))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    out, err = proc.communicate(timeout=900)
+    done.set()
+    sampler.join()
+    return Watched(proc.returncode, out, err, peak_rss_kb / 1024, peak_fds, time.monotonic() - start)
 
 
 def rand(n: int, seed: int = 0) -> bytes:

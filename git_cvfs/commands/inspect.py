@@ -64,5 +64,7 @@ def run(name: str, args: argparse.Namespace) -> int:
         verb = "would drop" if args.dry_run else "dropped"
         output.data(f"{verb} {len(p.dropped)} cache object(s), {format_size(p.freed)}; kept {len(p.kept)}")
         if p.rows_dropped:
-            output.data(f"{verb} {len(p.rows_dropped)} inventory row(s) below minSize: {', '.join(p.rows_dropped[:5])}")
+            output.data(
+                f"{verb} {p.rows_dropped_count} inventory row(s) below minSize: {', '.join(p.rows_dropped[:5])}"
+            )
     return 0

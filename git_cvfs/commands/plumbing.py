@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 from pathlib import Path
 
 from git_cvfs import output
 from git_cvfs.errors import RefError
-from git_cvfs.format.inventory import encode_shard, merge_shards, parse_shard
+from git_cvfs.format.inventory import merge_rows_3way
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.format.size import format_size
 
@@ -67,15 +68,34 @@ def merge_ref(args: argparse.Namespace) -> int:
 
 
 def merge_index(args: argparse.Namespace) -> int:
-    """Three-way merge of an inventory shard by path."""
-    base, ours, theirs = (
-        parse_shard(Path(p).read_bytes(), where=args.path) for p in (args.base, args.ours, args.theirs)
-    )
-    result = merge_shards(base, ours, theirs)
-    Path(args.ours).write_bytes(encode_shard(result.rows.values()))
-    if result.conflicts:
+    """Three-way merge of an inventory shard by path, streamed: git's three temporary files are
+    read a row at a time and the result written beside `ours`, then renamed over it."""
+    from git_cvfs.local.index_store import read_rows
+
+    conflicts: list[str] = []
+    count = 0
+    ours = Path(args.ours)
+    tmp = ours.with_name(ours.name + ".cvfs-merge")
+    try:
+        with (
+            read_rows(Path(args.base), args.path) as base,
+            read_rows(ours, args.path) as mine,
+            read_rows(Path(args.theirs), args.path) as theirs,
+            open(tmp, "wb") as out,
+        ):
+            for path, chosen, conflict in merge_rows_3way(base, mine, theirs):
+                if conflict:
+                    count += 1
+                    if len(conflicts) < 5:
+                        conflicts.append(path)
+                if chosen is not None:
+                    out.write(chosen.encode())
+        os.replace(tmp, ours)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if count:
         output.error(
-            f"{args.path}: rows changed differently on both sides: {', '.join(result.conflicts[:5])}",
+            f"{args.path}: {count} row(s) changed differently on both sides: {', '.join(conflicts)}",
             hint="resolve the managed files themselves; the pre-commit hook rewrites their rows",
         )
         return 1

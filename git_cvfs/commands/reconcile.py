@@ -25,10 +25,12 @@ def run(name: str, args: argparse.Namespace) -> int:
     for f in report.findings:
         where = f" [{f.archive}]" if f.archive else ""
         output.data(f"{f.kind:<19}{where} {f.path}: {f.detail}")
+    if report.omitted:
+        output.data(f"... and {report.omitted} more finding(s) not listed")
     if report.fixed:
-        output.data(f"rewrote {len(report.fixed)} inventory row(s) in .cvfs/index; commit them")
+        output.data(f"rewrote {len(report.fixed) + report.fixed_omitted} inventory row(s) in .cvfs/index; commit them")
     output.data(
         f"checked {report.checked_paths} path(s): "
-        + ("no drift" if report.ok else f"{len(report.findings)} finding(s)")
+        + ("no drift" if report.ok else f"{len(report.findings) + report.omitted} finding(s)")
     )
     return 0 if report.ok else 1

@@ -193,7 +193,7 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
     # record (read from the whole inventory) is not needed.
     cached = [(path, ref) for path, ref in refresh if ws.cache.has(ref.hex, ref.size)]
     if cached:
-        drop_cache_copies(ws, cached, recorded_in_primary(ws))
+        drop_cache_copies(ws, cached, recorded_in_primary(ws, (ref.hex for _, ref in cached)))
 
 
 def take_pending(ws: Workspace) -> list[str]:

@@ -29,8 +29,8 @@ def guard(ws: Workspace, pathspecs: Sequence[str]) -> GuardResult:
         raise UsageError("name the paths you want to delete", hint="git cvfs guard data/run-17/")
     on_disk = files_under(root, pathspecs)
     managed = {f.path: f for f in list_managed(ws, pathspecs)}
-    archived = recorded_in_primary(ws)
     materialized = [(f.path, f.ref) for f in managed.values() if f.state is State.MATERIALIZED and f.ref is not None]
+    archived = recorded_in_primary(ws, (ref.hex for _, ref in materialized))
     vouched, verified = holding_committed_bytes(ws, materialized)
     tracked = set(split_z(ws.repo.git("ls-files", "-z", "--", *pathspecs)))
     changed = (

@@ -13,7 +13,7 @@ from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.git import split_z
 from git_cvfs.local.index_stat import unchanged_since_indexed
-from git_cvfs.local.index_store import read_worktree_inventory
+from git_cvfs.local.index_store import unversioned_rows
 from git_cvfs.local.worktree import read_head
 
 
@@ -94,8 +94,8 @@ def list_unversioned(ws: Workspace, pathspecs: Sequence[str] = ()) -> list[Manag
     """Files git does not hold (gitignored) but the inventory records (`git: false` rows):
     the row is their only record, so it stands in for the index."""
     out = []
-    for row in read_worktree_inventory(ws.repo).values():
-        if row.git or not _selected(row.path, pathspecs):
+    for row in unversioned_rows(ws.repo):
+        if not _selected(row.path, pathspecs):
             continue
         out.append(_classify(ws, row.path, "", Ref(row.hex, row.size).encode()))
     return out

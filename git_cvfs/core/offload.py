@@ -98,7 +98,7 @@ def offload(
         return result
     if todo:
         ws.require_trusted(["primary"])  # one error naming the location, before any file is looked at
-    recorded = recorded_in_primary(ws)
+    recorded = recorded_in_primary(ws, (f.ref.hex for _, f in todo if f.ref))
     refresh = []
     for item, f in todo:
         try:

@@ -8,8 +8,11 @@ from git_cvfs.core.managed import list_managed
 from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
-from git_cvfs.local.index_store import read_worktree_inventory, update_inventory
+from git_cvfs.format.inventory import Row
+from git_cvfs.local.index_store import iter_worktree_rows, update_inventory
 from git_cvfs.remote.archive import object_key
+
+SHOWN = 1000  # rows named in the report; a hostile inventory may hold millions
 
 
 @dataclass
@@ -18,7 +21,8 @@ class PruneResult:
     dropped: list[str] = field(default_factory=list)
     kept: dict[str, str] = field(default_factory=dict)
     freed: int = 0
-    rows_dropped: list[str] = field(default_factory=list)
+    rows_dropped: list[str] = field(default_factory=list)  # the first SHOWN of them
+    rows_dropped_count: int = 0
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -27,6 +31,7 @@ class PruneResult:
             "kept": self.kept,
             "freed": self.freed,
             "rows_dropped": self.rows_dropped,
+            "rows_dropped_count": self.rows_dropped_count,
         }
 
 
@@ -34,8 +39,9 @@ def prune(ws: Workspace, *, dry_run: bool) -> PruneResult:
     result = PruneResult(dry_run)
     ws.require_trusted(["primary"])
     _prune_small_rows(ws, result)
-    recorded = recorded_in_primary(ws)
-    for hex_digest in list(ws.cache.iter_objects()):
+    objects = list(ws.cache.iter_objects())
+    recorded = recorded_in_primary(ws, objects)
+    for hex_digest in objects:
         size = ws.cache.object_path(hex_digest).stat().st_size
         etag = recorded.get(hex_digest)
         if etag is None:
@@ -59,11 +65,15 @@ def prune(ws: Workspace, *, dry_run: bool) -> PruneResult:
 def _prune_small_rows(ws: Workspace, result: PruneResult) -> None:
     """Rows below minSize for paths git now keeps as plain blobs: nothing is archived for them any more.
     A path that is still a ref keeps its row whatever its size: dropping it would be drift."""
-    rows = read_worktree_inventory(ws.repo)
     refs = {f.path for f in list_managed(ws) if f.ref is not None}
-    small = [
-        path for path, row in rows.items() if row.git and path not in refs and row.size < ws.settings.min_size_for(path)
-    ]
-    result.rows_dropped = sorted(small)
-    if small and not result.dry_run:
-        update_inventory(ws.repo, dict.fromkeys(small), from_index=False)
+
+    def small(row: Row) -> bool:
+        return row.git and row.path not in refs and row.size < ws.settings.min_size_for(row.path)
+
+    for row in iter_worktree_rows(ws.repo):
+        if small(row):
+            result.rows_dropped_count += 1
+            if len(result.rows_dropped) < SHOWN:
+                result.rows_dropped.append(row.path)
+    if result.rows_dropped_count and not result.dry_run:
+        update_inventory(ws.repo, {}, from_index=False, drop=small)

@@ -15,7 +15,7 @@ from git_cvfs.format.ref import Ref
 from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.cache import CHUNK
 from git_cvfs.local.git import split_z
-from git_cvfs.local.index_store import read_worktree_inventory, update_inventory
+from git_cvfs.local.index_store import unversioned_rows, update_inventory
 from git_cvfs.remote.archive import object_key
 from git_cvfs.remote.transfer import download_many, unique, upload_many
 
@@ -157,7 +157,7 @@ def push(ws: Workspace, *, all_history: bool, archive: str | None) -> PushResult
         raise UsageError(f"no archive named {archive!r}", hint=f"configured: {', '.join(ws.archive_names)}")
     ws.require_trusted([archive] if archive else None)
     found = refs_in_history(ws.repo, ["--all"]) if all_history else refs_in_tree_and_index(ws)
-    unversioned = [row for row in read_worktree_inventory(ws.repo).values() if not row.git]
+    unversioned = list(unversioned_rows(ws.repo))
     found += [(row.path, Ref(row.hex, row.size)) for row in unversioned]
     paths = {ref.hex: path for path, ref in found}
     outcome = archive_refs(ws, found, names=[archive] if archive else None, trust_log=False)

@@ -7,10 +7,16 @@ from dataclasses import dataclass, field
 from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
-from git_cvfs.format.inventory import SHARD_DIR, Row, parse_shard
+from git_cvfs.format.inventory import Row
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.cache import sha256_file
-from git_cvfs.local.index_store import read_worktree_inventory, replace_inventory, update_inventory
+from git_cvfs.local.index_store import (
+    check_unversioned_count,
+    iter_worktree_rows,
+    replace_inventory,
+    tolerant_rows,
+    update_inventory,
+)
 from git_cvfs.remote.archive import ObjectInfo, object_key
 
 # Past this many objects one listing of the archive is cheaper than a HEAD each.
@@ -28,25 +34,39 @@ class Finding:
         return {"path": self.path, "kind": self.kind, "archive": self.archive, "detail": self.detail}
 
 
+# Findings listed one by one; past this many only their number is kept (a hostile inventory
+# can make a million stale rows, and the report must not hold them all).
+MAX_FINDINGS = 10_000
+
+
 @dataclass
 class ReconcileReport:
     findings: list[Finding] = field(default_factory=list)
+    omitted: int = 0  # findings past MAX_FINDINGS, counted, not listed
     checked_paths: int = 0
+    stale_rows: int = 0
+    stale_paths: list[str] = field(default_factory=list)  # the first MAX_FINDINGS of them
     fixed: list[str] = field(default_factory=list)
+    fixed_omitted: int = 0  # stale rows removed past MAX_FINDINGS, counted, not listed
 
     @property
     def ok(self) -> bool:
-        return not self.findings
+        return not self.findings and not self.omitted
 
     def add(self, path: str, kind: str, detail: str, archive: str | None = None) -> None:
-        self.findings.append(Finding(path, kind, detail, archive))
+        if len(self.findings) < MAX_FINDINGS:
+            self.findings.append(Finding(path, kind, detail, archive))
+        else:
+            self.omitted += 1
 
     def to_json(self) -> dict[str, object]:
         return {
             "ok": self.ok,
             "checked_paths": self.checked_paths,
             "findings": [f.to_json() for f in self.findings],
+            "findings_omitted": self.omitted,
             "fixed": self.fixed,
+            "fixed_omitted": self.fixed_omitted,
         }
 
 
@@ -63,17 +83,6 @@ def _archive_view(ws: Workspace, name: str, hexes: set[str], *, list_all: bool) 
     return found
 
 
-def _tolerant_rows(ws: Workspace) -> dict[str, Row]:
-    """Rows from every shard that parses; --from-blob must work when a shard is corrupt."""
-    rows: dict[str, Row] = {}
-    for shard in sorted((ws.repo.root / SHARD_DIR).glob("*.jsonl")):
-        try:
-            rows.update(parse_shard(shard.read_bytes(), where=f"{SHARD_DIR}/{shard.name}"))
-        except CvfsError:
-            continue
-    return rows
-
-
 def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool) -> ReconcileReport:
     ws.require_trusted()  # an audit asks every archive: each must be approved on this machine
     report = ReconcileReport()
@@ -84,8 +93,11 @@ def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool)
             report.add(f.path, "invalid_ref", f.problem or "invalid ref")
         elif f.ref is not None:
             refs[f.path] = (f, f.ref)
-    rows = _tolerant_rows(ws) if from_blob else read_worktree_inventory(ws.repo)
-    report.checked_paths = len(set(refs) | set(rows))
+    if from_blob:
+        rows, _ = tolerant_rows(ws.repo)  # --from-blob must work when a shard is damaged
+    else:
+        rows = _rows_to_check(ws, refs, report)
+    report.checked_paths += len(set(refs) | set(rows))
     hexes = {ref.hex for _, ref in refs.values()} | {row.hex for row in rows.values()}
     views: dict[str, dict[str, ObjectInfo]] = {}
     for name in ws.archive_names:
@@ -127,9 +139,8 @@ def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool)
     for path, row in sorted(rows.items()):
         if path in refs:
             continue
-        if row.git:
-            report.add(path, "stale_row", "the inventory has a row, git has no managed file there")
-            fixes[path] = None
+        if row.git:  # only with --from-blob: otherwise stale rows were reported as they were read
+            report.add(path, "stale_row", STALE)
         else:
             _check_offloaded_row(ws, report, row, views)
     if orphans:
@@ -144,10 +155,39 @@ def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool)
         rebuilt.update({p: r for p, r in fixes.items() if r is not None})
         replace_inventory(ws.repo, rebuilt)
         report.fixed = sorted(rebuilt)
-    elif fix_index and fixes:
-        update_inventory(ws.repo, fixes, from_index=False)
-        report.fixed = sorted(fixes)
+    elif fix_index and (fixes or report.stale_rows):
+
+        def stale(row: Row) -> bool:
+            return row.git and row.path not in refs
+
+        update_inventory(ws.repo, fixes, from_index=False, drop=stale)
+        report.fixed = sorted({*fixes, *report.stale_paths})
+        report.fixed_omitted = report.stale_rows - len(report.stale_paths)
     return report
+
+
+STALE = "the inventory has a row, git has no managed file there"
+
+
+def _rows_to_check(ws: Workspace, refs: dict[str, tuple[ManagedFile, Ref]], report: ReconcileReport) -> dict[str, Row]:
+    """The rows of managed files and of files git does not hold, read a row at a time; a row of
+    neither is stale, reported as it is read and not kept (a hostile inventory may hold millions)."""
+    rows: dict[str, Row] = {}
+    unversioned = 0
+    for row in iter_worktree_rows(ws.repo):
+        if row.path in refs:
+            rows[row.path] = row
+        elif not row.git:
+            unversioned += 1
+            check_unversioned_count(unversioned)
+            rows[row.path] = row
+        else:
+            report.stale_rows += 1
+            report.checked_paths += 1
+            report.add(row.path, "stale_row", STALE)
+            if len(report.stale_paths) < MAX_FINDINGS:
+                report.stale_paths.append(row.path)
+    return rows
 
 
 def _check_offloaded_row(

@@ -22,11 +22,12 @@ def register(ws: Workspace, pathspecs: Sequence[str]) -> list[Row]:
         raise UsageError("name the files or directories to register", hint="git cvfs register data/raw/")
     root = ws.repo.root
     tracked = set(split_z(ws.repo.git("ls-files", "-z", "--", *pathspecs)))
-    existing = read_worktree_inventory(ws.repo)
+    # git holds the tracked ones (the filter and hooks manage them); a link is not data.
+    paths = [p for p in files_under(root, pathspecs) if p not in tracked and not (root / p).is_symlink()]
+    wanted = set(paths)
+    existing = read_worktree_inventory(ws.repo, keep=lambda r: r.path in wanted)
     rows: dict[str, Row | None] = {}
-    for path in files_under(root, pathspecs):
-        if path in tracked or (root / path).is_symlink():
-            continue  # git holds it (the filter and hooks manage it), or it is a link, not data
+    for path in paths:
         with open(root / path, "rb") as f:
             hex_digest, size = ws.cache.put_stream(iter(lambda: f.read(CHUNK), b""))
         old = existing.get(path)

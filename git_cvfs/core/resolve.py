@@ -11,8 +11,7 @@ from git_cvfs.remote.archive import object_key
 
 def resolve(ws: Workspace, path: str) -> dict[str, object]:
     files = list_managed(ws, [f":(literal){path}"])
-    rows = read_worktree_inventory(ws.repo)
-    row = rows.get(path)
+    row = read_worktree_inventory(ws.repo, keep=lambda r: r.path == path).get(path)
     if not files and row is None:
         raise CvfsError(f"{path} is not a managed file", hint="`git cvfs ls-files` lists the managed files")
     f = files[0] if files else None

@@ -46,8 +46,8 @@ class StatusReport:
 
 def status(ws: Workspace, pathspecs: Sequence[str] = ()) -> StatusReport:
     files = list_managed(ws, pathspecs)
-    recorded = recorded_in_primary(ws)
     cached = {f.target.hex for f in files if f.target and ws.cache.has(f.target.hex)}
+    recorded = recorded_in_primary(ws, cached)
 
     # Pending: bytes only this machine holds, not yet seen in the primary archive.
     pending = [

@@ -1,17 +1,37 @@
-"""Read, lock and write inventory shards (.cvfs/index/*.jsonl) in the work tree."""
+"""Read, lock and write inventory shards (.cvfs/index/*.jsonl) in the work tree.
+
+Shards are committed, so anyone may write one: they are read a line at a time (each
+line capped at MAX_ROW_BYTES), and rewritten by walking the old rows and the sorted
+changes together. Memory holds the changes and one row, whatever a shard holds.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
+import subprocess
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import IO
 
 from git_cvfs.crash import crash_point
-from git_cvfs.format.inventory import SHARD_DIR, Row, encode_shard, parse_shard, shard_path
-from git_cvfs.local.git import CatFile, Repo
+from git_cvfs.errors import GitError
+from git_cvfs.format.inventory import (
+    MAX_ROW_BYTES,
+    SHARD_DIR,
+    InventoryError,
+    Row,
+    encode_shard,
+    iter_rows,
+    merge_rows,
+    parse_row,
+    shard_path,
+)
+from git_cvfs.local.git import Repo
 from git_cvfs.local.locks import LOCK_TIMEOUT, file_lock
-from git_cvfs.local.worktree import write_bytes
+from git_cvfs.local.worktree import write_bytes, write_stream
 
 
 def shard_lock(repo: Repo, shard: str, timeout: float = LOCK_TIMEOUT) -> contextlib.AbstractContextManager[None]:
@@ -23,59 +43,207 @@ def shard_lock(repo: Repo, shard: str, timeout: float = LOCK_TIMEOUT) -> context
     )
 
 
-def read_worktree_inventory(repo: Repo) -> dict[str, Row]:
-    rows: dict[str, Row] = {}
+def _lines(f: IO[bytes]) -> Iterator[bytes]:
+    """A file's lines, none longer than MAX_ROW_BYTES + 1 (iter_rows refuses those)."""
+    while line := f.readline(MAX_ROW_BYTES + 1):
+        yield line
+
+
+def _whole_lines(f: IO[bytes]) -> Iterator[bytes | None]:
+    """A file's lines, with None standing for a line too long to be a row (skipped unread)."""
+    while line := f.readline(MAX_ROW_BYTES + 1):
+        if len(line) > MAX_ROW_BYTES and not line.endswith(b"\n"):
+            while (rest := f.readline(MAX_ROW_BYTES)) and not rest.endswith(b"\n"):
+                pass
+            yield None
+        else:
+            yield line
+
+
+def shard_files(repo: Repo) -> list[str]:
     shard_dir = repo.root / SHARD_DIR
     if not shard_dir.is_dir():
-        return rows
-    for shard in sorted(shard_dir.glob("*.jsonl")):
-        rel = f"{SHARD_DIR}/{shard.name}"
-        rows.update(parse_shard(shard.read_bytes(), where=rel))
-    return rows
+        return []
+    return sorted(f"{SHARD_DIR}/{p.name}" for p in shard_dir.glob("*.jsonl"))
 
 
-def _staged_shard(cat: CatFile, shard: str) -> dict[str, Row]:
-    _, data = cat.read(f":{shard}")
-    return parse_shard(data, where=f"{shard} (staged)") if data is not None else {}
+@contextlib.contextmanager
+def read_rows(path: Path, where: str) -> Iterator[Iterator[Row]]:
+    """The rows of one shard file, streamed (the merge driver's three sides)."""
+    with open(path, "rb") as f:
+        yield iter_rows(_lines(f), where=where)
 
 
-def update_inventory(repo: Repo, changes: Mapping[str, Row | None], *, from_index: bool) -> list[str]:
+def iter_worktree_rows(repo: Repo) -> Iterator[Row]:
+    """Every row of the work tree's inventory, one at a time."""
+    for shard in shard_files(repo):
+        with open(repo.root / shard, "rb") as f:
+            yield from iter_rows(_lines(f), where=shard)
+
+
+# Rows for files git does not hold (`git: false`) each stand for a file, as index entries do,
+# and commands hold one object per file; git-cvfs is built for up to ~10^5 of them. A
+# committed inventory claiming more is refused, clearly, instead of filling memory.
+MAX_UNVERSIONED = 100_000
+
+
+def unversioned_rows(repo: Repo) -> Iterator[Row]:
+    """The rows of files git does not track, refused past MAX_UNVERSIONED."""
+    count = 0
+    for row in iter_worktree_rows(repo):
+        if not row.git:
+            count += 1
+            check_unversioned_count(count)
+            yield row
+
+
+def check_unversioned_count(count: int) -> None:
+    if count > MAX_UNVERSIONED:
+        raise InventoryError(
+            f"the inventory records more than {MAX_UNVERSIONED} files git does not track; "
+            "git-cvfs handles up to that many",
+            hint="if this inventory is not yours, do not use it; otherwise split the data across repositories",
+        )
+
+
+def read_worktree_inventory(repo: Repo, keep: Callable[[Row], bool] | None = None) -> dict[str, Row]:
+    """Rows by path: all of them, or those `keep` picks (callers pick what they need, so a
+    hostile inventory of a million rows costs memory only for the rows that matter)."""
+    return {row.path: row for row in iter_worktree_rows(repo) if keep is None or keep(row)}
+
+
+@contextlib.contextmanager
+def _staged_lines(repo: Repo, shard: str) -> Iterator[Iterator[bytes]]:
+    """The staged shard's lines, streamed from `git cat-file` (none when nothing is staged)."""
+    present = subprocess.run(
+        ["git", "cat-file", "-e", f":{shard}"], cwd=repo.root, capture_output=True, check=False
+    ).returncode
+    if present != 0:
+        yield iter(())
+        return
+    proc = subprocess.Popen(["git", "cat-file", "blob", f":{shard}"], cwd=repo.root, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    try:
+        yield _lines(proc.stdout)
+    finally:
+        proc.stdout.close()
+        if proc.wait() not in (0, -13):  # -13: SIGPIPE, when a bad row stopped the read early
+            raise GitError(f"`git cat-file blob :{shard}` failed (exit {proc.returncode})")
+
+
+class _Unchanged(Exception):
+    """The rewritten shard would be what is already on disk: the write is abandoned."""
+
+
+def update_inventory(
+    repo: Repo,
+    changes: Mapping[str, Row | None],
+    *,
+    from_index: bool,
+    drop: Callable[[Row], bool] | None = None,
+) -> list[str]:
     """Apply row changes (None deletes a row) shard by shard; returns the shard paths that changed.
 
     from_index: start from the staged shard (pre-commit), else from the work tree's.
+    drop: also delete every row it picks, in every shard (reconcile --fix-index, prune).
     """
     by_shard: dict[str, dict[str, Row | None]] = defaultdict(dict)
     for path, row in changes.items():
         by_shard[shard_path(path)][path] = row
+    shards = set(by_shard)
+    if drop is not None:
+        shards |= set(shard_files(repo))
     written: list[str] = []
-    with contextlib.ExitStack() as stack:
-        cat = stack.enter_context(CatFile(repo)) if from_index else None
-        for shard in sorted(by_shard):
-            with shard_lock(repo, shard):
-                file = repo.root / shard
-                if cat is not None:
-                    rows = _staged_shard(cat, shard)
-                else:
-                    rows = parse_shard(file.read_bytes(), where=shard) if file.is_file() else {}
-                before = encode_shard(rows.values())
-                for path, row in by_shard[shard].items():
-                    if row is None:
-                        rows.pop(path, None)
-                    else:
-                        rows[path] = row
-                after = encode_shard(rows.values())
-                current = file.read_bytes() if file.is_file() else b""
-                if after == before and current == after:
-                    continue
-                if not rows:
-                    if not file.is_file():
-                        continue
-                    file.unlink()
-                else:
-                    write_bytes(repo.root, shard, after, create_dirs=True)
+    for shard in sorted(shards):
+        with shard_lock(repo, shard):
+            if _rewrite_shard(repo, shard, sorted(by_shard[shard].items()), from_index=from_index, drop=drop):
                 written.append(shard)
                 crash_point("inventory:after-shard")
     return written
+
+
+def _rewrite_shard(
+    repo: Repo,
+    shard: str,
+    changes: list[tuple[str, Row | None]],
+    *,
+    from_index: bool,
+    drop: Callable[[Row], bool] | None,
+) -> bool:
+    file = repo.root / shard
+    current = _file_digest(file)  # None when there is no file
+    kept = 0
+    with contextlib.ExitStack() as stack:
+        if from_index:
+            lines = stack.enter_context(_staged_lines(repo, shard))
+        elif current is not None:
+            lines = _lines(stack.enter_context(open(file, "rb")))
+        else:
+            lines = iter(())
+        last_line = [b""]
+
+        def remembered(lines: Iterator[bytes]) -> Iterator[bytes]:
+            for line in lines:
+                last_line[0] = line
+                yield line
+
+        # iter_rows reads exactly one line for each row it yields, and merge_rows yields a row
+        # it passes through before reading the next: so when a row is kept as it was, the last
+        # line read is its own, written back as it came instead of encoded again (5 us a row).
+        rows = iter_rows(remembered(lines), where=f"{shard} (staged)" if from_index else shard)
+
+        def fill(out: int) -> None:
+            nonlocal kept
+            digest = hashlib.sha256()
+            changed = False
+            buf = bytearray()
+            for old, new in merge_rows(rows, changes):
+                if new is not None and drop is not None and drop(new):
+                    new = None
+                if new is None:
+                    changed = changed or old is not None
+                    continue
+                kept += 1
+                if new is old:
+                    line = last_line[0] if last_line[0].endswith(b"\n") else last_line[0] + b"\n"
+                else:
+                    changed = changed or new != old
+                    line = new.encode()
+                digest.update(line)
+                buf += line
+                if len(buf) >= 1 << 16:
+                    _write_all(out, buf)
+                    buf.clear()
+            _write_all(out, buf)
+            if not kept or (not changed and digest.digest() == current):
+                raise _Unchanged  # an empty shard is removed below, never written
+
+        try:
+            write_stream(repo.root, shard, fill, create_dirs=True)
+            return True
+        except _Unchanged:
+            if kept or current is None:
+                return False
+    file.unlink()
+    return True
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _file_digest(path: Path) -> bytes | None:
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    digest = hashlib.sha256()
+    with f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.digest()
 
 
 def replace_inventory(repo: Repo, rows: Mapping[str, Row]) -> list[str]:
@@ -83,10 +251,8 @@ def replace_inventory(repo: Repo, rows: Mapping[str, Row]) -> list[str]:
     by_shard: dict[str, list[Row]] = defaultdict(list)
     for row in rows.values():
         by_shard[shard_path(row.path)].append(row)
-    shard_dir = repo.root / SHARD_DIR
-    existing = {f"{SHARD_DIR}/{p.name}" for p in shard_dir.glob("*.jsonl")} if shard_dir.is_dir() else set()
     written = []
-    for shard in sorted(existing | set(by_shard)):
+    for shard in sorted(set(shard_files(repo)) | set(by_shard)):
         with shard_lock(repo, shard):
             if shard in by_shard:
                 write_bytes(repo.root, shard, encode_shard(by_shard[shard]), create_dirs=True)
@@ -94,3 +260,25 @@ def replace_inventory(repo: Repo, rows: Mapping[str, Row]) -> list[str]:
                 (repo.root / shard).unlink(missing_ok=True)
         written.append(shard)
     return written
+
+
+def tolerant_rows(repo: Repo) -> tuple[dict[str, Row], list[str]]:
+    """Every row that parses, from every shard, whatever else the shard holds (a repair
+    reads what it can); and one message per line it could not use."""
+    rows: dict[str, Row] = {}
+    problems: list[str] = []
+    for shard in shard_files(repo):
+        with open(repo.root / shard, "rb") as f:
+            for lineno, line in enumerate(_whole_lines(f), 1):
+                if line is None:
+                    problems.append(f"{shard}:{lineno}: a row of more than {MAX_ROW_BYTES} bytes")
+                    continue
+                if not line.strip():
+                    continue
+                try:
+                    row = parse_row(line, where=f"{shard}:{lineno}")
+                except InventoryError as exc:
+                    problems.append(exc.message)
+                    continue
+                rows[row.path] = row
+    return rows, problems

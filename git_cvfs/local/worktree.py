@@ -170,6 +170,14 @@ def write_bytes(
     return _atomic_write(root, rel_path, write, create_dirs=create_dirs, expect_stat=expect_stat)
 
 
+def write_stream(
+    root: Path, rel_path: str, fill: Callable[[int], None], *, create_dirs: bool = False
+) -> os.stat_result:
+    """Atomically write content that `fill` writes into the descriptor it is given (a shard
+    rewritten row by row). An exception from fill leaves the old file as it was."""
+    return _atomic_write(root, rel_path, fill, create_dirs=create_dirs)
+
+
 def _atomic_write(
     root: Path,
     rel_path: str,

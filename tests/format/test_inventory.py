@@ -4,9 +4,13 @@ import pytest
 
 from git_cvfs.errors import UnsafePathError
 from git_cvfs.format.inventory import (
+    MAX_ROW_BYTES,
     InventoryError,
     Row,
     encode_shard,
+    iter_rows,
+    merge_rows,
+    merge_rows_3way,
     merge_shards,
     parse_row,
     parse_shard,
@@ -119,3 +123,35 @@ def test_merge_same_object_both_sides_unions_archive_facts() -> None:
     theirs = {"a": Row("a", HEX, 1, True, {"secondary": {"etag": "2", "key": "k"}})}
     result = merge_shards(base, ours, theirs)
     assert not result.conflicts and set(result.rows["a"].archives) == {"primary", "secondary"}
+
+
+def test_rows_must_come_in_order_and_once() -> None:
+    a, b = Row("a", HEX, 1).encode(), Row("b", HEX, 2).encode()
+    assert [r.path for r in iter_rows([a, b])] == ["a", "b"]
+    with pytest.raises(InventoryError, match=r"shard:2: a appears twice"):
+        list(iter_rows([a, a], where="shard"))
+    with pytest.raises(InventoryError, match=r"shard:2: a is out of order \(after b\)"):
+        list(iter_rows([b, a], where="shard"))
+
+
+def test_a_line_longer_than_the_cap_is_refused_before_it_is_parsed() -> None:
+    long = b'{"path":"' + b"x" * MAX_ROW_BYTES + b'"}\n'
+    with pytest.raises(InventoryError, match=rf"shard:1: a row of more than {MAX_ROW_BYTES} bytes"):
+        list(iter_rows([long], where="shard"))
+
+
+def test_merge_rows_walks_rows_and_sorted_changes_together() -> None:
+    rows = [Row("b", HEX, 1), Row("d", HEX, 2), Row("f", HEX, 3)]
+    new_a, new_d = Row("a", HEX, 9), Row("d", HEX, 8)
+    merged = list(merge_rows(rows, [("a", new_a), ("d", new_d), ("e", None), ("f", None)]))
+    assert merged == [(None, new_a), (rows[0], rows[0]), (rows[1], new_d), (None, None), (rows[2], None)]
+
+
+def test_three_way_merge_streams_agree_with_the_dict_merge() -> None:
+    base = {p: Row(p, HEX, 1) for p in "abcd"}
+    ours = {**base, "b": Row("b", HEX, 2), "e": Row("e", HEX, 5)}
+    del ours["c"]
+    theirs = {**base, "d": Row("d", HEX, 4), "f": Row("f", HEX, 6)}
+    streamed = [(p, r) for p, r, _ in merge_rows_3way(*(sorted(x.values()) for x in (base, ours, theirs)))]
+    assert [(p, r) for p, r in streamed if r is not None] == sorted(merge_shards(base, ours, theirs).rows.items())
+    assert dict(streamed)["c"] is None  # deleted on our side, unchanged on theirs

@@ -9,15 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CVFS, CloudArchive, git, new_project
+from tests.conftest import CloudArchive, git, new_project, watched
 
 OBJECTS = int(os.environ.get("GIT_CVFS_LOAD_OBJECTS", "2000"))
 CONCURRENCY = 16
@@ -25,43 +21,6 @@ CONCURRENCY = 16
 # grows by about 3 KB per object (75-85 MB at 10,000). File bytes are never held.
 RSS_LIMIT_MB = 150
 FD_LIMIT = 4 * CONCURRENCY + 32  # a connection and a file per worker, and then some
-
-
-@dataclass
-class Watched:
-    returncode: int
-    stdout: str
-    stderr: str
-    peak_rss_mb: float
-    peak_fds: int
-    seconds: float
-
-
-def watched(cwd: Path, *args: str) -> Watched:
-    """Run git-cvfs, sampling its resident memory and open descriptors from /proc until it exits."""
-    start = time.monotonic()
-    proc = subprocess.Popen([CVFS, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak_rss_kb, peak_fds = 0, 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak_rss_kb, peak_fds
-        while not done.is_set():
-            try:
-                peak_fds = max(peak_fds, len(os.listdir(f"/proc/{proc.pid}/fd")))
-                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):  # the kernel's own high-water mark
-                        peak_rss_kb = max(peak_rss_kb, int(line.split()[1]))
-            except (FileNotFoundError, ProcessLookupError):
-                pass
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    out, err = proc.communicate(timeout=900)
-    done.set()
-    sampler.join()
-    return Watched(proc.returncode, out, err, peak_rss_kb / 1024, peak_fds, time.monotonic() - start)
 
 
 def payload(i: int) -> bytes:
