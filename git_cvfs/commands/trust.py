@@ -72,8 +72,11 @@ def run(name: str, args: argparse.Namespace) -> int:
             "nothing approved",
             hint=f"remove archive.{first.name}.url from .cvfs/config",
         )
+    if pending and not args.yes and args.json:
+        output.emit_json(report.to_json())  # what would be approved: for an agent to show its user
+        return 1
     if pending and not args.yes:
-        if not (sys.stdin.isatty() and sys.stderr.isatty()) or args.json:
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
             raise CvfsError(
                 "nothing approved: not asked on a terminal",
                 hint="run `git cvfs trust --yes` to approve what is listed above",
@@ -102,19 +105,19 @@ def _show(report: TrustReport) -> None:
             state = "refused: " + e.forbidden
         elif not e.needs_approval:
             state = "yours (set in your own git config or environment)"
-        elif e.approved:
-            state = "approved"
+        elif e.local:
+            state = "approved for this repository" if e.approved else "NOT APPROVED (this machine's default archive)"
         else:
-            state = "NOT APPROVED"
+            state = "approved" if e.approved else "NOT APPROVED (set by .cvfs/config)"
         output.data(f'archive "{e.name}"  {e.location}  {state}')
     pending = report.pending
     if pending:
         output.info(
-            "Approving lets git-cvfs use your credentials at these locations (read and write them, for a\n"
-            "directory), for this repository and every other one that names the same location."
+            "Approving lets git-cvfs sign requests to these locations with your credentials (for a directory:\n"
+            "read and write it), for this repository and every other one on this machine that names them."
         )
         if any(e.local for e in pending):
             output.info(
-                "The default archive holds the objects of every repository on this machine that names no\n"
-                "archive; approving it lets this repository read them. That approval stays in this repository."
+                "This machine's default archive holds the objects of every repository here that names no archive;\n"
+                "approving it lets this repository read them. That approval is kept in this repository only."
             )

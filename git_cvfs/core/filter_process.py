@@ -250,7 +250,7 @@ class FilterServer:
         problem = self.ws.unreadable()
         if problem is None or self.ws.cache.has(ref.hex, ref.size):
             return False
-        self.report.leave(path, problem.message, f"{problem.hint}; then `git cvfs ensure`")
+        self.report.leave(path, problem.message, f"{problem.hint}, then `git cvfs ensure`")
         fp.reply_content(self.write, [encoded])
         self._delivered.add(path, blob, len(encoded))
         return True

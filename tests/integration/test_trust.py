@@ -9,6 +9,7 @@ token, an Azure account key and an Azure login in the environment, as a real use
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from pathlib import Path
@@ -320,3 +321,53 @@ def test_one_approval_before_cloning_covers_every_repository_on_that_bucket(
         proc = git(tmp_path, "clone", "-q", str(remote), f"clone{i}")
         assert (tmp_path / f"clone{i}/data/a.bin").read_bytes() == data, proc.stderr
         assert "not approved" not in proc.stderr
+
+
+def _on_a_terminal(cwd: Path, args: list[str], answer: bytes) -> tuple[int, str]:
+    """Run git-cvfs on a pseudo-terminal, answering its question."""
+    import pty
+
+    from tests.conftest import CVFS
+
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.chdir(cwd)
+        os.execv(CVFS, [CVFS, *args])
+    out = b""
+    while b"[y/N]" not in out:
+        out += os.read(fd, 4096)
+    os.write(fd, answer + b"\n")
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode()
+
+
+def test_trust_asks_on_a_terminal_and_approves_only_on_yes(victim: RecordingServer, tmp_path: Path) -> None:
+    archive = tmp_path / "team-archive"
+    archive.mkdir()
+    remote = attacker_repo(tmp_path, f'[archive "primary"]\n\turl = {archive.as_uri()}\n', {"data/a.txt": b"x"})
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(remote), "clone")
+    listed = cvfs(clone, "trust", "--json", check=False)  # what an agent shows its user: nothing approved
+    assert listed.returncode == 1
+    assert json.loads(listed.stdout)["archives"][0] == {
+        "archive": "primary",
+        "location": archive.as_uri(),
+        "needs_approval": True,
+        "approved": False,
+        "forbidden": None,
+        "scope": "global",
+    }
+    code, out = _on_a_terminal(clone, ["trust"], b"n")
+    assert code == 1 and "NOT APPROVED" in out and archive.as_uri() in out and "nothing approved" in out
+    assert "cvfs.trusted" not in git(tmp_path, "config", "--global", "--list").stdout
+    code, out = _on_a_terminal(clone, ["trust"], b"y")
+    assert code == 0 and f"approved {archive.as_uri()}" in out
+    assert git(tmp_path, "config", "--global", "--get-all", "cvfs.trusted").stdout.split() == [archive.as_uri()]

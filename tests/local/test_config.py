@@ -80,3 +80,21 @@ def test_bad_config_is_a_clear_error(repo: Repo, text: str, message: str) -> Non
         load_settings(repo)
     assert message in info.value.message
     assert info.value.hint
+
+
+def test_a_config_file_larger_than_any_real_one_is_refused(repo: Repo) -> None:
+    write_config(repo, "[scope]\n minSize = 1MB\n" + "# padding\n" * 20_000)
+    with pytest.raises(ConfigError, match=r"\.cvfs/config is \d+ bytes"):
+        load_settings(repo)
+
+
+def test_committed_archive_locations_are_marked_and_approvals_are_read(repo: Repo) -> None:
+    write_config(repo, '[archive "primary"]\n url = s3://b/p\n[archive "secondary"]\n url = file:///srv/b\n')
+    git(repo.root, "config", "cvfs.archive.secondary.url", "file:///srv/mine")  # the user's own
+    git(repo.root, "config", "--add", "cvfs.trusted", "s3://B endpoint=HTTP://Host:9/")
+    s = load_settings(repo)
+    assert s.archives["primary"].committed and not s.archives["secondary"].committed
+    assert s.trusted == {"s3://b endpoint=http://host:9"}
+    git(repo.root, "config", "cvfs.archive.secondary.endpoint", "http://x")
+    write_config(repo, '[archive "primary"]\n url = s3://b/p\n[archive "secondary"]\n url = s3://c\n profile = p\n')
+    assert load_settings(repo).archives["secondary"].committed  # its profile still comes from the repository
