@@ -39,6 +39,16 @@ class ChangedUnderfootError(UnsafePathError):
     """A file changed (an edit, a checkout) while git-cvfs was replacing it: it is left as it now is."""
 
 
+class FileInUseError(CvfsError):
+    """Another process has a file open for writing: replacing it would send its writes nowhere."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"{path} is open for writing by another process; left as it is",
+            hint="let that process finish (`fuser` or `lsof` names it), then run the command again",
+        )
+
+
 class GitError(CvfsError):
     pass
 

@@ -14,6 +14,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("path", help="a managed path")
     elif name == "guard":
         parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories you intend to delete")
+        parser.add_argument(
+            "--offline", action="store_true", help="trust this machine's records instead of verifying archived copies"
+        )
     elif name == "fsck":
         parser.add_argument("--repair", action="store_true", help="remove corrupt cache objects (the archive has them)")
     elif name == "prune":
@@ -32,13 +35,14 @@ def run(name: str, args: argparse.Namespace) -> int:
     if name == "guard":
         from git_cvfs.core.guard import guard
 
-        g = guard(ws, args.paths)
+        g = guard(ws, args.paths, offline=args.offline)
         if args.json:
             output.emit_json(g.to_json())
         else:
             for path, why in sorted(g.at_risk.items()):
                 output.data(f"at risk  {path}: {why}")
-            output.data(f"{len(g.safe)} safe to delete, {len(g.at_risk)} at risk")
+            how = "from records, archives not asked" if g.checked == "records" else "archived copies verified now"
+            output.data(f"{len(g.safe)} safe to delete, {len(g.at_risk)} at risk ({how})")
         return 1 if g.at_risk else 0
     if name == "fsck":
         from git_cvfs.core.fsck import fsck

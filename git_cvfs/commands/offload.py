@@ -14,6 +14,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list what would be freed; change nothing")
     parser.add_argument("--budget", metavar="SIZE", help="offload least recently used files until the rest fit in SIZE")
     parser.add_argument("--apply", action="store_true", help="with --budget: carry out the plan (default: show it)")
+    parser.add_argument(
+        "--offline", action="store_true", help="with --dry-run: this machine's records, not the archives"
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
 
 
@@ -23,11 +26,11 @@ def run(name: str, args: argparse.Namespace) -> int:
         if args.paths:
             raise UsageError("give either paths or --budget, not both", hint="git cvfs offload --budget 50GB")
         files = plan_budget(ws, parse_size(args.budget, what="--budget"))
-        result = offload(ws, [], dry_run=not args.apply or args.dry_run, files=files)
+        result = offload(ws, [], dry_run=not args.apply or args.dry_run, offline=args.offline, files=files)
     else:
         if not args.paths:
             raise UsageError("name the files or directories to offload", hint="git cvfs offload --dry-run data/")
-        result = offload(ws, args.paths, dry_run=args.dry_run)
+        result = offload(ws, args.paths, dry_run=args.dry_run, offline=args.offline)
     if args.json:
         output.emit_json(result.to_json())
         return 0 if result.ok else 1
@@ -37,6 +40,8 @@ def run(name: str, args: argparse.Namespace) -> int:
         else:
             verb = "would offload" if result.dry_run else "offloaded"
             output.data(f"{verb} {item.path}  {format_size(item.size)}  {item.url}")
+    if result.dry_run and result.checked == "records":
+        output.data("(from this machine's records: no archive was asked)")
     total = "would free" if result.dry_run else "freed"
     output.data(f"{total} {format_size(result.freed)} in {sum(1 for i in result.items if not i.refused)} file(s)")
     if result.dry_run and result.items:

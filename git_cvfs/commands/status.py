@@ -14,12 +14,17 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--drift", action="store_true", help="also audit inventory and archives (reconcile); exit 1 on drift"
         )
+    if name == "status":
+        parser.add_argument(
+            "--offline", action="store_true", help="pending uploads from this machine's records; ask no archive"
+        )
     parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
 
 
 def run(name: str, args: argparse.Namespace) -> int:
     ws = Workspace.discover()
-    report = status(ws, args.paths)
+    # ls-files lists; status asks the primary archive what it lacks (unless --offline).
+    report = status(ws, args.paths, offline=name == "ls-files" or args.offline)
     drift = None
     if getattr(args, "drift", False):
         from git_cvfs.core.reconcile import reconcile
@@ -46,6 +51,10 @@ def run(name: str, args: argparse.Namespace) -> int:
             output.data(f"  {state:<13} {t['files']:>6}  {format_size(t['bytes']):>10}")
     if report.pending_upload:
         output.data(f"  pending upload {len(report.pending_upload):>5}  (run `git cvfs push`)")
+    if report.checked == "records":
+        output.data("(pending uploads from this machine's records: no archive was asked)")
+    for archive, why in report.archive_errors.items():
+        output.data(f"could not ask archive {archive} what it holds: {why}")
     if "ref" in totals:
         output.data("hint: `git cvfs ensure PATH` materializes refs")
     if drift is not None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 
 from git_cvfs.core.lean import drop_cache_copies
 from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
@@ -86,12 +89,13 @@ def _refresh_stale_index_entries(ws: Workspace, files: Sequence[ManagedFile]) ->
     updated the index, or the index was locked): verify the bytes, then refresh the entry, so
     running ensure again finishes the job and `git status` is clean."""
     candidates = [(f.path, f.ref) for f in files if f.ref is not None and f.blob == git_blob_id(f.ref.encode())]
-    _, verified_by_hash = holding_committed_bytes(ws, candidates)
-    patch_index_stat(ws.repo.index_file, ws.repo.root, sorted(verified_by_hash))
+    _, verified = holding_committed_bytes(ws, candidates)
+    patch_index_stat(ws.repo.index_file, ws.repo.root, verified)
 
 
 def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResult) -> None:
-    """Write each file atomically and verified, then refresh the index stat data.
+    """Plan, download, write, settle: each file written atomically and verified, then git's
+    index told about the files it holds (the stat each had when it was put in place).
 
     What the cache lacks is downloaded into it first, then copied into the work tree, except
     while the cache is lean: it would drop the copy again as soon as the file is written, so
@@ -101,6 +105,28 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
     """
     if not files:
         return
+    plan = _plan(ws, files)
+    failed = _download(ws, plan)
+    ready = []
+    for f in files:
+        ref = f.target
+        assert ref is not None
+        if ref.hex in failed:
+            result.failed[f.path] = failed[ref.hex]
+        else:
+            ready.append(f)
+    written = _write_files(ws, plan, ready, result)
+    _settle_index(ws, written)
+
+
+@dataclass
+class _Plan:
+    direct: set[str]  # objects that go straight from an archive into the work tree
+    through_cache: list[Ref]  # objects written from the cache (downloaded into it first if missing)
+    archives: Sequence[Archive] = ()  # the approved archives, asked in order; empty when none is needed
+
+
+def _plan(ws: Workspace, files: Sequence[ManagedFile]) -> _Plan:
     uses = Counter(f.target.hex for f in files if f.target is not None)
     direct = {
         ref.hex
@@ -110,59 +136,34 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
         and uses[ref.hex] == 1
         and not ws.cache.has(ref.hex, ref.size)
     }
-    failed: dict[str, str] = {}
-    archives: Sequence[Archive] = []
     through_cache = [f.target for f in files if f.target is not None and f.target.hex not in direct]
+    plan = _Plan(direct, through_cache)
     if direct or any(not ws.cache.has(r.hex, r.size) for r in through_cache):
-        archives = ws.archives  # none approved on this machine: the error names the location and the fix
-        try:
-            outcome = download_many(archives, ws.cache, through_cache, concurrency=ws.settings.concurrency)
-            failed = {h: e.message for h, e in outcome.failed.items()}
-        except ArchiveError as exc:
-            failed = {f.target.hex: exc.message for f in files if f.target is not None}
-    ready = []
-    for f in files:
-        ref = f.target
-        assert ref is not None
-        if ref.hex in failed:
-            result.failed[f.path] = failed[ref.hex]
-        else:
-            ready.append(f)
+        plan.archives = ws.archives  # none approved on this machine: the error names the location and the fix
+    return plan
+
+
+def _download(ws: Workspace, plan: _Plan) -> dict[str, str]:
+    """Fetch into the cache what goes through it and is missing; oid hex -> why, for each failure."""
+    if not plan.archives:
+        return {}
+    try:
+        outcome = download_many(plan.archives, ws.cache, plan.through_cache, concurrency=ws.settings.concurrency)
+    except ArchiveError as exc:
+        return {ref.hex: exc.message for ref in plan.through_cache} | dict.fromkeys(plan.direct, exc.message)
+    return {h: e.message for h, e in outcome.failed.items()}
+
+
+def _write_files(
+    ws: Workspace, plan: _Plan, ready: Sequence[ManagedFile], result: EnsureResult
+) -> dict[str, tuple[Ref, os.stat_result]]:
+    """Write each file in parallel; path -> its stat when put in place, for those whose index
+    entry holds their very ref (only those are now clean in git's eyes)."""
     progress = Progress("Materializing files", len(ready), sum(f.target.size for f in ready if f.target))
 
-    def write_one(f: ManagedFile) -> tuple[ManagedFile, str | None]:
-        ref = f.target
-        assert ref is not None
+    def write(f: ManagedFile) -> tuple[ManagedFile, os.stat_result | str]:
         try:
-            missing = f.state is State.MISSING
-            expect_head = None if missing else ref.encode()
-            if ref.hex in direct:
-
-                def into_tree(archive: Archive, key: str) -> bool | None:
-                    """fetch_verified's attempt: True when written, None when the bytes did not match."""
-                    try:
-                        replace_file_fetched(
-                            ws.repo.root,
-                            f.path,
-                            lambda out: archive.download_to(key, out, ref.size),
-                            ref.hex,
-                            ref.size,
-                            expect_head=expect_head,
-                            create_dirs=missing,
-                        )
-                    except IntegrityError:
-                        return None
-                    return True
-
-                fetch_verified(archives, ref, into_tree)
-            else:
-                replace_file(
-                    ws.repo.root,
-                    f.path,
-                    ws.cache.object_path(ref.hex),
-                    expect_head=expect_head,
-                    create_dirs=missing,
-                )
+            return f, _write_one(ws, plan, f)
         except ChangedUnderfootError as exc:
             result.changed_underfoot.append(f.path)
             return f, exc.message
@@ -171,27 +172,60 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
         except OSError as exc:
             return f, f"cannot write: {exc.strerror or exc}"
         finally:
-            progress.advance(1, ref.size)
-        return f, None
+            progress.advance(1, f.size)
 
     with ThreadPoolExecutor(max_workers=max(1, min(ws.settings.concurrency, len(ready)))) as pool:
-        written = list(pool.map(write_one, ready))
+        outcomes = list(pool.map(write, ready))
     progress.finish()
-    refresh: list[tuple[str, Ref]] = []
-    for f, problem in written:
-        if problem:
-            result.failed[f.path] = problem
+    written: dict[str, tuple[Ref, os.stat_result]] = {}
+    for f, outcome in outcomes:
+        if isinstance(outcome, str):
+            result.failed[f.path] = outcome
             continue
         result.materialized.append(f.path)
-        ref = f.target
-        assert ref is not None
-        # Only when the index holds this very ref is the file now clean in git's eyes.
-        if f.blob == git_blob_id(ref.encode()):
-            refresh.append((f.path, ref))
-    patch_index_stat(ws.repo.index_file, ws.repo.root, [path for path, _ in refresh])
-    # Files written straight from an archive left no cache copy; when none did, the primary's
-    # record (read from the whole inventory) is not needed.
-    cached = [(path, ref) for path, ref in refresh if ws.cache.has(ref.hex, ref.size)]
+        if f.target is not None and f.blob == git_blob_id(f.target.encode()):
+            written[f.path] = (f.target, outcome)
+    return written
+
+
+def _write_one(ws: Workspace, plan: _Plan, f: ManagedFile) -> os.stat_result:
+    """Put one file's object in place; the stat it had right after the rename."""
+    ref = f.target
+    assert ref is not None
+    missing = f.state is State.MISSING
+    expect_head = None if missing else ref.encode()
+    if ref.hex not in plan.direct:
+        return replace_file(
+            ws.repo.root, f.path, ws.cache.object_path(ref.hex), expect_head=expect_head, create_dirs=missing
+        )
+    attempt = partial(_fetch_into_tree, ws.repo.root, f.path, ref, expect_head=expect_head, create_dirs=missing)
+    return fetch_verified(plan.archives, ref, attempt)
+
+
+def _fetch_into_tree(
+    root: Path, path: str, ref: Ref, archive: Archive, key: str, *, expect_head: bytes | None, create_dirs: bool
+) -> os.stat_result | None:
+    """fetch_verified's attempt: the file written from this archive (its stat), or None when the
+    bytes did not match (the work tree is untouched then)."""
+    try:
+        return replace_file_fetched(
+            root,
+            path,
+            lambda out: archive.download_to(key, out, ref.size),
+            ref.hex,
+            ref.size,
+            expect_head=expect_head,
+            create_dirs=create_dirs,
+        )
+    except IntegrityError:
+        return None
+
+
+def _settle_index(ws: Workspace, written: dict[str, tuple[Ref, os.stat_result]]) -> None:
+    """Tell git's index about the files written (unless changed since), then drop the cache
+    copies the work tree now holds (files written straight from an archive left none)."""
+    patch_index_stat(ws.repo.index_file, ws.repo.root, {path: st for path, (_, st) in written.items()})
+    cached = [(path, ref) for path, (ref, _) in written.items() if ws.cache.has(ref.hex, ref.size)]
     if cached:
         drop_cache_copies(ws, cached, recorded_in_primary(ws, (ref.hex for _, ref in cached)))
 

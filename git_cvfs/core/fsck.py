@@ -8,7 +8,7 @@ from git_cvfs.core.refscan import scan_blobs
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.local.git import split_z
-from git_cvfs.local.index_store import iter_worktree_rows
+from git_cvfs.local.index_store import check_inventory
 
 
 @dataclass
@@ -55,8 +55,7 @@ def fsck(ws: Workspace, *, repair: bool) -> FsckResult:
     scan = scan_blobs(ws.repo, [(p, b) for p, b in dict.fromkeys(items) if managed.get(p) == "cvfs"])
     result.bad_refs = dict(scan.malformed)
     try:
-        for _ in iter_worktree_rows(ws.repo):  # every row parses, in order; none is held
-            pass
+        check_inventory(ws.repo)
     except CvfsError as exc:
         result.inventory_error = exc.message
     result.stale_tmp_removed = ws.cache.clean_stale_tmp()

@@ -7,7 +7,7 @@ from pathlib import Path
 from git_cvfs.core.push import archive_refs
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError, UsageError
-from git_cvfs.format.inventory import validate_repo_path
+from git_cvfs.format.paths import validate_repo_path
 from git_cvfs.format.ref import Ref, parse_ref
 from git_cvfs.local.cache import CHUNK
 from git_cvfs.local.worktree import read_head, write_bytes

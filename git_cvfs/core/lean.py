@@ -29,7 +29,7 @@ def drop_cache_copies(ws: Workspace, files: Iterable[tuple[str, Ref]], archived:
         return 0
     vouched, verified = holding_committed_bytes(ws, sorted(candidates.items()))
     dropped: set[str] = set()
-    for path in sorted(vouched | verified):
+    for path in sorted(vouched | verified.keys()):
         ref = candidates[path]
         if ref.hex not in dropped:
             ws.cache.remove(ref.hex)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -111,10 +112,13 @@ def _selected(path: str, pathspecs: Sequence[str]) -> bool:
     return False
 
 
-def holding_committed_bytes(ws: Workspace, files: Sequence[tuple[str, Ref]]) -> tuple[set[str], set[str]]:
-    """Which work-tree files hold exactly their object: (vouched for by git's index stat data,
-    verified by hashing). A file git cannot vouch for (written in the same second as the index,
-    or an index entry left stale) is hashed; a symlink or a file of the wrong size holds nothing."""
+def holding_committed_bytes(
+    ws: Workspace, files: Sequence[tuple[str, Ref]]
+) -> tuple[set[str], dict[str, os.stat_result]]:
+    """Which work-tree files hold exactly their object: (vouched for by git's index stat data;
+    verified by hashing, each with its stat, unchanged while it was hashed). A file git cannot
+    vouch for (written in the same second as the index, or an index entry left stale) is
+    hashed; a symlink or a file of the wrong size holds nothing."""
     root = ws.repo.root
     sized = []
     for path, ref in files:
@@ -124,13 +128,18 @@ def holding_committed_bytes(ws: Workspace, files: Sequence[tuple[str, Ref]]) -> 
         except OSError:
             continue
     vouched = unchanged_since_indexed(ws.repo.index_file, root, [p for p, _ in sized])
-    verified = set()
+    verified: dict[str, os.stat_result] = {}
     for path, ref in sized:
         if path in vouched:
             continue
         try:
-            if sha256_file(root / path) == (ref.hex, ref.size):
-                verified.add(path)
+            before = os.lstat(root / path)
+            if sha256_file(root / path) == (ref.hex, ref.size) and _same_file(before, os.lstat(root / path)):
+                verified[path] = before
         except OSError:
             continue
     return vouched, verified
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_ino, a.st_size, a.st_mtime_ns, a.st_ctime_ns) == (b.st_ino, b.st_size, b.st_mtime_ns, b.st_ctime_ns)

@@ -1,9 +1,9 @@
 """offload: free disk by turning materialized files back into refs, only once the archive is proven.
 
-Invariant 1: no user bytes are removed unless the primary archive is confirmed
-to hold that exact object: the file is re-hashed and must be the committed
-object, and the archive must answer with the right size and the etag recorded
-when the object was uploaded.
+Invariants 1 and 10: no user bytes are removed unless the primary archive (and
+archive.minCopies archives in all) is shown, at that moment, to hold that exact
+object: the file is re-hashed and must be the committed object, and each archive's
+stored bytes are verified (remote/verify.py), never taken from records.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from git_cvfs.core.copies import CopyChecker
 from git_cvfs.core.managed import ManagedFile, State, list_managed, list_unversioned
-from git_cvfs.core.records import recorded_in_primary
+from git_cvfs.core.records import archives_holding
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.local.cache import sha256_file
@@ -44,6 +45,7 @@ class OffloadItem:
 @dataclass
 class OffloadResult:
     dry_run: bool
+    checked: str = "archives"  # what a dry run asked: "archives", or "records" (--offline)
     items: list[OffloadItem] = field(default_factory=list)
 
     @property
@@ -56,7 +58,13 @@ class OffloadResult:
 
     def to_json(self) -> dict[str, object]:
         key = "would_free" if self.dry_run else "freed"
-        return {"dry_run": self.dry_run, "ok": self.ok, key: self.freed, "files": [i.to_json() for i in self.items]}
+        return {
+            "dry_run": self.dry_run,
+            "checked": self.checked,
+            "ok": self.ok,
+            key: self.freed,
+            "files": [i.to_json() for i in self.items],
+        }
 
 
 def plan_budget(ws: Workspace, budget: int) -> list[ManagedFile]:
@@ -78,9 +86,19 @@ def plan_budget(ws: Workspace, budget: int) -> list[ManagedFile]:
 
 
 def offload(
-    ws: Workspace, pathspecs: Sequence[str], *, dry_run: bool, files: list[ManagedFile] | None = None
+    ws: Workspace,
+    pathspecs: Sequence[str],
+    *,
+    dry_run: bool,
+    offline: bool = False,
+    files: list[ManagedFile] | None = None,
 ) -> OffloadResult:
-    result = OffloadResult(dry_run)
+    """Replace materialized files by their refs. Each file is hashed, and enough archives (the
+    primary, and archive.minCopies in all) must be shown to hold its object (core/copies.py)
+    at that moment; then the file is replaced, if no process has it open for writing and it
+    is still the file that was hashed. A dry run asks the archives whether they hold each
+    object (offline: this machine's records, and says so), and changes nothing."""
+    result = OffloadResult(dry_run, checked="records" if offline else "archives")
     base = ws.settings.primary.url.rstrip("/")
     todo: list[tuple[OffloadItem, ManagedFile]] = []
     for f in (list_managed(ws, pathspecs) + list_unversioned(ws, pathspecs)) if files is None else files:
@@ -94,45 +112,59 @@ def offload(
             item.refused = f.problem or f"cannot offload a file in state {f.state.value}"
         else:
             todo.append((item, f))
-    if dry_run:
+    if not todo:
         return result
-    if todo:
-        ws.require_trusted(["primary"])  # one error naming the location, before any file is looked at
-    recorded = recorded_in_primary(ws, (f.ref.hex for _, f in todo if f.ref))
-    refresh = []
+    if dry_run:
+        _plan_against_archives(ws, todo, offline=offline)
+        return result
+    ws.require_trusted(["primary"])  # one error naming the location, before any file is looked at
+    checker = CopyChecker(ws)
+    refresh: dict[str, os.stat_result] = {}
     for item, f in todo:
         try:
-            _offload_one(ws, f, recorded.get(f.ref.hex) if f.ref else None)
+            st = _offload_one(ws, checker, f)
         except CvfsError as exc:
             item.refused = exc.message
             continue
         item.done = True
         if f.ref and f.blob == git_blob_id(f.ref.encode()):
-            refresh.append(f.path)
+            refresh[f.path] = st
     patch_index_stat(ws.repo.index_file, ws.repo.root, refresh)
     return result
 
 
-def _offload_one(ws: Workspace, f: ManagedFile, recorded: str | None) -> None:
+def _plan_against_archives(ws: Workspace, todo: list[tuple[OffloadItem, ManagedFile]], *, offline: bool) -> None:
+    """What a real run would refuse for want of archived copies: the archives are asked, in one
+    listing or a HEAD per object each (offline: this machine's records of verified uploads)."""
+    holdings = archives_holding(ws, {f.ref.hex: f.ref.size for _, f in todo if f.ref}, offline=offline)
+    for item, f in todo:
+        assert f.ref is not None
+        held = holdings.holders.get(f.ref.hex, set())
+        if "primary" in holdings.errors:
+            item.refused = f"the primary archive could not be asked: {holdings.errors['primary']}"
+            continue
+        if "primary" not in held:
+            item.refused = "the primary archive does not hold it; run `git cvfs push` first"
+        elif len(held) < ws.settings.min_copies:
+            item.refused = (
+                f"archive.minCopies is {ws.settings.min_copies} and {len(held)} archive(s) hold it; "
+                "run `git cvfs push` first"
+            )
+
+
+def _offload_one(ws: Workspace, checker: CopyChecker, f: ManagedFile) -> os.stat_result:
+    """Replace one file by its ref; the stat of the ref file written."""
     ref = f.ref
     assert ref is not None
     path = ws.repo.root / f.path
     before = os.lstat(path)
     if sha256_file(path) != (ref.hex, ref.size):
         raise CvfsError("its bytes are not the committed object (modified since it was added); commit it first")
-    info = ws.primary.head(object_key(ref.hex))
-    if info is None:
-        raise CvfsError(f"the primary archive does not hold {ref.oid}; run `git cvfs push` first")
-    if info.size != ref.size:
-        raise CvfsError(f"the primary archive's copy has {info.size} bytes, not {ref.size}; run `git cvfs reconcile`")
-    if not recorded:
-        raise CvfsError("no upload of this object to the primary archive is recorded; run `git cvfs push` first")
-    if recorded != info.etag:
-        raise CvfsError(
-            f"the primary archive's copy changed since it was uploaded (etag {info.etag}, recorded {recorded}); "
-            "run `git cvfs reconcile`"
-        )
-    # The file must still be what was hashed at the instant it is replaced.
-    write_bytes(ws.repo.root, f.path, ref.encode(), expect_stat=before)
+    copies = checker.copies(ref, local=path)
+    if not copies.enough:
+        raise CvfsError(copies.why_not())
+    # The file must still be what was hashed at the instant it is replaced, and nobody may be writing it.
+    st = write_bytes(ws.repo.root, f.path, ref.encode(), expect_stat=before)
     if not ws.settings.cache_keep:
-        ws.cache.remove(ref.hex)  # the primary holds it, confirmed just now
+        ws.cache.remove(ref.hex)  # enough archives hold it, shown just now
+    return st

@@ -1,16 +1,15 @@
-"""prune: drop cache objects the primary archive is confirmed to hold (size and recorded etag)."""
+"""prune: drop cache objects the archives are shown, when prune runs, to hold (verified bytes)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from git_cvfs.core.copies import CopyChecker
 from git_cvfs.core.managed import list_managed
-from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
-from git_cvfs.errors import CvfsError
 from git_cvfs.format.inventory import Row
+from git_cvfs.format.ref import Ref
 from git_cvfs.local.index_store import iter_worktree_rows, update_inventory
-from git_cvfs.remote.archive import object_key
 
 SHOWN = 1000  # rows named in the report; a hostile inventory may hold millions
 
@@ -36,24 +35,17 @@ class PruneResult:
 
 
 def prune(ws: Workspace, *, dry_run: bool) -> PruneResult:
+    """Drop cache objects that enough archives are shown, now, to hold (core/copies.py)."""
     result = PruneResult(dry_run)
     ws.require_trusted(["primary"])
     _prune_small_rows(ws, result)
-    objects = list(ws.cache.iter_objects())
-    recorded = recorded_in_primary(ws, objects)
-    for hex_digest in objects:
-        size = ws.cache.object_path(hex_digest).stat().st_size
-        etag = recorded.get(hex_digest)
-        if etag is None:
-            result.kept[hex_digest] = "no upload to the primary archive is recorded (run `git cvfs push`)"
-            continue
-        try:
-            info = ws.primary.head(object_key(hex_digest))
-        except CvfsError as exc:
-            result.kept[hex_digest] = exc.message
-            continue
-        if info is None or info.size != size or info.etag != etag:
-            result.kept[hex_digest] = "the primary archive's copy is missing or changed (run `git cvfs reconcile`)"
+    checker = CopyChecker(ws)
+    for hex_digest in list(ws.cache.iter_objects()):
+        path = ws.cache.object_path(hex_digest)
+        size = path.stat().st_size
+        copies = checker.copies(Ref(hex_digest, size), local=path)
+        if not copies.enough:
+            result.kept[hex_digest] = copies.why_not()
             continue
         result.dropped.append(hex_digest)
         result.freed += size

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from git_cvfs.core.refscan import refs_in_history, scan_blobs
 from git_cvfs.core.workspace import Workspace
@@ -16,8 +17,9 @@ from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.cache import CHUNK
 from git_cvfs.local.git import split_z
 from git_cvfs.local.index_store import unversioned_rows, update_inventory
-from git_cvfs.remote.archive import object_key
-from git_cvfs.remote.transfer import download_many, unique, upload_many
+from git_cvfs.remote.archive import Archive, object_key
+from git_cvfs.remote.transfer import Outcome, UnverifiedCopyError, Upload, download_many, unique, upload_many
+from git_cvfs.remote.verify import verify_copy
 
 
 @dataclass
@@ -49,7 +51,8 @@ def archive_refs(
     refs = unique(ref for _, ref in found)
     for name in names or ws.archive_names:
         log = ArchivedLog(ws.repo.cvfs_dir, ws.settings.archives[name])
-        known = log.known() if trust_log else {}
+        verified = log.known()
+        known = verified if trust_log else {}
         todo = []
         for ref in refs:
             if ref.hex in known:
@@ -64,16 +67,18 @@ def archive_refs(
         # that is most of them, and most are usually archived already).
         try:
             archive = ws.archive(name)
-            result = upload_many(archive, ws.cache, todo, concurrency=ws.settings.concurrency)
+            send = partial(upload_many, archive, ws.cache, concurrency=ws.settings.concurrency, verified_etags=verified)
+            result = send(todo)
             lacking = [r for r in todo if isinstance(result.failed.get(r.hex), ObjectMissingError)]
             if lacking:
                 _fill_cache_from_worktree(ws, found, lacking)
                 _fill_cache_from_other_archives(ws, name, lacking)
-                again = upload_many(archive, ws.cache, lacking, concurrency=ws.settings.concurrency)
+                again = send(lacking)
                 for ref in lacking:
                     del result.failed[ref.hex]
                 result.done.update(again.done)
                 result.failed.update(again.failed)
+                _verify_by_reading(ws, archive, todo, result)
         except ArchiveError as exc:
             for ref in todo:
                 outcome.unreachable[ref.hex] = exc.message
@@ -89,9 +94,20 @@ def archive_refs(
                 outcome.skipped += 1
         log.record(seen)
         for hex_digest, failure in result.failed.items():
-            target = outcome.missing if isinstance(failure, ObjectMissingError) else outcome.unreachable
-            target[hex_digest] = failure.message
+            missing = isinstance(failure, ObjectMissingError) and not isinstance(failure, UnverifiedCopyError)
+            (outcome.missing if missing else outcome.unreachable)[hex_digest] = failure.message
     return outcome
+
+
+def _verify_by_reading(ws: Workspace, archive: Archive, refs: Sequence[Ref], result: Outcome[Upload]) -> None:
+    """Objects the archive holds but no digest at hand vouches for, and no copy here can be
+    compared with: read the archive's copy back and hash it (a download, so only for these)."""
+    for ref in refs:
+        if isinstance(result.failed.get(ref.hex), UnverifiedCopyError):
+            found = verify_copy(archive, ref, read_into=ws.cache.tmp)
+            if found.ok and found.info is not None:
+                del result.failed[ref.hex]
+                result.done[ref.hex] = Upload(found.info, sent=False)
 
 
 def _fill_cache_from_worktree(ws: Workspace, found: Sequence[tuple[str, Ref]], refs: Sequence[Ref]) -> None:

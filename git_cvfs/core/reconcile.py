@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed
+from git_cvfs.core.records import archive_view
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.format.inventory import Row
@@ -18,9 +19,6 @@ from git_cvfs.local.index_store import (
     update_inventory,
 )
 from git_cvfs.remote.archive import ObjectInfo, object_key
-
-# Past this many objects one listing of the archive is cheaper than a HEAD each.
-LIST_THRESHOLD = 32
 
 
 @dataclass(frozen=True)
@@ -70,19 +68,6 @@ class ReconcileReport:
         }
 
 
-def _archive_view(ws: Workspace, name: str, hexes: set[str], *, list_all: bool) -> dict[str, ObjectInfo]:
-    """hex -> what the archive holds, by one listing or by a HEAD per object, whichever is cheaper."""
-    archive = ws.archive(name)
-    if list_all or len(hexes) > LIST_THRESHOLD:
-        return {info.key.rsplit("/", 1)[-1]: info for info in archive.list("objects/")}
-    found = {}
-    for hex_digest in hexes:
-        info = archive.head(object_key(hex_digest))
-        if info is not None:
-            found[hex_digest] = info
-    return found
-
-
 def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool) -> ReconcileReport:
     ws.require_trusted()  # an audit asks every archive: each must be approved on this machine
     report = ReconcileReport()
@@ -102,14 +87,14 @@ def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool)
     views: dict[str, dict[str, ObjectInfo]] = {}
     for name in ws.archive_names:
         try:
-            views[name] = _archive_view(ws, name, hexes, list_all=orphans)
+            views[name] = archive_view(ws, name, hexes, list_all=orphans)
         except CvfsError as exc:
             report.add("*", "archive_unreachable", exc.message, name)
 
     vouched, verified = holding_committed_bytes(
         ws, [(f.path, ref) for f, ref in refs.values() if f.state is State.MATERIALIZED]
     )
-    local_bytes = vouched | verified
+    local_bytes = vouched | verified.keys()
     fixes: dict[str, Row | None] = {}
     for path, (f, ref) in sorted(refs.items()):
         row = rows.get(path)

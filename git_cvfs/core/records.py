@@ -1,13 +1,19 @@
-"""What the primary archive holds, as far as our records go: this machine's log of uploads
-and the committed inventory rows (which win: they are the shared record)."""
+"""What the archives hold: asked of them (a listing, or a HEAD per object), or, offline, taken
+from records: this machine's log of verified uploads and the committed inventory rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import CvfsError
 from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.index_store import iter_worktree_rows
+from git_cvfs.remote.archive import ObjectInfo, object_key
+
+# Past this many objects one listing of the archive is cheaper than a HEAD each.
+LIST_THRESHOLD = 32
 
 
 def recorded_in_primary(ws: Workspace, hexes: Iterable[str]) -> dict[str, str]:
@@ -22,3 +28,46 @@ def recorded_in_primary(ws: Workspace, hexes: Iterable[str]) -> dict[str, str]:
             if etag:
                 recorded[row.hex] = etag
     return recorded
+
+
+def archive_view(ws: Workspace, name: str, hexes: set[str], *, list_all: bool = False) -> dict[str, ObjectInfo]:
+    """hex -> what the archive holds, by one listing or by a HEAD per object, whichever is cheaper."""
+    archive = ws.archive(name)
+    if list_all or len(hexes) > LIST_THRESHOLD:
+        return {info.key.rsplit("/", 1)[-1]: info for info in archive.list("objects/")}
+    found = {}
+    for hex_digest in hexes:
+        info = archive.head(object_key(hex_digest))
+        if info is not None:
+            found[hex_digest] = info
+    return found
+
+
+@dataclass
+class Holdings:
+    holders: dict[str, set[str]] = field(default_factory=dict)  # oid hex -> archives holding it (right size)
+    errors: dict[str, str] = field(default_factory=dict)  # archive -> why it could not be asked
+
+
+def archives_holding(ws: Workspace, sizes: Mapping[str, int], *, offline: bool) -> Holdings:
+    """Which archives hold each object (oid hex -> size): asked of the archives, batched; or,
+    offline, as this machine's log of verified uploads and the inventory rows record it."""
+    out = Holdings()
+    if offline:
+        for row in iter_worktree_rows(ws.repo):
+            if row.hex in sizes:
+                out.holders.setdefault(row.hex, set()).update(row.archives)
+    for name in ws.archive_names:
+        if offline:
+            for hex_digest in ArchivedLog(ws.repo.cvfs_dir, ws.settings.archives[name]).known().keys() & sizes.keys():
+                out.holders.setdefault(hex_digest, set()).add(name)
+            continue
+        try:
+            view = archive_view(ws, name, set(sizes))
+        except CvfsError as exc:
+            out.errors[name] = exc.message
+            continue
+        for hex_digest, info in view.items():
+            if sizes.get(hex_digest) == info.size:
+                out.holders.setdefault(hex_digest, set()).add(name)
+    return out

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from git_cvfs.core.managed import ManagedFile, State, list_managed
-from git_cvfs.core.records import recorded_in_primary
+from git_cvfs.core.records import archives_holding
 from git_cvfs.core.workspace import Workspace
+from git_cvfs.local.index_store import check_inventory
 
 
 @dataclass
@@ -15,6 +16,8 @@ class StatusReport:
     files: list[ManagedFile]
     pending_upload: list[str]
     cached: set[str]
+    checked: str = "archives"  # what pending_upload was asked of: "archives", or "records" (--offline)
+    archive_errors: dict[str, str] = field(default_factory=dict)
 
     def entry(self, f: ManagedFile) -> dict[str, object]:
         ref = f.target
@@ -41,18 +44,32 @@ class StatusReport:
             "files": [self.entry(f) for f in self.files],
             "totals": self.totals(),
             "pending_upload": self.pending_upload,
+            "checked": self.checked,
+            "archive_errors": self.archive_errors,
         }
 
 
-def status(ws: Workspace, pathspecs: Sequence[str] = ()) -> StatusReport:
+def status(ws: Workspace, pathspecs: Sequence[str] = (), *, offline: bool = False) -> StatusReport:
+    """Managed files by state; pending uploads are objects this machine's cache holds that the
+    primary archive does not, as the archive answers (one listing or a HEAD each), or offline,
+    as the records say."""
     files = list_managed(ws, pathspecs)
-    cached = {f.target.hex for f in files if f.target and ws.cache.has(f.target.hex)}
-    recorded = recorded_in_primary(ws, cached)
-
-    # Pending: bytes only this machine holds, not yet seen in the primary archive.
-    pending = [
-        f.path
-        for f in files
-        if f.target and f.state is not State.PLAIN and f.target.hex in cached and f.target.hex not in recorded
-    ]
-    return StatusReport(files, pending, cached)
+    sizes = {f.target.hex: f.target.size for f in files if f.target and ws.cache.has(f.target.hex)}
+    check_inventory(ws.repo)  # every row read and checked: a damaged inventory is named here too
+    report = StatusReport(files, [], set(sizes), checked="records" if offline else "archives")
+    problem = ws.trust_problem("primary")
+    if problem is not None and not offline:
+        report.archive_errors["primary"] = problem.message
+    elif sizes:
+        holdings = archives_holding(ws, sizes, offline=offline)
+        report.archive_errors = holdings.errors
+        if "primary" not in holdings.errors:
+            report.pending_upload = [
+                f.path
+                for f in files
+                if f.target
+                and f.state is not State.PLAIN
+                and f.target.hex in sizes
+                and "primary" not in holdings.holders.get(f.target.hex, set())
+            ]
+    return report

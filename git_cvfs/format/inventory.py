@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from git_cvfs.errors import CvfsError, RefError, UnsafePathError
+from git_cvfs.format.paths import validate_repo_path
 from git_cvfs.format.ref import MAX_SIZE, OID_PREFIX, parse_oid
 
 SHARD_DIR = ".cvfs/index"
-MAX_PATH = 4096
 _ROW_KEYS = {"archives", "git", "oid", "path", "size"}
 
 
@@ -25,25 +25,6 @@ class InventoryError(CvfsError):
             or "restore the shard from history (git checkout HEAD -- <shard>, or an older commit), "
             "or delete it and run `git cvfs reconcile --fix-index` to record the files again",
         )
-
-
-def validate_repo_path(path: object) -> str:
-    """A work-tree-relative path that cannot escape the work tree or reach into .git."""
-    if not isinstance(path, str) or not path:
-        raise UnsafePathError(f"invalid path {path!r}")
-    if len(path) > MAX_PATH or "\0" in path or "\\" in path:
-        raise UnsafePathError(f"unsafe path {path[:80]!r}")
-    if path.startswith("/"):
-        raise UnsafePathError(f"unsafe path {path[:80]!r}: absolute paths are not allowed")
-    if path.endswith("/") or "//" in path:
-        raise UnsafePathError(f"unsafe path {path[:80]!r}: empty, '.' or '..' component")
-    if path[0] == "." or "/." in path:  # only a component that starts with a dot can be '.', '..' or .git
-        for part in path.split("/"):
-            if part in (".", ".."):
-                raise UnsafePathError(f"unsafe path {path[:80]!r}: empty, '.' or '..' component")
-            if part.lower().rstrip(". ") == ".git":
-                raise UnsafePathError(f"unsafe path {path[:80]!r}: it points into .git")
-    return path
 
 
 def shard_name(path: str) -> str:

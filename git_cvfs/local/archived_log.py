@@ -1,7 +1,10 @@
-"""What this machine has seen each archive hold, so hooks with nothing new make no network call.
+"""What this machine has verified each archive to hold, so hooks with nothing new make no
+network call.
 
-One append-only file per archive URL, one `<hex> <etag>` line per object. It is
-a hint to skip work, never proof of safety: offload and reconcile ask the archive.
+One append-only file per archive, one `<hex> <etag>` line per object, written only after
+the archive's copy was shown to be the object (remote/verify.py), with the etag it had
+then. Where an archive changes an object's etag on every write, an unchanged etag
+later still vouches for those bytes; nothing else is read from this log as proof.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ def log_key(settings: ArchiveSettings) -> str:
 class ArchivedLog:
     def __init__(self, cvfs_dir: Path, settings: ArchiveSettings) -> None:
         digest = hashlib.sha256(log_key(settings).encode()).hexdigest()[:16]
-        self.path = cvfs_dir / "archived" / digest
+        # "verified/": logs from before every entry was verified ("archived/") are not read.
+        self.path = cvfs_dir / "verified" / digest
         self._known: dict[str, str] | None = None
 
     def known(self) -> dict[str, str]:

@@ -24,6 +24,7 @@ _LOCATION_KEYS = ("url", "endpoint", "profile")
 
 _ARCHIVE_KEYS = {"url", "endpoint", "region", "profile"}
 _PLAIN_KEYS = {
+    "archive.mincopies",
     "scope.prefix",
     "scope.minsize",
     "fetch.include",
@@ -42,9 +43,10 @@ _ENV_KEYS = {
     "GIT_CVFS_FETCH_EXCLUDE": "fetch.exclude",
     "GIT_CVFS_ARCHIVE_PRIMARY_URL": "archive.primary.url",
     "GIT_CVFS_ARCHIVE_SECONDARY_URL": "archive.secondary.url",
+    "GIT_CVFS_ARCHIVE_MINCOPIES": "archive.mincopies",
 }
 _KEY_HINT = (
-    "known keys: archive.<name>.url/endpoint/region/profile, scope.prefix, scope.minSize, "
+    "known keys: archive.<name>.url/endpoint/region/profile, archive.minCopies, scope.prefix, scope.minSize, "
     'scope "<prefix>".minSize, fetch.include, fetch.exclude, smudge.streamMax, '
     "transfer.concurrency, cache.keep"
 )
@@ -71,6 +73,7 @@ class Settings(NamedTuple):
     stream_max: int = DEFAULT_STREAM_MAX
     concurrency: int = DEFAULT_CONCURRENCY
     cache_keep: bool = False
+    min_copies: int = 1  # archives that must hold a verified copy before local bytes may go
     configured: bool = False
     skip_smudge: bool = False  # GIT_CVFS_SKIP_SMUDGE=1: every managed file stays a ref (read once)
     trusted: frozenset[str] = frozenset()  # approved archive locations, canonical (local/trust.py)
@@ -187,6 +190,8 @@ def _build(raw: dict[str, list[tuple[str, str]]], configured: bool) -> Settings:
     committed: set[str] = set()  # archives with a location attribute from .cvfs/config
     by_prefix: list[tuple[str, int]] = []
     for key, values in raw.items():
+        if key == "archive.mincopies":
+            continue
         if key.startswith("archive."):
             name, attr = key[len("archive.") :].rsplit(".", 1)
             archives.setdefault(name, {})[attr] = values[-1][0]
@@ -233,6 +238,14 @@ def _build(raw: dict[str, list[tuple[str, str]]], configured: bool) -> Settings:
                 f"invalid transfer.concurrency {item[0]!r} in {item[1]}", hint="use a whole number from 1 to 256"
             )
         concurrency = int(item[0])
+    min_copies = 1
+    if (item := _one(raw, "archive.mincopies")) is not None:
+        if not item[0].isdigit() or not 1 <= int(item[0]) <= len(settings_archives):
+            raise ConfigError(
+                f"invalid archive.minCopies {item[0]!r} in {item[1]}",
+                hint=f"a whole number from 1 to the number of archives configured ({len(settings_archives)})",
+            )
+        min_copies = int(item[0])
     cache_keep = False
     if (item := _one(raw, "cache.keep")) is not None:
         lowered = item[0].lower()
@@ -250,6 +263,7 @@ def _build(raw: dict[str, list[tuple[str, str]]], configured: bool) -> Settings:
         stream_max=size("smudge.streammax", DEFAULT_STREAM_MAX),
         concurrency=concurrency,
         cache_keep=cache_keep,
+        min_copies=min_copies,
         configured=configured,
         skip_smudge=os.environ.get("GIT_CVFS_SKIP_SMUDGE") == "1",
     )

@@ -14,11 +14,12 @@ import hashlib
 import os
 import struct
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from stat import S_ISREG
 
 from git_cvfs.crash import crash_point
+from git_cvfs.errors import CvfsError
 
 _HEADER = struct.Struct(">4sLL")
 _STAT = struct.Struct(">LLLLLLLLLL")  # ctime s/ns, mtime s/ns, dev, ino, mode, uid, gid, size
@@ -180,10 +181,17 @@ def _read_index(index_path: Path) -> tuple[bytearray, int] | None:
 Choose = Callable[[_WorkTree, bytes, tuple[int, ...], str, int], "os.stat_result | None"]
 
 
-def _rewrite_entries(index_path: Path, root: Path, wanted: Collection[bytes], choose: Choose, lock_wait: float) -> int:
+class IndexLockedError(CvfsError):
+    """git's index stayed locked (index.lock) for longer than git-cvfs waits."""
+
+
+def _rewrite_entries(
+    index_path: Path, root: Path, wanted: Collection[bytes], choose: Choose, lock_wait: float, *, busy_ok: bool
+) -> int:
     """Under index.lock, ask `choose` about each wanted entry and write the stat it
-    returns (None: leave the entry). Returns how many changed;
-    0 without touching anything when the index is busy or in a form this code does not write."""
+    returns (None: leave the entry). Returns how many changed; 0 without touching anything
+    when the index is in a form this code does not write. A lock held past `lock_wait`
+    returns 0 when `busy_ok`, and raises IndexLockedError otherwise."""
     if not wanted:
         return 0
     lock = Path(str(index_path) + ".lock")
@@ -194,7 +202,14 @@ def _rewrite_entries(index_path: Path, root: Path, wanted: Collection[bytes], ch
             break
         except FileExistsError:
             if time.monotonic() > deadline:
-                return 0
+                if busy_ok:
+                    return 0
+                raise IndexLockedError(
+                    f"git's index is locked ({lock} exists): the files are written, but git's index "
+                    "does not know them yet",
+                    hint=f"wait for the git command that holds it; if none is running, remove {lock}; "
+                    "then run `git cvfs ensure` again, which records them",
+                ) from None
             time.sleep(0.02)
     try:
         read = _read_index(index_path)
@@ -233,12 +248,23 @@ def _rewrite_entries(index_path: Path, root: Path, wanted: Collection[bytes], ch
             lock.unlink(missing_ok=True)
 
 
-def patch_index_stat(index_path: Path, root: Path, paths: list[str], *, lock_wait: float = 5.0) -> int:
-    """Record the current stat data of `paths` (stage 0 only), for files git-cvfs itself just
-    wrote with the bytes the entry was made from; returns how many entries were updated."""
-    return _rewrite_entries(
-        index_path, root, _names(paths), lambda files, name, _r, _b, _m: _lstat(files, name), lock_wait
-    )
+def patch_index_stat(
+    index_path: Path, root: Path, written: Mapping[str, os.stat_result], *, lock_wait: float = 5.0
+) -> int:
+    """Record the stat data of files git-cvfs itself wrote (stage 0 entries only), each with the
+    bytes its entry was made from: `written` maps each path to the stat taken when it was put in
+    place. A file whose stat differs now was changed since (an edit, a checkout): its entry is
+    left, and git shows it as modified. Returns how many entries were updated; raises
+    IndexLockedError when the index stays locked past lock_wait."""
+    wanted = {_name(p): _stat_fields(st, 0) for p, st in written.items()}
+
+    def unchanged(
+        files: _WorkTree, name: bytes, _recorded: tuple[int, ...], _blob: str, _mtime: int
+    ) -> os.stat_result | None:
+        st = _lstat(files, name)
+        return st if st is not None and _stat_fields(st, 0) == wanted[name] else None
+
+    return _rewrite_entries(index_path, root, wanted, unchanged, lock_wait, busy_ok=False)
 
 
 def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]], *, lock_wait: float = 0) -> int:
@@ -276,7 +302,7 @@ def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]
             return None  # written meanwhile: its mtime is current again, and git will see that
         return after
 
-    return _rewrite_entries(index_path, root, wanted, backdate, lock_wait)
+    return _rewrite_entries(index_path, root, wanted, backdate, lock_wait, busy_ok=True)
 
 
 def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> set[str]:

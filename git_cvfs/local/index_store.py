@@ -106,6 +106,12 @@ def check_unversioned_count(count: int) -> None:
         )
 
 
+def check_inventory(repo: Repo) -> None:
+    """Read every row, holding none: raises InventoryError naming the first bad one."""
+    for _ in iter_worktree_rows(repo):
+        pass
+
+
 def read_worktree_inventory(repo: Repo, keep: Callable[[Row], bool] | None = None) -> dict[str, Row]:
     """Rows by path: all of them, or those `keep` picks (callers pick what they need, so a
     hostile inventory of a million rows costs memory only for the rows that matter)."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import os
+import signal
 import stat
 import threading
 import time
@@ -19,8 +21,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from git_cvfs.crash import crash_point
-from git_cvfs.errors import ChangedUnderfootError, IntegrityError, UnsafePathError, UsageError
-from git_cvfs.format.inventory import validate_repo_path
+from git_cvfs.errors import ChangedUnderfootError, FileInUseError, IntegrityError, UnsafePathError, UsageError
+from git_cvfs.format.paths import validate_repo_path
 from git_cvfs.format.ref import MAX_REF_BYTES
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
@@ -90,7 +92,7 @@ def replace_file(
 
     def copy(out: int) -> None:
         with open(source, "rb") as src:
-            _copy_fd(src.fileno(), out)
+            copy_fd(src.fileno(), out)
         _backdate(out)
 
     return _atomic_write(root, rel_path, copy, expect_head=expect_head, create_dirs=create_dirs)
@@ -160,14 +162,75 @@ def write_bytes(
 ) -> os.stat_result:
     """Atomically write small content (a ref, a shard) at rel_path.
 
-    With expect_stat, the file being replaced must still have that size, mtime and
-    inode just before the rename (offload: still the bytes that were verified).
+    With expect_stat (offload: still the bytes that were verified), the file being replaced
+    must still have that size, mtime, ctime and inode just before the rename, and no other
+    process may have it open for writing: it is refused by name (FileInUseError), since that
+    process's later writes would go to a file nobody can see any more.
     """
 
     def write(out: int) -> None:
         _write_all(out, data)
 
     return _atomic_write(root, rel_path, write, create_dirs=create_dirs, expect_stat=expect_stat)
+
+
+@contextlib.contextmanager
+def _no_writers(dir_fd: int, name: str, rel_path: str) -> Iterator[None]:
+    """While the body runs, no other process has the file open for writing, and none can open
+    it for writing: a read lease (F_SETLEASE) is refused while a writer has the file open, and
+    holds new writers back until it is released. Where a lease cannot be had (a file of
+    another user, a filesystem without leases, a thread other than the main one), /proc is
+    asked instead: which processes hold the file open for writing."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    leased = False
+    old_handler = None
+    try:
+        if threading.current_thread() is threading.main_thread():
+            # A writer's open breaks the lease with SIGIO, which would end this process: ignored
+            # while the lease is held (the lease is released right after the rename anyway).
+            old_handler = signal.signal(signal.SIGIO, signal.SIG_IGN)
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+                leased = True
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EBUSY):
+                    raise FileInUseError(rel_path) from None
+        if not leased and _open_for_writing_elsewhere(os.fstat(fd)):
+            raise FileInUseError(rel_path)
+        yield
+    finally:
+        if leased:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        os.close(fd)
+        if old_handler is not None:
+            signal.signal(signal.SIGIO, old_handler)
+
+
+def _open_for_writing_elsewhere(st: os.stat_result) -> bool:
+    """Whether another process holds the file (by device and inode) open for writing (Linux /proc)."""
+    me = os.getpid()
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me]
+    except OSError:
+        return False
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.stat(f"/proc/{pid}/fd/{fd}")
+                if (target.st_dev, target.st_ino) != (st.st_dev, st.st_ino):
+                    continue
+                with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+                    flags = int(next(line for line in info if line.startswith("flags:")).split()[1], 8)
+            except (OSError, StopIteration, ValueError):
+                continue
+            if flags & (os.O_WRONLY | os.O_RDWR):
+                return True
+    return False
 
 
 def write_stream(
@@ -211,20 +274,24 @@ def _atomic_write(
             crash_point("worktree:before-rename")
             if expect_head is not None:
                 _check_unchanged(dir_fd, name, rel_path, expect_head)
-            if expect_stat is not None:
-                now = os.lstat(name, dir_fd=dir_fd)
-                if (now.st_size, now.st_mtime_ns, now.st_ino) != (
-                    expect_stat.st_size,
-                    expect_stat.st_mtime_ns,
-                    expect_stat.st_ino,
-                ):
-                    raise ChangedUnderfootError(f"{rel_path} changed while it was being checked; left as it is")
-            os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            if expect_stat is None:
+                os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            else:
+                with _no_writers(dir_fd, name, rel_path):
+                    now = os.lstat(name, dir_fd=dir_fd)
+                    if _identity(now) != _identity(expect_stat):
+                        raise ChangedUnderfootError(f"{rel_path} changed while it was being checked; left as it is")
+                    os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name, dir_fd=dir_fd)
             raise
         return os.lstat(name, dir_fd=dir_fd)
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file's bytes do: a write moves mtime and ctime, a replace the inode."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 _swept: set[tuple[int, int]] = set()
@@ -284,15 +351,19 @@ def _check_unchanged(dir_fd: int, name: str, rel_path: str, expect: bytes) -> No
         )
 
 
-def _copy_fd(src: int, dst: int) -> None:
+def copy_fd(src: int, dst: int) -> None:
+    """Copy from src's offset to its end into dst, in the kernel where it can (copy_file_range);
+    across filesystems where it cannot (EXDEV on older kernels, or filesystems without it),
+    through a buffer, from the start again."""
+    start_src, start_dst = os.lseek(src, 0, os.SEEK_CUR), os.lseek(dst, 0, os.SEEK_CUR)
     try:
         while os.copy_file_range(src, dst, 1 << 30):
             pass
         return
     except OSError:
-        os.lseek(src, 0, os.SEEK_SET)
-        os.lseek(dst, 0, os.SEEK_SET)
-        os.ftruncate(dst, 0)
+        os.lseek(src, start_src, os.SEEK_SET)
+        os.lseek(dst, start_dst, os.SEEK_SET)
+        os.ftruncate(dst, start_dst)
     while chunk := os.read(src, _COPY_CHUNK):
         _write_all(dst, chunk)
 

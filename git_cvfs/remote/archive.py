@@ -18,21 +18,71 @@ class ObjectInfo(NamedTuple):
     etag: str
 
 
+# S3 multipart uploads are cut into parts of this size; per-part digests are computed the same way.
+PART_SIZE = 16 << 20
+
+
+class AlreadyStored(ArchiveError):
+    """put_file found an object under the key and, creating only if absent, left it there. What
+    it holds is unknown until verified (remote/verify.py); then it is kept or replaced."""
+
+    def __init__(self, info: ObjectInfo | None = None) -> None:
+        super().__init__("an object is already stored under this key")
+        self.info = info
+
+
+class Capabilities(NamedTuple):
+    """What a backend can do, so callers ask it instead of looking at its URL or class."""
+
+    local: bool  # a directory on this machine: reads are local, no credentials, one try on bad bytes
+    # The archive itself assigns etags and changes them whenever the object is written (S3,
+    # Azure): an etag that has not moved since bytes were verified means the same bytes.
+    # A directory archive's etag is size and mtime, which anyone may set back.
+    etag_is_version: bool
+
+
+class Stored(NamedTuple):
+    """An object as the archive describes it, with digests the archive computed over the stored
+    bytes, by kind: "sha256" (hex, the whole object), "md5" (hex, the whole object),
+    "sha256-parts" / "md5-parts" (S3's composite of per-part digests, "<digest>-<parts>",
+    parts of PART_SIZE bytes)."""
+
+    info: ObjectInfo
+    digests: dict[str, str]
+
+
 def object_key(hex_digest: str) -> str:
     validate_hex(hex_digest)
     return f"objects/{hex_digest[0:2]}/{hex_digest[2:4]}/{hex_digest}"
 
 
+def hex_of_key(key: str) -> str | None:
+    """The oid an object key names (its bytes must hash to it); None for other keys (doctor's test object)."""
+    name = key.rsplit("/", 1)[-1]
+    return name if key == f"objects/{name[0:2]}/{name[2:4]}/{name}" and _is_hex64(name) else None
+
+
+def _is_hex64(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
 class Archive(Protocol):
     name: str
     url: str
+    capabilities: Capabilities
 
     def head(self, key: str) -> ObjectInfo | None: ...
 
+    def stored(self, key: str) -> Stored | None:
+        """What head() says, with the digests the archive keeps of the stored bytes (none, if it
+        keeps none). A directory archive hashes its file: that read is the check."""
+        ...
+
     def put_file(self, key: str, path: Path, size: int, existing: ObjectInfo | None) -> ObjectInfo:
-        """Store path under key. existing is what the caller's head() found there: None means
-        create-if-absent (a racing writer's object is kept); an object of the wrong size is a
-        damaged copy and is replaced. Returns the stored object, its etag from the archive."""
+        """Store path under key, and make sure the archive received exactly its bytes. existing
+        is what the caller found there: None means create-if-absent, and an object found there
+        raises AlreadyStored (the caller verifies it); otherwise that object is replaced.
+        Returns the stored object, its etag from the archive."""
         ...
 
     def download_to(self, key: str, out: BinaryIO, size: int) -> None:

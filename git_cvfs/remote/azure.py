@@ -14,7 +14,7 @@ from azure.storage.blob import BlobServiceClient, LinearRetry
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings
-from git_cvfs.remote.archive import ObjectInfo, confirm_stored, damaged
+from git_cvfs.remote.archive import AlreadyStored, Capabilities, ObjectInfo, Stored, confirm_stored, damaged
 
 # The SDK's default (exponential, 15 s first backoff) turns one transient 503 into
 # ~19 s of silence. Linear 0.5 s steps with jitter survive a few faults in ~2 s
@@ -42,6 +42,8 @@ def _quoted(etag: str) -> str:
 
 
 class AzureArchive:
+    capabilities = Capabilities(local=False, etag_is_version=True)
+
     def __init__(self, settings: ArchiveSettings, *, concurrency: int = 8) -> None:
         parts = urlsplit(settings.url)
         path = parts.path.strip("/").split("/", 1)
@@ -121,6 +123,19 @@ class AzureArchive:
             raise self._fail("HEAD", key, exc) from None
         return ObjectInfo(key, int(props.size), _quoted(str(props.etag)))
 
+    def stored(self, key: str) -> Stored | None:
+        """The blob's properties with its Content-MD5, which the service computes over the bytes
+        of a single Put Blob (objects up to BLOCK bytes here); block uploads have none."""
+        try:
+            props = self._blob(key).get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        except (AzureError, OSError) as exc:
+            raise self._fail("HEAD", key, exc) from None
+        md5 = props.content_settings.content_md5 if props.content_settings else None
+        digests = {"md5": bytes(md5).hex()} if md5 else {}
+        return Stored(ObjectInfo(key, int(props.size), _quoted(str(props.etag))), digests)
+
     def put_file(self, key: str, path: Path, size: int, existing: ObjectInfo | None) -> ObjectInfo:
         stored: dict[str, Any] = {}
         try:
@@ -139,7 +154,7 @@ class AzureArchive:
                     ),
                 )
         except ResourceExistsError:
-            pass
+            raise AlreadyStored from None  # someone else's blob: the caller verifies it
         except HttpResponseError as exc:
             if "md5" in f"{getattr(exc, 'error_code', '')} {exc.message}".lower():
                 raise damaged(self, key, "refused the body as damaged in transit") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import os
 import threading
 import time
@@ -14,9 +15,12 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from git_cvfs.crash import fault_point
-from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
+from git_cvfs.errors import ArchiveError, ConfigError, CvfsError, IntegrityError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings, default_archive_url
-from git_cvfs.remote.archive import ObjectInfo, confirm_put
+from git_cvfs.local.worktree import copy_fd
+from git_cvfs.remote.archive import AlreadyStored, Capabilities, ObjectInfo, Stored, confirm_put, hex_of_key
+
+_COPY_CHUNK = 1 << 20
 
 # (key, cache file, size, what head() found there) for FileArchive.put_files.
 PutItem = tuple[str, Path, int, ObjectInfo | None]
@@ -90,6 +94,8 @@ def _etag(st: os.stat_result) -> str:
 
 
 class FileArchive:
+    capabilities = Capabilities(local=True, etag_is_version=False)
+
     def __init__(self, settings: ArchiveSettings) -> None:
         parts = urlsplit(settings.url)
         if parts.netloc not in ("", "localhost"):
@@ -133,11 +139,25 @@ class FileArchive:
             return None
         return ObjectInfo(key, st.st_size, _etag(st))
 
+    def stored(self, key: str) -> Stored | None:
+        """The object with the SHA-256 of the file as it is now: a directory's etag (size and
+        mtime) proves nothing, since anyone who can write there can set the mtime back."""
+        self._require_root()
+        f = self.open_object(key)
+        if f is None:
+            return None
+        with f:
+            st = os.fstat(f.fileno())
+            digest = hashlib.sha256()
+            while chunk := f.read(_COPY_CHUNK):
+                digest.update(chunk)
+        return Stored(ObjectInfo(key, st.st_size, _etag(st)), {"sha256": digest.hexdigest()})
+
     def put_file(self, key: str, path: Path, size: int, existing: ObjectInfo | None) -> ObjectInfo:
         self._require_root()
         return self._place(key, self._stage(key, path, size, fsync=True), size, existing)
 
-    def put_files(self, items: Sequence[PutItem]) -> list[ObjectInfo | ArchiveError]:
+    def put_files(self, items: Sequence[PutItem]) -> list[ObjectInfo | CvfsError]:
         """Store many objects with one flush of the disk instead of one per object.
 
         Each is copied into tmp/, then one syncfs makes all those bytes durable, then each
@@ -151,7 +171,7 @@ class FileArchive:
         if syncfs is None:
             return [self._put_or_error(key, path, size, existing) for key, path, size, existing in items]
         self._require_root()
-        results: list[ObjectInfo | ArchiveError] = []
+        results: list[ObjectInfo | CvfsError] = []
         staged: dict[int, Path] = {}
         made: set[Path] = set()  # directories known to exist: one mkdir each, not one per object
         try:
@@ -159,7 +179,7 @@ class FileArchive:
                 try:
                     staged[i] = self._stage(key, path, size, fsync=False, made=made)
                     results.append(_PENDING)
-                except ArchiveError as exc:
+                except CvfsError as exc:  # unreadable, unwritable, or not the object
                     results.append(exc)
             if staged:
                 try:
@@ -185,29 +205,40 @@ class FileArchive:
                     tmp.unlink()
         return results
 
-    def _put_or_error(self, key: str, path: Path, size: int, existing: ObjectInfo | None) -> ObjectInfo | ArchiveError:
+    def _put_or_error(self, key: str, path: Path, size: int, existing: ObjectInfo | None) -> ObjectInfo | CvfsError:
         try:
             return self.put_file(key, path, size, existing)
-        except ArchiveError as exc:
+        except CvfsError as exc:
             return exc
 
     def _stage(self, key: str, path: Path, size: int, *, fsync: bool, made: set[Path] | None = None) -> Path:
-        """A copy of path in tmp/, whole (and flushed when asked); the caller removes it."""
+        """A copy of path in tmp/, whole, hashed as it is written and checked against the key (so
+        the object is known to be these bytes before it gets its name), and flushed when asked;
+        the caller removes it. Written through a buffer: works across filesystems, and the
+        hash costs no second read."""
         tmp_dir = self.root / "tmp"
         tmp = tmp_dir / f"put-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
         try:
             _mkdir(tmp_dir, made)
-            with open(path, "rb") as src, open(tmp, "xb") as out:
-                while True:
-                    n = os.copy_file_range(src.fileno(), out.fileno(), 1 << 30) if size else 0
-                    if not n:
-                        break
-                out.flush()
+            digest = hashlib.sha256()
+            written = 0
+            buf = bytearray(min(_COPY_CHUNK, size + 1))
+            with open(path, "rb", buffering=0) as src, open(tmp, "xb", buffering=0) as out:
+                while n := src.readinto(buf):
+                    view = memoryview(buf)[:n]
+                    digest.update(view)
+                    while view:
+                        view = view[out.write(view) :]
+                    written += n
                 if fsync:
                     os.fsync(out.fileno())
-            written = os.stat(tmp).st_size
-            if written != size:
-                raise ArchiveError(f"archive {self.name}: wrote {written} bytes of {key}, expected {size}")
+            expect = hex_of_key(key)
+            if written != size or (expect is not None and digest.hexdigest() != expect):
+                raise IntegrityError(
+                    f"archive {self.name}: the copy of {key} written to {tmp_dir} is not that object "
+                    f"({written} bytes); the local copy changed or the disk is failing",
+                    hint="run `git cvfs fsck` to check the cache, then push again",
+                )
         except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -225,14 +256,13 @@ class FileArchive:
             _mkdir(dest.parent, made)
             os.chmod(tmp, 0o444)
             if existing is not None:
-                # A wrong-sized object is a damaged copy: replace it atomically.
+                # The caller found a copy that is not this object: replace it atomically.
                 os.replace(tmp, dest)
             else:
                 try:
                     os.link(tmp, dest)  # create-if-absent: never overwrite a racing writer's object
                 except FileExistsError:
-                    if os.stat(dest).st_size != size:
-                        os.replace(tmp, dest)  # not a racing writer's copy: a damaged one
+                    raise AlreadyStored from None  # the caller hashes it, and keeps or replaces it
         except OSError as exc:
             raise self._write_error(key, exc) from None
         finally:
@@ -269,8 +299,7 @@ class FileArchive:
             raise ArchiveError(f"archive {self.name}: cannot read {key}: {exc.strerror}") from None
         with src:
             out.flush()
-            while os.copy_file_range(src.fileno(), out.fileno(), 1 << 30):
-                pass
+            copy_fd(src.fileno(), out.fileno())
 
     def list(self, prefix: str = "objects/") -> Iterator[ObjectInfo]:
         self._require_root()

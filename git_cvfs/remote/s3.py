@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import re
@@ -30,10 +31,19 @@ from urllib3.exceptions import ProtocolError
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings
-from git_cvfs.remote.archive import ObjectInfo, confirm_stored, damaged
+from git_cvfs.remote.archive import (
+    PART_SIZE,
+    AlreadyStored,
+    Capabilities,
+    ObjectInfo,
+    Stored,
+    confirm_stored,
+    damaged,
+    hex_of_key,
+)
 
 MULTIPART = 64 << 20
-PART = 16 << 20
+PART = PART_SIZE
 # Deliberate retries: standard mode backs off with jitter (about 0.1 s, 0.2 s, 0.4 s...),
 # so a few transient 500/503s or resets cost well under two seconds, then we give up
 # with the cause instead of hanging. Timeouts keep a dead endpoint from stalling git.
@@ -49,6 +59,7 @@ _STREAM_ERRORS = (
     ConnectionError,
 )
 _PLAIN_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
+_PARTS_ETAG = re.compile(r"^[0-9a-f]{32}-[0-9]+$")
 
 
 def _md5_file(path: Path) -> bytes:
@@ -60,6 +71,8 @@ def _md5_file(path: Path) -> bytes:
 
 
 class S3Archive:
+    capabilities = Capabilities(local=False, etag_is_version=True)
+
     def __init__(self, settings: ArchiveSettings, *, concurrency: int = 8) -> None:
         parts = urlsplit(settings.url)
         if not parts.netloc:
@@ -124,6 +137,33 @@ class S3Archive:
             raise self._fail("HEAD", key, exc) from None
         return ObjectInfo(key, int(resp["ContentLength"]), resp.get("ETag", ""))
 
+    def stored(self, key: str) -> Stored | None:
+        """HEAD with the checksums S3 keeps: the SHA-256 it checked when the object was written
+        (whole for a single PUT, per part for multipart), and the etag, which for a single PUT
+        is the MD5 of the stored bytes and for multipart the MD5 of the parts' MD5s."""
+        try:
+            resp = self.client.head_object(Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
+                return None
+            raise self._fail("HEAD", key, exc) from None
+        except (BotoCoreError, OSError) as exc:
+            raise self._fail("HEAD", key, exc) from None
+        etag = resp.get("ETag", "")
+        digests: dict[str, str] = {}
+        checksum = resp.get("ChecksumSHA256")
+        if checksum and "-" in checksum:
+            digests["sha256-parts"] = checksum
+        elif checksum:
+            with contextlib.suppress(ValueError):
+                digests["sha256"] = base64.b64decode(checksum, validate=True).hex()
+        bare = etag.strip('"')
+        if _PLAIN_ETAG.match(etag):
+            digests["md5"] = bare
+        elif _PARTS_ETAG.match(bare):
+            digests["md5-parts"] = bare
+        return Stored(ObjectInfo(key, int(resp["ContentLength"]), etag), digests)
+
     def put_file(self, key: str, path: Path, size: int, existing: ObjectInfo | None) -> ObjectInfo:
         md5: bytes | None = None
         etag: str | None = None
@@ -139,6 +179,11 @@ class S3Archive:
                         "Body": body,
                         "ContentMD5": base64.b64encode(md5).decode(),
                     }
+                    oid = hex_of_key(key)
+                    if oid is not None:
+                        # S3 checks it on arrival and keeps it: later, anyone can ask S3 whether
+                        # the stored bytes are this object (HEAD, ChecksumMode=ENABLED).
+                        args["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(oid)).decode()
                     if existing is None:
                         args["IfNoneMatch"] = "*"  # a racing writer's object is never replaced
                     try:
@@ -146,7 +191,7 @@ class S3Archive:
                     except ClientError as exc:
                         if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
                             raise
-                        md5 = None  # someone else's upload won the race: not ours to compare
+                        raise AlreadyStored from None  # someone else's object: the caller verifies it
             else:
                 # Multipart: parts in parallel, bounded memory, each part carrying its SHA-256
                 # for S3 to check. Keys are content addresses, so a racing writer can only
@@ -165,7 +210,7 @@ class S3Archive:
             raise self._fail("PUT", key, exc) from None
         except (BotoCoreError, Boto3Error, OSError) as exc:
             raise self._fail("PUT", key, exc) from None
-        if md5 is not None and etag:
+        if md5 is not None and etag:  # a single PUT: its etag is the MD5 of what S3 stored
             # A plain PUT's etag is the MD5 of what S3 stored. One that is not a plain MD5
             # (SSE-KMS) is not compared: there S3 has checked the Content-MD5 itself.
             plain = _PLAIN_ETAG.match(etag)

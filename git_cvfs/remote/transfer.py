@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +13,9 @@ from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissi
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.cache import Cache
 from git_cvfs.output import Progress
-from git_cvfs.remote.archive import Archive, ObjectInfo, is_directory, object_key
+from git_cvfs.remote.archive import AlreadyStored, Archive, ObjectInfo, is_directory, object_key
 from git_cvfs.remote.filedir import FileArchive, PutItem
+from git_cvfs.remote.verify import Verdict, Verification, verify_copy
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -136,44 +137,75 @@ class Upload:
     sent: bool  # False: the archive had it already
 
 
-def upload_one(archive: Archive, cache: Cache, ref: Ref) -> Upload:
-    done, path, existing = _before_upload(archive, cache, ref)
+class UnverifiedCopyError(ObjectMissingError):
+    """The archive holds something under the object's key, but nothing at hand shows it is the
+    object, and this machine has no copy to compare with or send again."""
+
+
+def upload_one(archive: Archive, cache: Cache, ref: Ref, verified_etag: str | None = None) -> Upload:
+    """Make sure `archive` holds `ref`'s bytes, shown to be so: an object already there is
+    verified (remote/verify.py) and kept, or replaced when it is not the object."""
+    done, path, existing = _before_upload(archive, cache, ref, verified_etag)
     if done is not None:
         return done
     key = object_key(ref.hex)
     for attempt in range(1, INTEGRITY_ATTEMPTS + 1):
         try:
             return Upload(archive.put_file(key, path, ref.size, existing), sent=True)
+        except AlreadyStored:
+            found = verify_copy(archive, ref, local=path, verified_etag=verified_etag)
+            if found.ok:
+                return _kept(found)
+            existing = found.info  # not shown to be the object: replace it (None: gone meanwhile)
         except IntegrityError:
             # The archive refused the body, or held or stored something else: the backend
             # has removed what was there, so sending it again is safe.
             if attempt == INTEGRITY_ATTEMPTS:
                 raise
             existing = None
-    raise AssertionError("unreachable")
+    raise IntegrityError(
+        f"archive {archive.name}: {archive.url}/{key} still holds other bytes than {ref.oid} after "
+        f"{INTEGRITY_ATTEMPTS} uploads",
+        hint="something keeps writing that key, or the archive alters what it stores; check it",
+    )
 
 
-def _before_upload(archive: Archive, cache: Cache, ref: Ref) -> tuple[Upload | None, Path, ObjectInfo | None]:
-    """(the Upload, when nothing needs sending; the cache file to send; what the archive holds)."""
+def _kept(found: Verification) -> Upload:
+    assert found.info is not None  # verified: the archive described the object
+    return Upload(found.info, sent=False)
+
+
+def _before_upload(
+    archive: Archive, cache: Cache, ref: Ref, verified_etag: str | None
+) -> tuple[Upload | None, Path, ObjectInfo | None]:
+    """(the Upload, when the archive is shown to hold the object already; the cache file to
+    send; what the archive holds under the key, to be replaced)."""
     key = object_key(ref.hex)
     path = cache.object_path(ref.hex)
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        existing = archive.head(key)
-        if existing is not None and existing.size == ref.size:
-            return Upload(existing, sent=False), path, existing
-        raise ObjectMissingError(
-            f"{ref.oid} is not in the local cache and not in archive {archive.name} ({archive.url})",
-            hint="run the command on a machine that has the file, or restore it with `git cvfs ingest`",
+        found = verify_copy(archive, ref, verified_etag=verified_etag)
+        if found.ok:
+            return _kept(found), path, found.info
+        if found.verdict is Verdict.MISSING:
+            raise ObjectMissingError(
+                f"{ref.oid} is not in the local cache and not in archive {archive.name} ({archive.url})",
+                hint="run the command on a machine that has the file, or restore it with `git cvfs ingest`",
+            ) from None
+        raise UnverifiedCopyError(
+            f"archive {archive.name}: {archive.url}/{key} cannot be shown to be {ref.oid} ({found.how}), "
+            "and this machine has no copy to compare or send",
+            hint="run the command on a machine that has the file",
         ) from None
     if st.st_size != ref.size:
         raise IntegrityError(f"cache object {ref.oid} has {st.st_size} bytes, expected {ref.size}")
     existing = None
-    if ref.size >= HEAD_FIRST or is_directory(archive.url):
-        existing = archive.head(key)
-        if existing is not None and existing.size == ref.size:
-            return Upload(existing, sent=False), path, existing
+    if ref.size >= HEAD_FIRST or archive.capabilities.local:
+        found = verify_copy(archive, ref, local=path, verified_etag=verified_etag)
+        if found.ok:
+            return _kept(found), path, found.info
+        existing = found.info  # None: absent; otherwise not shown to be the object, so replaced
     return None, path, existing
 
 
@@ -184,12 +216,25 @@ BATCH_BELOW = 1 << 20
 BATCH_COUNT = 1000
 
 
-def upload_many(archive: Archive, cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome[Upload]:
+def upload_many(
+    archive: Archive,
+    cache: Cache,
+    refs: Iterable[Ref],
+    *,
+    concurrency: int,
+    verified_etags: Mapping[str, str] | None = None,
+) -> Outcome[Upload]:
+    """Upload what the archive does not hold; verified_etags: etags this machine recorded after
+    verified uploads to this archive (an unchanged one vouches for the bytes where the archive
+    assigns etags)."""
     todo = unique(refs)
+    known = verified_etags or {}
     progress = Progress(f"Uploading objects to {archive.name}", len(todo), sum(r.size for r in todo))
     batched = [r for r in todo if r.size < BATCH_BELOW] if isinstance(archive, FileArchive) else []
     one_by_one = todo if not batched else [r for r in todo if r.size >= BATCH_BELOW]
-    outcome = _run_parallel(one_by_one, lambda r: upload_one(archive, cache, r), concurrency, progress)
+    outcome = _run_parallel(
+        one_by_one, lambda r: upload_one(archive, cache, r, known.get(r.hex)), concurrency, progress
+    )
     for start in range(0, len(batched), BATCH_COUNT):
         assert isinstance(archive, FileArchive)
         _upload_batch(archive, cache, batched[start : start + BATCH_COUNT], outcome, progress)
@@ -204,7 +249,7 @@ def _upload_batch(
     sending: list[Ref] = []
     for ref in refs:
         try:
-            done, path, existing = _before_upload(archive, cache, ref)
+            done, path, existing = _before_upload(archive, cache, ref, None)
         except (CvfsError, OSError) as exc:
             outcome.failed[ref.hex] = _failure(ref, exc)
             progress.advance(1, ref.size)
@@ -216,7 +261,12 @@ def _upload_batch(
             items.append((object_key(ref.hex), path, ref.size, existing))
             sending.append(ref)
     for ref, result in zip(sending, archive.put_files(items), strict=True):
-        if isinstance(result, CvfsError):
+        if isinstance(result, AlreadyStored):  # a racing writer's copy: verified, kept or replaced
+            try:
+                outcome.done[ref.hex] = upload_one(archive, cache, ref)
+            except (CvfsError, OSError) as exc:
+                outcome.failed[ref.hex] = _failure(ref, exc)
+        elif isinstance(result, CvfsError):
             outcome.failed[ref.hex] = result
         else:
             outcome.done[ref.hex] = Upload(result, sent=True)

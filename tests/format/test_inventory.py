@@ -15,8 +15,8 @@ from git_cvfs.format.inventory import (
     parse_row,
     parse_shard,
     shard_name,
-    validate_repo_path,
 )
+from git_cvfs.format.paths import validate_repo_path
 
 HEX = "cd" * 32
 

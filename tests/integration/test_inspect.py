@@ -50,7 +50,7 @@ def test_guard_names_what_deleting_would_lose(project: Project) -> None:
     project.git("commit", "-q", "--no-verify", "-m", "not archived")
     project.write("data/scratch.tmp", b"never committed")
     safe = json.loads(project.cvfs("guard", "--json", "data/archived.bin", "notes.txt").stdout)
-    assert safe == {"ok": True, "safe": ["data/archived.bin", "notes.txt"], "at_risk": {}}
+    assert safe == {"ok": True, "checked": "archives", "safe": ["data/archived.bin", "notes.txt"], "at_risk": {}}
     risky = project.cvfs("guard", "--json", "data", check=False)
     assert risky.returncode == 1
     at_risk = json.loads(risky.stdout)["at_risk"]
@@ -78,7 +78,7 @@ def test_fsck_finds_corrupt_cache_objects_and_bad_refs(project: Project) -> None
     assert not obj.exists()
 
 
-def test_prune_drops_only_what_the_primary_confirms(project: Project) -> None:
+def test_prune_drops_only_what_the_primary_is_shown_to_hold(project: Project) -> None:
     project.git("config", "cvfs.cache.keep", "true")
     archived, changed, local = rand(30_000, 5), rand(30_000, 6), rand(30_000, 7)
     project.write("data/a.bin", archived)
@@ -86,7 +86,13 @@ def test_prune_drops_only_what_the_primary_confirms(project: Project) -> None:
     project.commit_all()
     project.write("data/c.bin", local)
     project.git("add", "data/c.bin")  # in the cache, never archived
-    os.utime(project.archive_path(hexof(changed)), ns=(5, 5))  # the archive's copy is not what was recorded
+    # The archive's copy now holds other bytes of the same size, its mtime put back: its etag
+    # (size and mtime) is what was recorded, and only its bytes tell.
+    damaged = project.archive_path(hexof(changed))
+    before = damaged.stat()
+    damaged.chmod(0o644)
+    damaged.write_bytes(bytes([changed[0] ^ 1]) + changed[1:])
+    os.utime(damaged, ns=(before.st_atime_ns, before.st_mtime_ns))
     dry = json.loads(project.cvfs("prune", "--dry-run", "--json").stdout)
     assert dry["dropped"] == [hexof(archived)] and set(dry["kept"]) == {hexof(changed), hexof(local)}
     cache = project.root / ".git/cvfs/objects"

@@ -74,8 +74,10 @@ def test_archive_copy_gone_or_changed_is_refused(project: Project, tamper: str) 
     obj.chmod(0o644)
     if tamper == "delete":
         obj.unlink()
-    else:
-        os.utime(obj, ns=(1, 1))  # same size; the archive now answers with another etag
+    else:  # other bytes of the same size, mtime put back: the etag (size, mtime) is unchanged
+        before = obj.stat()
+        obj.write_bytes(bytes([data[0] ^ 1]) + data[1:])
+        os.utime(obj, ns=(before.st_atime_ns, before.st_mtime_ns))
     out = project.cvfs("offload", "data/a.bin", check=False)
     assert out.returncode == 1 and "data/a.bin" in out.stderr
     assert (project.root / "data/a.bin").read_bytes() == data

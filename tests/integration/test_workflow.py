@@ -224,7 +224,7 @@ def test_pre_push_uploads_what_the_archive_lacks_and_refuses_what_is_nowhere(pro
     project.commit_all()
     obj = project.archive_path(ref_of(data).hex)
     obj.unlink()
-    (project.root / ".git/cvfs/archived").rename(tmp_path / "forgotten")  # this machine forgets it was archived
+    (project.root / ".git/cvfs/verified").rename(tmp_path / "forgotten")  # this machine forgets it was archived
     project.git("push", "-q", "origin", "main")
     assert obj.read_bytes() == data
     # An object in no cache and no archive: the push is refused, naming the file.
@@ -261,7 +261,7 @@ def test_pre_push_over_a_remote_commit_this_clone_never_fetched(project: Project
     project.commit_all("c")
     obj = project.archive_path(ref_of(data).hex)
     obj.unlink()
-    (project.root / ".git/cvfs/archived").rename(tmp_path / "forgotten")  # this machine forgets it was archived
+    (project.root / ".git/cvfs/verified").rename(tmp_path / "forgotten")  # this machine forgets it was archived
     project.git("push", "-q", "--force", "origin", "main")
     assert obj.read_bytes() == data
 

@@ -8,7 +8,7 @@ import pytest
 
 from git_cvfs.local import index_stat
 from git_cvfs.local.git import git_blob_id
-from git_cvfs.local.index_stat import patch_index_stat, settle_racy, unchanged_since_indexed
+from git_cvfs.local.index_stat import IndexLockedError, patch_index_stat, settle_racy, unchanged_since_indexed
 from tests.conftest import git
 
 
@@ -30,7 +30,7 @@ def test_patch_updates_only_the_named_entry_and_keeps_the_index_valid(tmp_path: 
     (repo / "a").write_text("a")
     past = time.time_ns() - 5_000_000_000
     os.utime(repo / "a", ns=(past, past))
-    assert patch_index_stat(repo / ".git" / "index", repo, ["a"]) == 1
+    assert patch_index_stat(repo / ".git" / "index", repo, {"a": os.lstat(repo / "a")}) == 1
     st = os.lstat(repo / "a")
     debug = _debug(repo, "a")
     assert f"ino: {st.st_ino}" in debug and f"mtime: {int(st.st_mtime)}:" in debug
@@ -40,16 +40,42 @@ def test_patch_updates_only_the_named_entry_and_keeps_the_index_valid(tmp_path: 
     assert not (repo / ".git" / "index.lock").exists()
 
 
-def test_patch_gives_up_quietly_when_the_index_is_locked(tmp_path: Path) -> None:
+def test_patch_waits_a_bounded_time_for_a_locked_index_then_says_so(tmp_path: Path) -> None:
     repo = tmp_path / "r"
     git(tmp_path, "init", "-q", str(repo))
     (repo / "a").write_text("a")
     git(repo, "add", "a")
     (repo / ".git" / "index.lock").write_text("")
     before = (repo / ".git" / "index").read_bytes()
-    assert patch_index_stat(repo / ".git" / "index", repo, ["a"], lock_wait=0.1) == 0
+    started = time.monotonic()
+    with pytest.raises(IndexLockedError, match=r"index\.lock exists") as raised:
+        patch_index_stat(repo / ".git" / "index", repo, {"a": os.lstat(repo / "a")}, lock_wait=0.3)
+    assert 0.3 <= time.monotonic() - started < 3
+    assert raised.value.hint and "remove" in raised.value.hint and "index.lock" in raised.value.hint
     assert (repo / ".git" / "index").read_bytes() == before
     assert (repo / ".git" / "index.lock").exists()  # someone else's lock is not ours to remove
+
+
+def test_patch_leaves_an_entry_whose_file_changed_after_it_was_written(tmp_path: Path) -> None:
+    """The stat recorded is the one taken when git-cvfs put the file in place: an edit after
+    that (same size, even) is left for git to see."""
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    for name in ("a", "b"):
+        (repo / name).write_text(name * 10)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "x")
+    written = {}
+    for name in ("a", "b"):
+        (repo / name).unlink()
+        (repo / name).write_text(name * 10)
+        past = time.time_ns() - 5_000_000_000
+        os.utime(repo / name, ns=(past, past))
+        written[name] = os.lstat(repo / name)
+    with open(repo / "b", "r+") as f:  # edited after it was written, before the index is told
+        f.write("B")
+    assert patch_index_stat(repo / ".git" / "index", repo, written) == 1
+    assert git(repo, "status", "--porcelain").stdout == " M b\n"
 
 
 def test_patch_works_on_index_version_4(tmp_path: Path) -> None:
@@ -62,7 +88,7 @@ def test_patch_works_on_index_version_4(tmp_path: Path) -> None:
     git(repo, "add", ".")
     (repo / "data/ab").unlink()
     (repo / "data/ab").write_text("data/ab")
-    assert patch_index_stat(repo / ".git" / "index", repo, ["data/ab"]) == 1
+    assert patch_index_stat(repo / ".git" / "index", repo, {"data/ab": os.lstat(repo / "data/ab")}) == 1
     assert f"ino: {os.lstat(repo / 'data/ab').st_ino}" in _debug(repo, "data/ab")
     git(repo, "status", "--porcelain")
 

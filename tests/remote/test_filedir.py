@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from git_cvfs.errors import ArchiveError
+from git_cvfs.errors import ArchiveError, IntegrityError
 from git_cvfs.local.config import ArchiveSettings
-from git_cvfs.remote.archive import ObjectInfo, object_key
+from git_cvfs.remote.archive import AlreadyStored, ObjectInfo, object_key
 from git_cvfs.remote.filedir import FileArchive
 
 
@@ -27,7 +27,9 @@ def test_put_files_stores_each_object_and_leaves_no_staged_copy(tmp_path: Path) 
     damaged_key, damaged_src = source(tmp_path, b"damaged" * 100)
     gone_key, gone_src = source(tmp_path, b"gone" * 100)
     gone_src.unlink()
-    # A racing writer stored the same object after our head(): theirs is kept.
+    lying_key, lying_src = source(tmp_path, b"lying" * 100)
+    lying_src.write_bytes(b"other" * 100)  # the local copy changed since it was filed under its oid
+    # A racing writer stored something under the key after our check: left there, for the caller to verify.
     raced_dest = tmp_path / "archive" / raced_key
     raced_dest.parent.mkdir(parents=True)
     raced_dest.write_bytes(b"raced" * 100)
@@ -44,21 +46,19 @@ def test_put_files_stores_each_object_and_leaves_no_staged_copy(tmp_path: Path) 
             (raced_key, raced_src, 500, None),
             (gone_key, gone_src, 400, None),
             (damaged_key, damaged_src, 700, damaged_info),
+            (lying_key, lying_src, 500, None),
         ]
     )
 
-    assert [type(r) for r in results] == [ObjectInfo, ObjectInfo, ArchiveError, ObjectInfo]
+    assert [type(r) for r in results] == [ObjectInfo, AlreadyStored, ArchiveError, ObjectInfo, IntegrityError]
     assert (tmp_path / "archive" / new_key).read_bytes() == b"new object" * 100
     assert raced_dest.read_bytes() == b"raced" * 100 and raced_dest.stat().st_ino == raced_inode  # theirs, not ours
     assert damaged_dest.read_bytes() == b"damaged" * 100
     assert not (tmp_path / "archive" / gone_key).exists()
     error = results[2]
     assert isinstance(error, ArchiveError) and "cannot write" in error.message
-    assert [(r.key, r.size) for r in results if isinstance(r, ObjectInfo)] == [
-        (new_key, 1000),
-        (raced_key, 500),
-        (damaged_key, 700),
-    ]
+    assert [(r.key, r.size) for r in results if isinstance(r, ObjectInfo)] == [(new_key, 1000), (damaged_key, 700)]
+    assert not (tmp_path / "archive" / lying_key).exists()  # bytes that are not the object never get its name
     assert list((tmp_path / "archive" / "tmp").iterdir()) == []
 
 
