@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -127,16 +128,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 1
-    except Exception as exc:  # a bug: say so in one line, keep the traceback for GIT_CVFS_TRACE=1
-        if os.environ.get("GIT_CVFS_TRACE") == "1":
-            _print_traceback()
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRORS:
+            return _internal_error(exc)
         from git_cvfs import output
 
-        output.error(
-            f"internal error: {type(exc).__name__}: {exc}",
-            "rerun with GIT_CVFS_TRACE=1 for the traceback, and report it",
-        )
+        where = f": {exc.filename}" if exc.filename else ""
+        output.error(f"{exc.strerror or exc}{where}", _ENVIRONMENT_ERRORS[exc.errno])
         return 1
+    except Exception as exc:
+        return _internal_error(exc)
+
+
+# Errors from the user's machine, not from git-cvfs: a full disk, a read-only or failing one,
+# permissions. Any other OSError reaching main is a bug.
+_ENVIRONMENT_ERRORS = {
+    errno.ENOSPC: "free some disk space, then run the command again",
+    errno.EDQUOT: "your disk quota is used up: free some space, then run the command again",
+    errno.EROFS: "that filesystem is mounted read-only",
+    errno.EACCES: "check the permissions of that path",
+    errno.EPERM: "check the permissions of that path",
+    errno.EIO: "the disk reported an I/O error: check it (dmesg) before trusting what is on it",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) or lower transfer.concurrency",
+    errno.ENFILE: "the system ran out of open files: retry when fewer programs are running",
+}
+
+
+def _internal_error(exc: Exception) -> int:
+    """A bug: one line, and the traceback for GIT_CVFS_TRACE=1."""
+    if os.environ.get("GIT_CVFS_TRACE") == "1":
+        _print_traceback()
+    from git_cvfs import output
+
+    output.error(
+        f"internal error: {type(exc).__name__}: {exc}",
+        "rerun with GIT_CVFS_TRACE=1 for the traceback, and report it",
+    )
+    return 1
 
 
 def _print_traceback() -> None:

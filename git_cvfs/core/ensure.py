@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 from git_cvfs.core.lean import drop_cache_copies
 from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
@@ -21,9 +20,10 @@ from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import patch_index_stat
 from git_cvfs.local.journal import take_paths
 from git_cvfs.local.locks import file_lock
-from git_cvfs.local.worktree import replace_file, replace_file_fetched
+from git_cvfs.local.worktree import place_file, replace_file, replace_file_fetched
 from git_cvfs.output import Progress
 from git_cvfs.remote.archive import Archive
+from git_cvfs.remote.resumable import RESUMABLE_FROM, fetch_resumable, partial_path
 from git_cvfs.remote.transfer import download_many, fetch_verified
 
 
@@ -198,15 +198,22 @@ def _write_one(ws: Workspace, plan: _Plan, f: ManagedFile) -> os.stat_result:
         return replace_file(
             ws.repo.root, f.path, ws.cache.object_path(ref.hex), expect_head=expect_head, create_dirs=missing
         )
-    attempt = partial(_fetch_into_tree, ws.repo.root, f.path, ref, expect_head=expect_head, create_dirs=missing)
+    attempt = partial(_fetch_into_tree, ws, f.path, ref, expect_head=expect_head, create_dirs=missing)
     return fetch_verified(plan.archives, ref, attempt)
 
 
 def _fetch_into_tree(
-    root: Path, path: str, ref: Ref, archive: Archive, key: str, *, expect_head: bytes | None, create_dirs: bool
+    ws: Workspace, path: str, ref: Ref, archive: Archive, key: str, *, expect_head: bytes | None, create_dirs: bool
 ) -> os.stat_result | None:
     """fetch_verified's attempt: the file written from this archive (its stat), or None when the
-    bytes did not match (the work tree is untouched then)."""
+    bytes did not match (the work tree is untouched then). A large object is fetched resumably
+    into the cache's tmp dir (a killed run's ranges are kept) and moved into place once verified."""
+    root = ws.repo.root
+    if ref.size >= RESUMABLE_FROM:
+        ready = partial_path(ws.cache.tmp, ref)
+        if not fetch_resumable(archive, ref, ready, concurrency=ws.settings.concurrency):
+            return None
+        return place_file(root, path, ready, expect_head=expect_head, create_dirs=create_dirs)
     try:
         return replace_file_fetched(
             root,

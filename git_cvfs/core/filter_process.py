@@ -265,7 +265,7 @@ class FilterServer:
     def _download(self, ref: Ref) -> Path:
         from git_cvfs.remote.transfer import download_to_cache
 
-        return download_to_cache(self.ws.archives, self.ws.cache, ref)
+        return download_to_cache(self.ws.archives, self.ws.cache, ref, concurrency=self.ws.settings.concurrency)
 
     def _reply_downloaded(self, path: str, ref: Ref, blob: str | None, future: Future[Path]) -> None:
         exc = future.exception()

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed
 from git_cvfs.core.records import archive_view
+from git_cvfs.core.refscan import refs_in_history
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.format.inventory import Row
@@ -129,11 +130,13 @@ def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool)
         else:
             _check_offloaded_row(ws, report, row, views)
     if orphans:
-        referenced = hexes
+        referenced = hexes | referenced_in_history(ws)
         for name, view in views.items():
             for hex_digest, info in sorted(view.items()):
                 if hex_digest not in referenced:
-                    report.add(info.key, "orphan", f"{info.size} bytes that nothing references", name)
+                    report.add(
+                        info.key, "orphan", f"{info.size} bytes that no ref, commit, index entry or row names", name
+                    )
     if from_blob:
         # Every managed ref, with what the archives hold now; gitignored files keep their rows.
         rebuilt = {p: r for p, r in rows.items() if not r.git}
@@ -152,6 +155,13 @@ def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool)
 
 
 STALE = "the inventory has a row, git has no managed file there"
+
+
+def referenced_in_history(ws: Workspace) -> set[str]:
+    """Every object a ref names anywhere: every commit reachable from any ref (branches, tags,
+    remote-tracking refs, the stash) or from a reflog, and the index."""
+    found = refs_in_history(ws.repo, ["--all", "--reflog", "--indexed-objects"])
+    return {ref.hex for _, ref in found}
 
 
 def _rows_to_check(ws: Workspace, refs: dict[str, tuple[ManagedFile, Ref]], report: ReconcileReport) -> dict[str, Row]:

@@ -38,7 +38,7 @@ def smudge_file(ws: Workspace, path: str, stdin: BinaryIO, stdout: BinaryIO) -> 
     assert ref is not None
     if plan.action is Action.DOWNLOAD:
         try:
-            download_to_cache(ws.archives, ws.cache, ref)
+            download_to_cache(ws.archives, ws.cache, ref, concurrency=ws.settings.concurrency)
             plan = plan.__class__(Action.CACHE, ref)
         except CvfsError as exc:
             report.leave(path, exc.message)

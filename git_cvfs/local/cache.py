@@ -213,6 +213,10 @@ class Cache:
         if sha256_file(path) != (expect_hex, expect_size):
             path.unlink(missing_ok=True)
             return None
+        return self.adopt_file(path, expect_hex)
+
+    def adopt_file(self, path: Path, expect_hex: str) -> Path:
+        """File a file already shown to hash to expect_hex (in this cache's tmp dir) under its oid."""
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)

@@ -12,6 +12,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import signal
 import stat
 import threading
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from git_cvfs.crash import crash_point
+from git_cvfs.crash import crash_point, fault_point
 from git_cvfs.errors import ChangedUnderfootError, FileInUseError, IntegrityError, UnsafePathError, UsageError
 from git_cvfs.format.paths import validate_repo_path
 from git_cvfs.format.ref import MAX_REF_BYTES
@@ -241,6 +242,20 @@ def write_stream(
     return _atomic_write(root, rel_path, fill, create_dirs=create_dirs)
 
 
+def place_file(
+    root: Path, rel_path: str, source: Path, *, expect_head: bytes | None = None, create_dirs: bool = False
+) -> os.stat_result:
+    """As replace_file, for a file already verified (a resumed download): it is moved into
+    place, not copied, when it is on the work tree's filesystem; copied when it is not.
+    It is gone from `source` afterwards either way, unless an error left the work tree as it was."""
+
+    def fill(out: int) -> None:
+        with open(source, "rb") as src:
+            copy_fd(src.fileno(), out)
+
+    return _atomic_write(root, rel_path, fill, expect_head=expect_head, create_dirs=create_dirs, adopt=source)
+
+
 def _atomic_write(
     root: Path,
     rel_path: str,
@@ -249,7 +264,11 @@ def _atomic_write(
     expect_head: bytes | None = None,
     create_dirs: bool = False,
     expect_stat: os.stat_result | None = None,
+    adopt: Path | None = None,
 ) -> os.stat_result:
+    """The one way files are written into the work tree: a temporary file beside the target,
+    filled (or, with `adopt`, a file moved there from elsewhere on the same filesystem, then
+    `fill` only across filesystems), given the target's mode, flushed, checked, renamed."""
     with open_parent(root, rel_path, create=create_dirs) as (dir_fd, name):
         try:
             old = os.lstat(name, dir_fd=dir_fd)
@@ -262,12 +281,16 @@ def _atomic_write(
             )
         mode = (old.st_mode & 0o777) if old else 0o644
         _remove_dead_tmp(dir_fd)
-        tmp_name = f".{name[:100]}.cvfs-{os.getpid()}-{time.monotonic_ns()}.tmp"
-        out = os.open(tmp_name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+        tmp_name = f".{name[:100]}.cvfs-{os.getpid()}-{os.urandom(8).hex()}.tmp"
+        moved = adopt is not None and _move_in(adopt, dir_fd, tmp_name)
+        flags = os.O_RDWR | os.O_NOFOLLOW | (0 if moved else os.O_CREAT | os.O_EXCL)
+        out = os.open(tmp_name, flags, 0o600, dir_fd=dir_fd)
         try:
             try:
-                fill(out)
+                if not moved:
+                    fill(out)
                 os.fchmod(out, mode)
+                fault_point("worktree:fsync")
                 os.fsync(out)
             finally:
                 os.close(out)
@@ -286,7 +309,22 @@ def _atomic_write(
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name, dir_fd=dir_fd)
             raise
-        return os.lstat(name, dir_fd=dir_fd)
+        if adopt is not None and not moved:
+            adopt.unlink(missing_ok=True)
+        done = os.lstat(name, dir_fd=dir_fd)
+        _remove_young_tmp(dir_fd, name)
+        return done
+
+
+def _move_in(source: Path, dir_fd: int, tmp_name: str) -> bool:
+    """Rename source to tmp_name in the directory; False when they are on different filesystems."""
+    try:
+        os.rename(source, tmp_name, dst_dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            return False
+        raise
+    return True
 
 
 def _identity(st: os.stat_result) -> tuple[int, ...]:
@@ -298,21 +336,65 @@ _swept: set[tuple[int, int]] = set()
 _swept_lock = threading.Lock()
 
 
+# Our temporary files: `.<name>.cvfs-<pid>-<16 random hex digits>.tmp`. A user's file would
+# have to match this exactly, and also be ours, old, and left by a process that is gone.
+_OUR_TMP = re.compile(r"^\.(.*)\.cvfs-(\d+)-[0-9a-f]{16}\.tmp$")
+STALE_TMP_AGE = 60  # seconds untouched: a live writer touches its file far more often than this
+
+
+# Dead writers' temp files too young for the sweep, by directory and by the file they were
+# for: removed once that file is put in place (its job done), with no second listing.
+_young: dict[tuple[int, int], dict[str, list[str]]] = {}
+
+
 def _remove_dead_tmp(dir_fd: int) -> None:
-    """Temp files a killed git-cvfs left in this directory: remove those whose process is gone.
-    Each directory is swept once per process (per file it would be quadratic in a big directory)."""
+    """Temp files a killed git-cvfs left in this directory. One is removed only when its name is
+    ours (with an unguessable part), it is a regular file of our user, the process that wrote
+    it is gone, and it is older than STALE_TMP_AGE; a younger one is removed when the file it
+    was for is put in place (_remove_young_tmp). The directory is listed once per process
+    (per file it would be quadratic in a big directory)."""
+    st = os.fstat(dir_fd)
+    key = (st.st_dev, st.st_ino)
+    with _swept_lock:
+        if key in _swept:
+            return
+        _swept.add(key)
+    cutoff = time.time() - STALE_TMP_AGE
+    young: dict[str, list[str]] = {}
+    for entry in os.listdir(dir_fd):
+        match = _OUR_TMP.match(entry)
+        if match is None or not _dead_writers_file(dir_fd, entry, int(match.group(2))):
+            continue
+        try:
+            if os.lstat(entry, dir_fd=dir_fd).st_mtime < cutoff:
+                os.unlink(entry, dir_fd=dir_fd)
+            else:
+                young.setdefault(match.group(1), []).append(entry)
+        except FileNotFoundError:
+            pass
+    if young:
+        with _swept_lock:
+            _young[key] = young
+
+
+def _remove_young_tmp(dir_fd: int, target: str) -> None:
     st = os.fstat(dir_fd)
     with _swept_lock:
-        if (st.st_dev, st.st_ino) in _swept:
-            return
-        _swept.add((st.st_dev, st.st_ino))
-    for entry in os.listdir(dir_fd):
-        if not (entry.startswith(".") and entry.endswith(".tmp") and ".cvfs-" in entry):
-            continue
-        pid = entry.rsplit(".cvfs-", 1)[1].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        entries = _young.get((st.st_dev, st.st_ino), {}).pop(target[:100], [])
+    for entry in entries:
+        match = _OUR_TMP.match(entry)
+        if match is not None and _dead_writers_file(dir_fd, entry, int(match.group(2))):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry, dir_fd=dir_fd)
+
+
+def _dead_writers_file(dir_fd: int, entry: str, pid: int) -> bool:
+    """A regular file of ours whose writer is gone."""
+    try:
+        info = os.lstat(entry, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and not _alive(pid)
 
 
 def _alive(pid: int) -> bool:

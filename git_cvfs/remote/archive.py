@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, Protocol
@@ -29,6 +30,16 @@ class AlreadyStored(ArchiveError):
     def __init__(self, info: ObjectInfo | None = None) -> None:
         super().__init__("an object is already stored under this key")
         self.info = info
+
+
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> int:
+    """Write all of data at offset (pwrite may write less); the offset after it."""
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
+    return offset
 
 
 class Capabilities(NamedTuple):
@@ -90,6 +101,12 @@ class Archive(Protocol):
         any order: ranged parallel GETs are fine; it is flushed, not closed); size is what the
         ref says, a hint for choosing how. ObjectMissingError when absent. The caller verifies
         the hash before using the bytes."""
+        ...
+
+    def read_range(self, key: str, fd: int, start: int, length: int) -> None:
+        """Write bytes [start, start + length) of the object into the file `fd` at the same offsets
+        (os.pwrite: callers read several ranges of one file at once). ObjectMissingError when
+        absent; a body cut short is an ArchiveError."""
         ...
 
     def list(self, prefix: str = "objects/") -> Iterator[ObjectInfo]: ...

@@ -14,7 +14,15 @@ from azure.storage.blob import BlobServiceClient, LinearRetry
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings
-from git_cvfs.remote.archive import AlreadyStored, Capabilities, ObjectInfo, Stored, confirm_stored, damaged
+from git_cvfs.remote.archive import (
+    AlreadyStored,
+    Capabilities,
+    ObjectInfo,
+    Stored,
+    confirm_stored,
+    damaged,
+    pwrite_all,
+)
 
 # The SDK's default (exponential, 15 s first backoff) turns one transient 503 into
 # ~19 s of silence. Linear 0.5 s steps with jitter survive a few faults in ~2 s
@@ -76,7 +84,7 @@ class AzureArchive:
             try:
                 return BlobServiceClient.from_connection_string(conn, **common)
             except ValueError as exc:  # the SDK's word for a malformed string; never print the string itself
-                raise ConfigError(
+                raise ArchiveError(
                     f"archive {self.name} ({self.url}): AZURE_STORAGE_CONNECTION_STRING is malformed ({exc})",
                     hint="copy the connection string again from the storage account's Access keys page",
                 ) from None
@@ -174,6 +182,20 @@ class AzureArchive:
             raise ObjectMissingError(f"archive {self.name}: {self.url}/{key} does not exist") from None
         except (AzureError, OSError) as exc:
             raise self._fail("GET", key, exc) from None
+
+    def read_range(self, key: str, fd: int, start: int, length: int) -> None:
+        offset = start
+        try:
+            for chunk in self._blob(key).download_blob(offset=start, length=length).chunks():
+                offset = pwrite_all(fd, chunk, offset)
+        except ResourceNotFoundError:
+            raise ObjectMissingError(f"archive {self.name}: {self.url}/{key} does not exist") from None
+        except (AzureError, OSError) as exc:
+            raise self._fail("GET", key, exc) from None
+        if offset != start + length:
+            raise ArchiveError(
+                f"archive {self.name}: {self.url}/{key} ended at byte {offset}, expected {start + length}"
+            )
 
     def list(self, prefix: str = "objects/") -> Iterator[ObjectInfo]:
         full = f"{self.prefix}/{prefix}" if self.prefix else prefix

@@ -18,7 +18,15 @@ from git_cvfs.crash import fault_point
 from git_cvfs.errors import ArchiveError, ConfigError, CvfsError, IntegrityError, ObjectMissingError
 from git_cvfs.local.config import ArchiveSettings, default_archive_url
 from git_cvfs.local.worktree import copy_fd
-from git_cvfs.remote.archive import AlreadyStored, Capabilities, ObjectInfo, Stored, confirm_put, hex_of_key
+from git_cvfs.remote.archive import (
+    AlreadyStored,
+    Capabilities,
+    ObjectInfo,
+    Stored,
+    confirm_put,
+    hex_of_key,
+    pwrite_all,
+)
 
 _COPY_CHUNK = 1 << 20
 
@@ -300,6 +308,18 @@ class FileArchive:
         with src:
             out.flush()
             copy_fd(src.fileno(), out.fileno())
+
+    def read_range(self, key: str, fd: int, start: int, length: int) -> None:
+        self._require_root()
+        src = self.open_object(key)
+        if src is None:
+            raise ObjectMissingError(f"archive {self.name}: {self.url}/{key} does not exist")
+        offset, end = start, start + length
+        with src:
+            while offset < end and (chunk := os.pread(src.fileno(), min(_COPY_CHUNK, end - offset), offset)):
+                offset = pwrite_all(fd, chunk, offset)
+        if offset != end:
+            raise ArchiveError(f"archive {self.name}: {self.url}/{key} ended at byte {offset}, expected {end}")
 
     def list(self, prefix: str = "objects/") -> Iterator[ObjectInfo]:
         self._require_root()

@@ -40,6 +40,7 @@ from git_cvfs.remote.archive import (
     confirm_stored,
     damaged,
     hex_of_key,
+    pwrite_all,
 )
 
 MULTIPART = 64 << 20
@@ -228,6 +229,30 @@ class S3Archive:
                 # Ranged, parallel GETs for large objects, written at their offsets.
                 self.client.download_fileobj(self.bucket, self._key(key), out, Config=self._transfer)
                 out.flush()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
+                raise ObjectMissingError(f"archive {self.name}: {self.url}/{key} does not exist") from None
+            raise self._fail("GET", key, exc) from None
+        except (BotoCoreError, Boto3Error, OSError) as exc:
+            raise self._fail("GET", key, exc) from None
+
+    def read_range(self, key: str, fd: int, start: int, length: int) -> None:
+        offset, end = start, start + length
+        try:
+            for attempt in range(1, RETRY_ATTEMPTS + 1):
+                resp = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes={offset}-{end - 1}")
+                body = resp["Body"]
+                try:
+                    for chunk in body.iter_chunks(1 << 20):
+                        offset = pwrite_all(fd, chunk, offset)
+                    if offset == end:
+                        return
+                except _STREAM_ERRORS as exc:
+                    if attempt == RETRY_ATTEMPTS:
+                        raise self._fail("GET", key, exc) from None
+                finally:
+                    body.close()
+            raise ArchiveError(f"archive {self.name}: {self.url}/{key} ended at byte {offset}, expected {end}")
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
                 raise ObjectMissingError(f"archive {self.name}: {self.url}/{key} does not exist") from None

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -15,6 +16,7 @@ from git_cvfs.local.cache import Cache
 from git_cvfs.output import Progress
 from git_cvfs.remote.archive import AlreadyStored, Archive, ObjectInfo, is_directory, object_key
 from git_cvfs.remote.filedir import FileArchive, PutItem
+from git_cvfs.remote.resumable import RESUMABLE_FROM, fetch_resumable, partial_path
 from git_cvfs.remote.verify import Verdict, Verification, verify_copy
 
 T = TypeVar("T")
@@ -100,12 +102,20 @@ def fetch_verified(archives: Sequence[Archive], ref: Ref, attempt: Callable[[Arc
     raise ArchiveError("; ".join(e.message for e in errors), hint=errors[-1].hint)
 
 
-def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Path:
-    """Fetch one object, trying each archive in order; bytes reach the cache only once verified."""
+def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref, *, concurrency: int = 8) -> Path:
+    """Fetch one object, trying each archive in order; bytes reach the cache only once verified.
+    Large objects are fetched resumably (remote/resumable.py): a killed run's ranges are kept."""
     if cache.has(ref.hex, ref.size):
         return cache.object_path(ref.hex)
 
     def into_cache(archive: Archive, key: str) -> Path | None:
+        if ref.size >= RESUMABLE_FROM:
+            partial = partial_path(cache.tmp, ref)
+            return (
+                cache.adopt_file(partial, ref.hex)
+                if fetch_resumable(archive, ref, partial, concurrency=concurrency)
+                else None
+            )
         tmp = cache.tmp_path()
         try:
             with open(tmp, "wb") as out:
@@ -120,7 +130,8 @@ def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref) -> Pa
 def download_many(archives: Sequence[Archive], cache: Cache, refs: Iterable[Ref], *, concurrency: int) -> Outcome[Path]:
     todo = [r for r in unique(refs) if not cache.has(r.hex, r.size)]
     progress = Progress("Downloading objects", len(todo), sum(r.size for r in todo))
-    outcome = _run_parallel(todo, lambda r: download_to_cache(archives, cache, r), concurrency, progress)
+    fetch = partial(download_to_cache, archives, cache, concurrency=concurrency)
+    outcome = _run_parallel(todo, fetch, concurrency, progress)
     progress.finish()
     return outcome
 
