@@ -8,6 +8,8 @@ from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import UsageError
 from git_cvfs.format.size import format_size, parse_size
 
+_REFUSED_HINT = "nothing was changed for the files named; fix what each line says, then run it again"
+
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to offload")
@@ -34,9 +36,12 @@ def run(name: str, args: argparse.Namespace) -> int:
     if args.json:
         output.emit_json(result.to_json())
         return 0 if result.ok else 1
+    refused = [item for item in result.items if item.refused]
     for item in result.items:
         if item.refused:
-            output.error(f"{item.path}: not offloaded: {item.refused}")
+            last = item is refused[-1]
+            hint = (next((i.hint for i in refused if i.hint), None) or _REFUSED_HINT) if last else None
+            output.error(f"{item.path}: not offloaded: {item.refused}", hint)
         else:
             verb = "would offload" if result.dry_run else "offloaded"
             output.data(f"{verb} {item.path}  {format_size(item.size)}  {item.url}")

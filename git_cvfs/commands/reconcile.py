@@ -5,6 +5,7 @@ import argparse
 from git_cvfs import output
 from git_cvfs.core.reconcile import reconcile
 from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import UsageError
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -13,12 +14,32 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         "--from-blob", action="store_true", help="rebuild the inventory from refs plus archive listings"
     )
     parser.add_argument("--orphans", action="store_true", help="also list archive objects nothing references")
+    parser.add_argument(
+        "--verify", action="store_true", help="also read back and hash the archives' copies (finds bit rot)"
+    )
+    parser.add_argument(
+        "--sample", metavar="N%", help="with --verify: read back a random N percent of each archive's objects"
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
 
 
 def run(name: str, args: argparse.Namespace) -> int:
+    sample = 100.0
+    if args.sample is not None:
+        text = args.sample.rstrip("%")
+        try:
+            sample = float(text)
+        except ValueError:
+            sample = -1.0
+        if not 0 < sample <= 100 or not args.verify:
+            raise UsageError(
+                f"--sample {args.sample!r}: a percentage above 0 and at most 100, with --verify",
+                hint="git cvfs reconcile --verify --sample 10%",
+            )
     ws = Workspace.discover()
-    report = reconcile(ws, orphans=args.orphans, fix_index=args.fix_index, from_blob=args.from_blob)
+    report = reconcile(
+        ws, orphans=args.orphans, fix_index=args.fix_index, from_blob=args.from_blob, verify=args.verify, sample=sample
+    )
     if args.json:
         output.emit_json(report.to_json())
         return 0 if report.ok else 1
@@ -29,6 +50,8 @@ def run(name: str, args: argparse.Namespace) -> int:
         output.data(f"... and {report.omitted} more finding(s) not listed")
     if report.fixed:
         output.data(f"rewrote {len(report.fixed) + report.fixed_omitted} inventory row(s) in .cvfs/index; commit them")
+    if args.verify:
+        output.data(f"read back and hashed {report.read_back} archived object(s)")
     output.data(
         f"checked {report.checked_paths} path(s): "
         + ("no drift" if report.ok else f"{len(report.findings) + report.omitted} finding(s)")

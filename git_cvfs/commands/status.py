@@ -29,7 +29,7 @@ def run(name: str, args: argparse.Namespace) -> int:
     if getattr(args, "drift", False):
         from git_cvfs.core.reconcile import reconcile
 
-        drift = reconcile(ws, orphans=False, fix_index=False, from_blob=False)
+        drift = reconcile(ws, orphans=False, fix_index=False, from_blob=False)  # sizes and etags; no read-back
     if args.json:
         doc = report.to_json() if name == "status" else [report.entry(f) for f in report.files]
         if drift is not None and isinstance(doc, dict):

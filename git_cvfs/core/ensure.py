@@ -14,6 +14,7 @@ from git_cvfs.core.lean import drop_cache_copies
 from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
 from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
+from git_cvfs.crash import pause_point
 from git_cvfs.errors import ArchiveError, ChangedUnderfootError, CvfsError, IntegrityError
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.git import git_blob_id
@@ -107,6 +108,7 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
         return
     plan = _plan(ws, files)
     failed = _download(ws, plan)
+    pause_point("ensure:before-write")
     ready = []
     for f in files:
         ref = f.target
@@ -116,6 +118,7 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
         else:
             ready.append(f)
     written = _write_files(ws, plan, ready, result)
+    pause_point("ensure:before-index")
     _settle_index(ws, written)
 
 

@@ -16,6 +16,7 @@ from git_cvfs.core.copies import CopyChecker
 from git_cvfs.core.managed import ManagedFile, State, list_managed, list_unversioned
 from git_cvfs.core.records import archives_holding
 from git_cvfs.core.workspace import Workspace
+from git_cvfs.crash import pause_point
 from git_cvfs.errors import CvfsError
 from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.git import git_blob_id
@@ -31,6 +32,7 @@ class OffloadItem:
     url: str
     done: bool = False
     refused: str | None = None
+    hint: str | None = None  # the fix for why it was refused, when there is one
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -124,7 +126,7 @@ def offload(
         try:
             st = _offload_one(ws, checker, f)
         except CvfsError as exc:
-            item.refused = exc.message
+            item.refused, item.hint = exc.message, exc.hint
             continue
         item.done = True
         if f.ref and f.blob == git_blob_id(f.ref.encode()):
@@ -163,6 +165,7 @@ def _offload_one(ws: Workspace, checker: CopyChecker, f: ManagedFile) -> os.stat
     copies = checker.copies(ref, local=path)
     if not copies.enough:
         raise CvfsError(copies.why_not())
+    pause_point("offload:before-replace")
     # The file must still be what was hashed at the instant it is replaced, and nobody may be writing it.
     st = write_bytes(ws.repo.root, f.path, ref.encode(), expect_stat=before)
     if not ws.settings.cache_keep:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed
@@ -19,7 +22,8 @@ from git_cvfs.local.index_store import (
     tolerant_rows,
     update_inventory,
 )
-from git_cvfs.remote.archive import ObjectInfo, object_key
+from git_cvfs.remote.archive import Archive, ObjectInfo, object_key
+from git_cvfs.remote.verify import Verdict, Verification, verify_copy
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class ReconcileReport:
     findings: list[Finding] = field(default_factory=list)
     omitted: int = 0  # findings past MAX_FINDINGS, counted, not listed
     checked_paths: int = 0
+    read_back: int = 0  # objects read back and hashed (--verify)
     stale_rows: int = 0
     stale_paths: list[str] = field(default_factory=list)  # the first MAX_FINDINGS of them
     fixed: list[str] = field(default_factory=list)
@@ -62,6 +67,7 @@ class ReconcileReport:
         return {
             "ok": self.ok,
             "checked_paths": self.checked_paths,
+            "read_back": self.read_back,
             "findings": [f.to_json() for f in self.findings],
             "findings_omitted": self.omitted,
             "fixed": self.fixed,
@@ -69,7 +75,15 @@ class ReconcileReport:
         }
 
 
-def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool) -> ReconcileReport:
+def reconcile(
+    ws: Workspace,
+    *,
+    orphans: bool,
+    fix_index: bool,
+    from_blob: bool,
+    verify: bool = False,
+    sample: float = 100.0,
+) -> ReconcileReport:
     ws.require_trusted()  # an audit asks every archive: each must be approved on this machine
     report = ReconcileReport()
     files = list_managed(ws)
@@ -116,6 +130,13 @@ def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool)
                 report.add(path, "size_drift", f"archive holds {info.size} bytes, the ref says {ref.size}", name)
             elif recorded is not None and recorded.get("etag") not in (None, info.etag):
                 report.add(path, "etag_drift", f"etag {info.etag}, recorded {recorded.get('etag')}", name)
+        held = sum(1 for view in views.values() if (i := view.get(ref.hex)) is not None and i.size == ref.size)
+        if ws.settings.min_copies > 1 and held < ws.settings.min_copies:
+            report.add(
+                path,
+                "below_min_copies",
+                f"{ref.oid}: {held} archive(s) hold it, archive.minCopies is {ws.settings.min_copies}",
+            )
         if row is None:
             report.add(path, "unindexed_ref", f"{ref.oid} has no inventory row")
         elif row.hex != ref.hex or row.size != ref.size:
@@ -129,6 +150,8 @@ def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool)
             report.add(path, "stale_row", STALE)
         else:
             _check_offloaded_row(ws, report, row, views)
+    if verify:
+        _read_and_hash(ws, report, views, {ref.hex: (path, ref) for path, (_, ref) in refs.items()}, sample)
     if orphans:
         referenced = hexes | referenced_in_history(ws)
         for name, view in views.items():
@@ -155,6 +178,36 @@ def reconcile(ws: Workspace, *, orphans: bool, fix_index: bool, from_blob: bool)
 
 
 STALE = "the inventory has a row, git has no managed file there"
+
+
+def _read_and_hash(
+    ws: Workspace,
+    report: ReconcileReport,
+    views: dict[str, dict[str, ObjectInfo]],
+    wanted: dict[str, tuple[str, Ref]],
+    sample: float,
+) -> None:
+    """--verify: read back the archives' copies of the managed objects (all, or a random `sample`
+    percent of each archive's) and hash them, as restic's `check --read-data-subset` does:
+    what finds bit rot and silent overwrites that sizes and etags cannot."""
+    for name, view in views.items():
+        held = sorted(h for h in view if h in wanted and view[h].size == wanted[h][1].size)
+        count = len(held) if sample >= 100 else min(len(held), math.ceil(len(held) * sample / 100))
+        chosen = held if count == len(held) else random.sample(held, count)
+        archive = ws.archive(name)
+
+        def check(hex_digest: str, archive: Archive = archive) -> tuple[str, Verification]:
+            _, ref = wanted[hex_digest]
+            return hex_digest, verify_copy(archive, ref, read_into=ws.cache.tmp, read_always=True)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(ws.settings.concurrency, len(chosen)))) as pool:
+            for hex_digest, found in pool.map(check, chosen):
+                report.read_back += 1
+                path, ref = wanted[hex_digest]
+                if found.verdict is Verdict.DIFFERENT:
+                    report.add(path, "corrupt_in_archive", f"{ref.oid}: {found.how}", name)
+                elif not found.ok:
+                    report.add(path, "archive_unreachable", f"{ref.oid}: {found.how}", name)
 
 
 def referenced_in_history(ws: Workspace) -> set[str]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from stat import S_ISREG
 
-from git_cvfs.crash import crash_point
+from git_cvfs.crash import crash_point, fault_point
 from git_cvfs.errors import CvfsError
 
 _HEADER = struct.Struct(">4sLL")
@@ -234,6 +234,7 @@ def _rewrite_entries(
         if bytes(data[-_SHA1:]) != b"\0" * _SHA1:  # index.skipHash leaves a zero trailer
             data[-_SHA1:] = hashlib.sha1(data[:-_SHA1]).digest()
         view = memoryview(data)
+        fault_point("index:write")
         while view:
             view = view[os.write(fd, view) :]
         os.fsync(fd)

@@ -151,17 +151,20 @@ class S3Archive:
         except (BotoCoreError, OSError) as exc:
             raise self._fail("HEAD", key, exc) from None
         etag = resp.get("ETag", "")
+        bare = etag.strip('"')
         digests: dict[str, str] = {}
         checksum = resp.get("ChecksumSHA256")
-        if checksum and "-" in checksum:
-            digests["sha256-parts"] = checksum
+        parts = bare.rsplit("-", 1)[1] if _PARTS_ETAG.match(bare) else None
+        composite = resp.get("ChecksumType") == "COMPOSITE" or (resp.get("ChecksumType") is None and parts is not None)
+        if checksum and composite:
+            # S3 writes a composite as "<digest>-<parts>"; some S3-compatible stores leave the count off.
+            digests["sha256-parts"] = checksum if "-" in checksum else f"{checksum}-{parts}"
         elif checksum:
             with contextlib.suppress(ValueError):
                 digests["sha256"] = base64.b64decode(checksum, validate=True).hex()
-        bare = etag.strip('"')
         if _PLAIN_ETAG.match(etag):
             digests["md5"] = bare
-        elif _PARTS_ETAG.match(bare):
+        elif parts is not None:
             digests["md5-parts"] = bare
         return Stored(ObjectInfo(key, int(resp["ContentLength"]), etag), digests)
 

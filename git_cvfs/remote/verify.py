@@ -92,11 +92,13 @@ def verify_copy(
     local: Path | None = None,
     verified_etag: str | None = None,
     read_into: Path | None = None,
+    read_always: bool = False,
 ) -> Verification:
     """Whether `archive` holds `ref`'s bytes. `local`: a file known to be the object (the cache's
     copy, or a work-tree file just hashed), for digests the archive keeps in a form other than
     the oid. `verified_etag`: the etag this machine recorded after verifying an upload.
-    `read_into`: a directory for a temporary file, allowing a download and hash as last resort."""
+    `read_into`: a directory for a temporary file, allowing a download and hash as last resort;
+    with `read_always`, the only check (an audit for bit rot)."""
     key = object_key(ref.hex)
     stored = archive.stored(key)
     if stored is None:
@@ -104,6 +106,8 @@ def verify_copy(
     info = stored.info
     if info.size != ref.size:
         return Verification(Verdict.DIFFERENT, info, f"it holds {info.size} bytes, not {ref.size}")
+    if read_always and read_into is not None:  # an audit for bit rot: the bytes themselves, not digests
+        return _read_back(archive, ref, key, info, read_into)
     if "sha256" in stored.digests:
         if stored.digests["sha256"] == ref.hex:
             return Verification(Verdict.VERIFIED, info, _WHOLE["sha256"])

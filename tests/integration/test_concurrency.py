@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from tests.conftest import CVFS, Project, git, rand
@@ -91,6 +92,29 @@ def test_ensure_racing_git_checkout(project: Project, tmp_path: Path) -> None:
     project.git("push", "-q", "origin", "main", "other")
     lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
     git(lazy, "branch", "-q", "other", "origin/other")
+    # First, one race that certainly happens: ensure has read the refs and is about to write
+    # when a checkout of the other branch replaces half of them. Those it must leave alone.
+    marker = tmp_path / "at-write"
+    ensure = subprocess.Popen(
+        [CVFS, "ensure", "data"],
+        cwd=lazy,
+        env={**os.environ, "GIT_CVFS_PAUSE_AT": f"ensure:before-write:{marker}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while not marker.exists():
+        assert ensure.poll() is None, ensure.communicate()
+        time.sleep(0.01)
+    git(lazy, "checkout", "-q", "other", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    marker.unlink()
+    _, err = ensure.communicate(timeout=120)
+    changed = [f"data/f{i:02d}.bin" for i in range(0, 24, 2)]
+    assert ensure.returncode == 1 and all(f"{name}: " in err and "changed while" in err for name in changed), err
+    for name in changed:  # the other branch's refs, as the checkout wrote them
+        assert (lazy / name).read_bytes() == git(lazy, "show", f"other:{name}").stdout.encode()
+    git(lazy, "cvfs", "ensure", "data")
+    git(lazy, "checkout", "-q", "main")
     outcomes = []
     for rnd in range(6):
         target = "other" if rnd % 2 == 0 else "main"

@@ -274,6 +274,14 @@ def test_pre_push_with_nothing_new_makes_no_archive_call(project: Project, tmp_p
     project.write("README", b"docs only\n")
     project.commit_all("docs")
     project.git("push", "-q", "origin", "main")
+    # And the hook does call the archive when there is something new: with the archive away,
+    # a commit whose object was never archived is refused (so the pushes above were not
+    # passing for want of a hook).
+    project.write("data/new.bin", rand(5000, 1))
+    project.git("add", "data/new.bin")
+    project.git("commit", "-q", "--no-verify", "-m", "new")
+    refused = project.git("push", "origin", "main", check=False)
+    assert refused.returncode != 0 and "push refused" in refused.stderr and "data/new.bin" in refused.stderr
 
 
 def test_pre_push_with_nothing_new_imports_only_what_it_uses(project: Project) -> None:
@@ -362,3 +370,21 @@ def test_first_status_after_checkout_or_clone_reads_no_file_again(project: Proje
         newest = max(mtimes.values()) * 1_000_000_000
         os.utime(repo / ".git" / "index", ns=(newest, newest))
         assert _status_starts_the_filter(repo)
+
+
+def test_pre_commit_refuses_raw_content_that_bypassed_the_filter(project: Project) -> None:
+    """A managed path whose bytes reached the index raw (git-cvfs not installed on that machine,
+    or the filter switched off): the commit is refused, naming the file and the fix."""
+    raw = rand(5000, 8)
+    project.write("data/raw.bin", raw)
+    no_filter = ["-c", "filter.cvfs.process=", "-c", "filter.cvfs.clean=", "-c", "filter.cvfs.required=false"]
+    project.git(*no_filter, "add", "data/raw.bin")  # as a machine without git-cvfs adds it
+    assert project.blob(":data/raw.bin") == raw  # the index holds the raw bytes
+    refused = project.git("commit", "-m", "raw", check=False)
+    assert refused.returncode != 0
+    assert "data/raw.bin" in refused.stderr and "bypassed the cvfs filter" in refused.stderr
+    assert "git cvfs install" in refused.stderr and "hint:" in refused.stderr
+    assert project.git("rev-parse", "-q", "--verify", "HEAD", check=False).returncode != 0  # nothing committed
+    project.git("add", "--renormalize", "data/raw.bin")  # the fix: the filter turns it into a ref
+    project.git("commit", "-q", "-m", "managed")
+    assert project.blob("HEAD:data/raw.bin") == ref_of(raw).encode()

@@ -187,3 +187,49 @@ def test_hostile_paths_never_reach_the_disk(tmp_path: Path, path: str) -> None:
         write_bytes(root, path, b"evil", create_dirs=True)
     assert (root / ".git" / "config").read_text() == "keep"
     assert not (tmp_path / "escape").exists()
+
+
+@pytest.mark.parametrize("write", ["replace_file", "write_bytes", "replace_file_fetched", "place_file"])
+def test_every_work_tree_write_flushes_the_new_bytes_before_the_rename(
+    write: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the fsync, a power cut after the rename can leave a file of zeros under the
+    name: the order fsync (of the temporary file) then rename is what makes the write atomic."""
+    from git_cvfs.local import worktree
+
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "f").write_bytes(b"ref")
+    content = b"content" * 1000
+    src = tmp_path / "src"
+    src.write_bytes(content)
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(a: str, b: str, **kw: object) -> None:
+        events.append(("rename", str(a)))
+        real_replace(a, b, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worktree.os, "fsync", fsync)
+    monkeypatch.setattr(worktree.os, "replace", replace)
+    if write == "replace_file":
+        worktree.replace_file(root, "f", src)
+    elif write == "write_bytes":
+        worktree.write_bytes(root, "f", content)
+    elif write == "place_file":
+        worktree.place_file(root, "f", src)
+    else:
+
+        def fetch(out: BinaryIO) -> None:
+            out.write(content)
+
+        worktree.replace_file_fetched(root, "f", fetch, hashlib.sha256(content).hexdigest(), len(content))
+    assert (root / "f").read_bytes() == content
+    renamed = [name for kind, name in events if kind == "rename"]
+    assert len(renamed) == 1 and renamed[0].endswith(".tmp")
+    flushed_first = [name for kind, name in events[: events.index(("rename", renamed[0]))] if kind == "fsync"]
+    assert any(name.endswith(renamed[0]) for name in flushed_first), events
