@@ -411,3 +411,15 @@ def test_orphans_are_only_objects_no_ref_or_history_names(project: Project) -> N
     report = json.loads(project.cvfs("reconcile", "--orphans", "--json", check=False).stdout)
     orphans = {f["path"].rsplit("/", 1)[-1] for f in report["findings"] if f["kind"] == "orphan"}
     assert orphans == {hex_of(orphan)}
+
+
+def test_reconcile_verify_reads_a_sample_when_asked(project: Project) -> None:
+    for i in range(4):
+        project.write(f"data/f{i}.bin", rand(20_000, 30 + i))
+    project.commit_all()
+    full = json.loads(project.cvfs("reconcile", "--verify", "--json").stdout)
+    half = json.loads(project.cvfs("reconcile", "--verify", "--sample", "50%", "--json").stdout)
+    assert (full["read_back"], half["read_back"], full["ok"], half["ok"]) == (4, 2, True, True)
+    bad = project.cvfs("reconcile", "--sample", "50%", check=False)
+    assert bad.returncode == 2 and "--verify" in bad.stderr
+    assert project.cvfs("reconcile", "--verify", "--sample", "0%", check=False).returncode == 2
