@@ -3,8 +3,9 @@
 #
 #   ./install.sh          into its own virtual environment, with `git-cvfs` linked
 #                         into ~/.local/bin and the git filter set in ~/.gitconfig
-#   ./install.sh --dev    a development environment in ./.venv with the test tools,
-#                         and Azurite (npm) in ./.cache/azurite for the Azure tests
+#   ./install.sh --dev    a development environment in ./.venv with the test tools (pre-commit
+#                         among them), Azurite (npm) in ./.cache/azurite for the Azure tests,
+#                         and Husky and lefthook (npm) in ./.cache/hook-managers
 #
 # Running it again upgrades in place; nothing is duplicated.
 set -euo pipefail
@@ -16,7 +17,7 @@ for arg in "$@"; do
     case "$arg" in
         --dev) mode=dev ;;
         --no-git-config) git_config=0 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "error: unknown option $arg" >&2; echo "hint: ./install.sh [--dev] [--no-git-config]" >&2; exit 2 ;;
     esac
 done
@@ -54,6 +55,14 @@ if [ "$mode" = dev ]; then
         command -v npm >/dev/null || { echo "error: npm is needed for Azurite (the Azure test server)" >&2; echo "hint: apt-get install nodejs npm" >&2; exit 2; }
         npm install --prefix "$azurite" azurite --no-audit --no-fund --silent
         say "installed Azurite into $azurite"
+    fi
+    # The hook managers the tests run against, for real: Husky and lefthook from npm (pinned).
+    managers="$src/.cache/hook-managers"
+    if [ -x "$managers/node_modules/.bin/husky" ] && [ -x "$managers/node_modules/.bin/lefthook" ]; then
+        say "reusing Husky and lefthook in $managers"
+    else
+        npm install --prefix "$managers" -E husky@9.1.7 lefthook@2.2.1 --no-audit --no-fund --silent
+        say "installed Husky and lefthook into $managers"
     fi
     say "run the tests with: .venv/bin/python -m pytest"
     exit 0

@@ -39,5 +39,7 @@ def run(name: str, args: argparse.Namespace) -> int:
     if report.install:
         for line in report.install.hooks:
             output.info(f"git-cvfs: {line}")
+        if any("block" in line for line in report.install.hooks):
+            output.info("git-cvfs: the hook scripts above are committed: `git add` them with the rest")
     output.info("git-cvfs: next: `git cvfs track 'data/**'`, then git add and commit as usual")
     return 0

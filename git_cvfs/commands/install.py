@@ -38,6 +38,8 @@ def run(name: str, args: argparse.Namespace) -> int:
         output.info(f"git-cvfs: nothing to remove in {where}")
     for line in report.hooks:
         output.info(f"git-cvfs: {line}")
+    if any("block" in line for line in report.hooks):
+        output.info("hint: these hook scripts are committed: `git add` them and commit, so the team runs git-cvfs too")
     if repo is None and name == "install" and not getattr(args, "skip_repo", False):
         output.info("git-cvfs: not in a repository, so no hooks installed; the filter installs them on first use")
     return 0

@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path
 
 from git_cvfs import __version__
-from git_cvfs.core.hooks import HOOKS, hooks_dir, is_ours
+from git_cvfs.core.hooks import HOOKS, hook_problems, layout
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.local.config import ArchiveSettings
@@ -58,11 +58,13 @@ def _filter_config(ws: Workspace) -> Check:
 
 
 def _hooks(ws: Workspace) -> Check:
-    directory = hooks_dir(ws.repo)
-    missing = [h for h in HOOKS if not is_ours(directory / h)]
-    if missing:
-        return Check("hooks", False, f"not installed in {directory}: {', '.join(missing)}", "run `git cvfs install`")
-    return Check("hooks", True, f"{len(HOOKS)} hooks in {directory}")
+    """Will git actually run git-cvfs's hooks here (Husky, pre-commit, lefthook, core.hooksPath)?"""
+    lay = layout(ws.repo)
+    problems = hook_problems(ws.repo)
+    if problems:
+        return Check("hooks", False, "; ".join(problems), "run `git cvfs install`")
+    where = f"the git-cvfs block in {lay.scripts}/*" if lay.committed else f"{len(HOOKS)} hooks in {lay.directory}"
+    return Check("hooks", True, where)
 
 
 def _attributes(ws: Workspace) -> Check:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from typing import BinaryIO, NamedTuple
 
@@ -19,7 +19,9 @@ from git_cvfs.local.cache import CHUNK, Spool
 from git_cvfs.local.journal import PathJournal
 
 
-def clean(ws: Workspace, path: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
+def clean(
+    ws: Workspace, path: str, chunks: Iterable[bytes], *, on_ref: Callable[[Ref], object] | None = None
+) -> Iterator[bytes]:
     """The blob git should store for `path`: the content itself below minSize, else its ref.
 
     All input is consumed before this returns. Memory stays bounded: content is
@@ -48,7 +50,7 @@ def clean(ws: Workspace, path: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
             spool.discard()
         raise
     if spool is None:
-        return iter([_clean_small(ws, b"".join(held), min_size)])
+        return iter([_clean_small(ws, b"".join(held), min_size, on_ref)])
     if spool.size < min_size:
         # Too big to hold in memory, yet below minSize: hand the spooled bytes back.
         spool.finish(sync=False)
@@ -65,10 +67,13 @@ def clean(ws: Workspace, path: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
     except BaseException:
         spool.discard()
         raise
-    return iter([Ref(hex_digest, spool.size).encode()])
+    ref = Ref(hex_digest, spool.size)
+    if on_ref is not None:
+        on_ref(ref)
+    return iter([ref.encode()])
 
 
-def _clean_small(ws: Workspace, data: bytes, min_size: int) -> bytes:
+def _clean_small(ws: Workspace, data: bytes, min_size: int, on_ref: Callable[[Ref], object] | None) -> bytes:
     if len(data) <= MAX_REF_BYTES:
         with contextlib.suppress(RefError):  # looks like a ref but is not one: ordinary content
             ref = parse_ref(data)
@@ -79,7 +84,10 @@ def _clean_small(ws: Workspace, data: bytes, min_size: int) -> bytes:
     hex_digest = hashlib.sha256(data).hexdigest()
     if not ws.cache.has(hex_digest, len(data)):
         ws.cache.put_stream([data], expect_hex=hex_digest)
-    return Ref(hex_digest, len(data)).encode()
+    ref = Ref(hex_digest, len(data))
+    if on_ref is not None:
+        on_ref(ref)
+    return ref.encode()
 
 
 def _read_back(spool: Spool) -> Iterator[bytes]:

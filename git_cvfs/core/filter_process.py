@@ -8,6 +8,7 @@ import os
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,6 +112,8 @@ class FilterServer:
         self._ready: dict[str, tuple[Ref, str | None, Future[Path]]] = {}
         self._archive_down: str | None = None
         self._started = False
+        self.unhooked = False  # git will not run our hooks here: archive what is cleaned, at the end
+        self.cleaned: dict[str, Ref] = {}  # path -> the ref this process answered a clean with
         # path -> (git id of the ref blob, bytes given to git), for settle_racy at the end.
         self._delivered = RecentDeliveries()
 
@@ -132,9 +135,18 @@ class FilterServer:
     def _first_request(self) -> None:
         self._started = True
         try:
-            install_missing_hooks(self.ws.repo)
+            problems = install_missing_hooks(self.ws.repo)
         except (CvfsError, OSError) as exc:
-            output.warn(f"git-cvfs could not install its hooks: {exc}")
+            problems = [f"could not install them: {exc}"]
+        if problems:
+            # Loud, and early: without the hooks a commit records no rows and a push does not
+            # wait for the archive. What this process cleans is archived at its end instead.
+            self.unhooked = True
+            output.warn(
+                "git-cvfs hooks will not run in this repository: " + "; ".join(problems),
+                hint="run `git cvfs install` (and commit what it adds to committed hook scripts); "
+                "until then git-cvfs archives what `git add` stores as it goes",
+            )
 
     def _handle(self, req: fp.Request) -> None:
         if not self._started:
@@ -146,7 +158,8 @@ class FilterServer:
         try:
             if req.command == "clean":
                 self._refuse_after_store_failure()
-                fp.reply_content(self.write, clean(self.ws, req.pathname, content))
+                on_ref = partial(self.cleaned.__setitem__, req.pathname) if self.unhooked else None
+                fp.reply_content(self.write, clean(self.ws, req.pathname, content, on_ref=on_ref))
             elif req.command == "smudge":
                 _report_store_failures(self._filer_settle())
                 self._smudge(req, content)
@@ -400,4 +413,27 @@ def run_filter_process(ws: Workspace) -> int:
         failures = ws.cache.filer.close()
         _report_store_failures(failures)
     stdout.flush()
+    if server.cleaned:
+        _archive_unhooked(ws, server.cleaned)
     return 0
+
+
+def _archive_unhooked(ws: Workspace, cleaned: dict[str, Ref]) -> None:
+    """git will not run our hooks here (a hook manager took them over): upload what `git add`
+    just stored to the primary archive now, so a push cannot publish refs whose bytes exist
+    only on this disk. Failures are said; the commit can still go through."""
+    from git_cvfs.core.push import archive_refs
+
+    try:
+        outcome = archive_refs(
+            ws, [(p, r) for p, r in cleaned.items() if ws.cache.has(r.hex, r.size)], names=["primary"]
+        )
+    except CvfsError as exc:
+        output.warn(f"git-cvfs could not archive what was added: {exc.message}", hint=exc.hint)
+        return
+    failed = {**outcome.missing, **outcome.unreachable}
+    if failed:
+        output.warn(
+            f"git-cvfs could not archive {len(failed)} object(s): {next(iter(failed.values()))}",
+            hint="run `git cvfs install`, then `git cvfs push`",
+        )

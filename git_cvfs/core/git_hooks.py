@@ -6,6 +6,7 @@ took about half of its 130-160 ms (see hook_fast)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -129,6 +130,17 @@ def pre_push(ws: Workspace, remote: str, stdin_lines: Sequence[str]) -> int:
     return 0
 
 
+def _pre_commit_framework_push() -> list[str]:
+    """The pre-commit framework runs pre-push hooks listed in .pre-commit-config.yaml without
+    git's stdin, one run per ref, and names it in the environment instead."""
+    to_ref = os.environ.get("PRE_COMMIT_TO_REF")
+    if not to_ref:
+        return []
+    local = os.environ.get("PRE_COMMIT_LOCAL_BRANCH", "HEAD")
+    remote = os.environ.get("PRE_COMMIT_REMOTE_BRANCH", local)
+    return [f"{local} {to_ref} {remote} {os.environ.get('PRE_COMMIT_FROM_REF') or ZERO}"]
+
+
 def post_checkout(ws: Workspace) -> int:
     """Write the large files the filter left as refs. Never fails the checkout."""
     # Imported here, not at the top: pre-push and post-commit need none of it.
@@ -185,7 +197,9 @@ def run_hook(ws: Workspace, name: str, args: Sequence[str]) -> int:
     if name == "pre-commit":
         return pre_commit(ws)
     if name == "pre-push":
-        return pre_push(ws, args[0] if args else "", sys.stdin.read().splitlines())
+        lines = sys.stdin.read().splitlines()
+        remote = args[0] if args else os.environ.get("PRE_COMMIT_REMOTE_NAME", "")
+        return pre_push(ws, remote, lines or _pre_commit_framework_push())
     if name in ("post-checkout", "post-merge"):
         return post_checkout(ws)
     if name == "post-commit":
