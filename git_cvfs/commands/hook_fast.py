@@ -18,7 +18,10 @@ def nothing_to_do(hook: str) -> bool:
         if git_dir is None:
             return False
         return not _has_list(os.path.join(git_dir, "cvfs", "pending"))
-    if hook == "post-commit":
+    if hook in ("post-commit", "post-applypatch"):
+        git_dir = git_dir_here()
+        if git_dir is None or any(os.path.isdir(os.path.join(git_dir, d)) for d in ("rebase-merge", "rebase-apply")):
+            return False  # a rebase or `git am` commits without pre-commit: its rows get checked
         import subprocess
 
         # Nothing to re-sync when the index already agrees with HEAD on every shard.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 from git_cvfs import output
@@ -37,9 +38,14 @@ def run(name: str, args: argparse.Namespace) -> int:
     return run_hook(args.hook, args.hook_args)
 
 
+# A managed path below minSize stays a plain blob: text that size or under diffs as itself.
+TEXT_MAX = 1 << 20
+
+
 def textconv(path: Path) -> int:
-    """What `git diff` shows for a managed file: its oid and size, the same whether
-    git hands over the ref or the bytes (it smudges the old side first)."""
+    """What `git diff`, `git log -p` and blame show for a managed file: for data (a ref, or the
+    bytes it stands for) its oid and size, the same either way; for a small text file kept as
+    a plain blob, the text itself."""
     with open(path, "rb") as f:
         head = f.read(MAX_REF_BYTES + 1)
         try:
@@ -48,8 +54,13 @@ def textconv(path: Path) -> int:
             output.data(f"invalid git-cvfs ref: {exc.message}")
             return 0
         if ref is None:
-            h = hashlib.sha256(head)
-            size = len(head)
+            rest = f.read(TEXT_MAX + 1 - len(head))
+            text = head + rest
+            if len(text) <= TEXT_MAX and b"\0" not in text:
+                sys.stdout.buffer.write(text)
+                return 0
+            h = hashlib.sha256(text)
+            size = len(text)
             while chunk := f.read(1 << 20):
                 h.update(chunk)
                 size += len(chunk)
@@ -69,11 +80,15 @@ def merge_ref(args: argparse.Namespace) -> int:
 
 def merge_index(args: argparse.Namespace) -> int:
     """Three-way merge of an inventory shard by path, streamed: git's three temporary files are
-    read a row at a time and the result written beside `ours`, then renamed over it."""
+    read a row at a time and the result written beside `ours`, then renamed over it.
+
+    Rows are records of the refs, not content to choose between: where both sides changed a
+    path's row differently, ours is kept and the merge goes on. The commit that concludes the
+    merge (pre-merge-commit for git merge's own, pre-commit after a resolution) rewrites the
+    rows of every changed managed file from the refs it holds, whichever side -X or the user
+    chose. A conflict here would only stop `git merge -X theirs` for no reason."""
     from git_cvfs.local.index_store import read_rows
 
-    conflicts: list[str] = []
-    count = 0
     ours = Path(args.ours)
     tmp = ours.with_name(ours.name + ".cvfs-merge")
     try:
@@ -83,20 +98,10 @@ def merge_index(args: argparse.Namespace) -> int:
             read_rows(Path(args.theirs), args.path) as theirs,
             open(tmp, "wb") as out,
         ):
-            for path, chosen, conflict in merge_rows_3way(base, mine, theirs):
-                if conflict:
-                    count += 1
-                    if len(conflicts) < 5:
-                        conflicts.append(path)
+            for _path, chosen, _conflict in merge_rows_3way(base, mine, theirs):
                 if chosen is not None:
                     out.write(chosen.encode())
         os.replace(tmp, ours)
     finally:
         tmp.unlink(missing_ok=True)
-    if count:
-        output.error(
-            f"{args.path}: {count} row(s) changed differently on both sides: {', '.join(conflicts)}",
-            hint="resolve the managed files themselves; the pre-commit hook rewrites their rows",
-        )
-        return 1
     return 0

@@ -53,6 +53,10 @@ def run(name: str, args: argparse.Namespace) -> int:
         output.data(f"  pending upload {len(report.pending_upload):>5}  (run `git cvfs push`)")
     if report.checked == "records":
         output.data("(pending uploads from this machine's records: no archive was asked)")
+    for path in report.outside_scope:
+        output.data(
+            f"ref outside scope: {path} (a clone gets the JSON: `git cvfs track` its directory, or move it back)"
+        )
     for archive, why in report.archive_errors.items():
         output.data(f"could not ask archive {archive} what it holds: {why}")
     if "ref" in totals:

@@ -12,6 +12,7 @@ from functools import partial
 
 from git_cvfs.core.lean import drop_cache_copies
 from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
+from git_cvfs.core.pathspecs import require_matches
 from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.crash import pause_point
@@ -35,6 +36,7 @@ class EnsureResult:
     still_refs: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     changed_underfoot: list[str] = field(default_factory=list)  # among failed: changed while being written
+    sparse: list[str] = field(default_factory=list)  # outside the sparse checkout: left out of the work tree
 
     @property
     def ok(self) -> bool:
@@ -47,6 +49,7 @@ class EnsureResult:
             "already_materialized": self.already,
             "still_refs": self.still_refs,
             "failed": self.failed,
+            "sparse": self.sparse,
         }
 
 
@@ -68,10 +71,15 @@ def ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool = False)
 
 def _ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool) -> EnsureResult:
     files = list_managed(ws, pathspecs) + list_unversioned(ws, pathspecs)
+    require_matches(ws, pathspecs, (f.path for f in files), "preflight" if check_only else "ensure")
     result = EnsureResult()
     todo: list[ManagedFile] = []
     for f in files:
-        if f.state is State.REF or (f.state is State.MISSING and not f.blob):  # a gitignored file to bring back
+        if f.state is State.SPARSE:
+            result.sparse.append(f.path)
+            if pathspecs:  # named, and not here: not ready, whatever the reason
+                result.failed[f.path] = "outside the sparse checkout (`git sparse-checkout add` its directory)"
+        elif f.state is State.REF or (f.state is State.MISSING and not f.blob):  # a gitignored file to bring back
             todo.append(f)
         elif f.state is State.INVALID:
             result.failed[f.path] = f.problem or "invalid ref"
@@ -249,7 +257,9 @@ def fetch(ws: Workspace, pathspecs: Sequence[str]) -> EnsureResult:
     """Download objects into the cache without touching the work tree."""
     result = EnsureResult()
     wanted: dict[str, Ref] = {}
-    for f in list_managed(ws, pathspecs):
+    files = list_managed(ws, pathspecs)
+    require_matches(ws, pathspecs, (f.path for f in files), "fetch")
+    for f in files:
         if f.target is not None and f.state is not State.PLAIN:
             wanted[f.path] = f.target
     missing = [ref for ref in wanted.values() if not ws.cache.has(ref.hex, ref.size)]

@@ -8,7 +8,7 @@ import os
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ from git_cvfs.format import filter_protocol as fp
 from git_cvfs.format.pktline import Reader, Writer, read_packet
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref
 from git_cvfs.local.cache import Filer
+from git_cvfs.local.config import CONFIG_FILE
 from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import settle_racy
 
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 # git commands that run post-checkout or post-merge after the filter: out-of-band
 # writes are finished by the hook there, so the notice would only be noise.
 _HOOK_RUNNING = {"checkout", "switch", "clone", "merge", "pull"}
+# git commands that smudge only to show history (diff textconv, blame, grep): refs stay refs.
+_HISTORY_VIEWS = {"log", "show", "diff", "blame", "annotate", "grep", "format-patch", "whatchanged", "range-diff"}
 
 
 class _Content:
@@ -112,6 +115,7 @@ class FilterServer:
         self._ready: dict[str, tuple[Ref, str | None, Future[Path]]] = {}
         self._archive_down: str | None = None
         self._started = False
+        self._tree_checked = False  # settings taken from the tree being checked out, when needed
         self.unhooked = False  # git will not run our hooks here: archive what is cleaned, at the end
         self.cleaned: dict[str, Ref] = {}  # path -> the ref this process answered a clean with
         # path -> (git id of the ref blob, bytes given to git), for settle_racy at the end.
@@ -186,6 +190,8 @@ class FilterServer:
         return self.ws.cache.filer.settle() if self.ws.cache.filer else []
 
     def _smudge(self, req: fp.Request, content: _Content) -> None:
+        if not self._tree_checked:
+            self._use_tree_settings(req)
         if req.pathname in self._ready:
             content.drain()
             ref, blob, future = self._ready.pop(req.pathname)
@@ -217,6 +223,17 @@ class FilterServer:
         encoded = plan.ref.encode()
         self._smudge_ref(req, plan, _blob_of(req, encoded, head), encoded)
 
+    def _use_tree_settings(self, req: fp.Request) -> None:
+        """A checkout writes files in path order, so `.assets/x` (or `-x.bin`) comes before
+        `.cvfs/config` itself: with no settings file in the work tree yet, read the one in the
+        tree being checked out (git names it in each request), not defaults."""
+        self._tree_checked = True
+        tree = req.headers.get("treeish") or req.headers.get("ref")
+        if tree and not (self.ws.repo.root / CONFIG_FILE).is_file():
+            from git_cvfs.local.config import load_settings
+
+            self.ws.use_settings(load_settings(self.ws.repo, tree=tree))
+
     def _pass(self, req: fp.Request, plan: SmudgePlan, chunks: Iterator[bytes] | list[bytes]) -> None:
         """Content that is not a ref goes back to git as it came."""
         if plan.problem:
@@ -227,7 +244,12 @@ class FilterServer:
         ref = plan.ref
         assert ref is not None
         path = req.pathname
-        if plan.action is Action.LEAVE:
+        if self._reading_history:
+            # `git log -p`, `git show`, `git diff A B`, blame, grep: git smudges each old version
+            # only to hand it to textconv, which shows a ref and its bytes alike (oid and size).
+            # The ref goes back as it is: nothing is downloaded, read or announced.
+            fp.reply_content(self.write, [encoded])
+        elif plan.action is Action.LEAVE:
             reason = "GIT_CVFS_SKIP_SMUDGE=1" if self.ws.settings.skip_smudge else "fetch.include/exclude"
             self._leave(path, ref, blob, reason, encoded)
         elif plan.action is Action.DEFER:
@@ -267,6 +289,10 @@ class FilterServer:
         fp.reply_content(self.write, [encoded])
         self._delivered.add(path, blob, len(encoded))
         return True
+
+    @cached_property
+    def _reading_history(self) -> bool:
+        return _parent_git_command() in _HISTORY_VIEWS
 
     def _download_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:

@@ -38,9 +38,9 @@ def pre_commit(ws: Workspace) -> int:
         if path.startswith(SHARD_DIR + "/"):
             continue
         new_mode, new_blob, status = meta[1], meta[3], meta[4]
-        if status == "D":
-            deleted.append(path)
-        elif new_mode.startswith("100"):
+        if status == "D" or not new_mode.startswith("100"):
+            deleted.append(path)  # gone, or now a symlink or a submodule: no object of ours there
+        else:
             changed.append((path, new_blob))
     if not changed and not deleted:
         return 0
@@ -51,6 +51,12 @@ def pre_commit(ws: Workspace) -> int:
     for path, why in scan.malformed:
         problems.append(f"{path}: malformed git-cvfs ref ({why})")
     managed_refs = [(p, r) for p, r in scan.refs if filtered.get(p) == "cvfs"]
+    for path, _ in scan.refs:
+        if filtered.get(path) != "cvfs":  # `git mv` out of a tracked pattern: clones would get the JSON
+            problems.append(
+                f"{path}: a git-cvfs ref at a path git-cvfs does not manage (moved out of a tracked pattern?)"
+                f" (track it: `git cvfs track '{_pattern_for(path)}'`, then `git add {path}`; or move it back)"
+            )
     for path, size in scan.plain:
         min_size = settings.min_size_for(path)
         if size < min_size:
@@ -90,12 +96,18 @@ def pre_commit(ws: Workspace) -> int:
     crash_point("pre-commit:before-rows")
     shards = update_inventory(repo, changes, from_index=True)
     if shards:
-        repo.git("add", "--", *shards)
+        repo.git("add", "--sparse", "--", *shards)  # --sparse: .cvfs/ may be outside a sparse checkout
     in_primary = {h: True for h, facts in outcome.facts.items() if "primary" in facts}
     from git_cvfs.core.lean import drop_cache_copies  # here: pre-push need not pay for importing it
 
     drop_cache_copies(ws, managed_refs, in_primary)
     return 0
+
+
+def _pattern_for(path: str) -> str:
+    """The pattern a `git cvfs track` hint suggests for a path: its directory, or the file."""
+    directory = path.rsplit("/", 1)[0] if "/" in path else ""
+    return f"{directory}/**" if directory else path
 
 
 def pre_push(ws: Workspace, remote: str, stdin_lines: Sequence[str]) -> int:
@@ -171,12 +183,16 @@ def post_checkout(ws: Workspace) -> int:
 
 
 def post_commit(ws: Workspace) -> int:
-    """After `git commit <paths>`, git's real index still holds the old shards: bring it in line with HEAD."""
+    """After `git commit <paths>`, git's real index still holds the old shards: bring it in line
+    with HEAD. During a rebase or `git am`, which commit without running pre-commit, make the
+    commit just made carry the rows of the refs it holds."""
     from git_cvfs.format.inventory import SHARD_DIR
 
     repo = ws.repo
     if not repo.has_head():
         return 0
+    if replaying(repo.git_dir) and os.environ.get("GIT_CVFS_AMENDING") != "1":
+        _amend_rows_of_head(ws, amend=os.path.isdir(os.path.join(repo.git_dir, "rebase-merge")))
     staged = split_z(repo.git("diff-index", "--cached", "-z", "--name-only", "HEAD", "--", SHARD_DIR))
     if not staged:
         return 0
@@ -193,8 +209,68 @@ def post_commit(ws: Workspace) -> int:
     return 0
 
 
+def replaying(git_dir: os.PathLike[str] | str) -> bool:
+    """A rebase or `git am` is under way: they make commits without running pre-commit."""
+    return any(os.path.isdir(os.path.join(git_dir, d)) for d in ("rebase-merge", "rebase-apply"))
+
+
+def _amend_rows_of_head(ws: Workspace, *, amend: bool) -> None:
+    """HEAD was committed without pre-commit (a rebase, `git am`): where its rows do not name the
+    objects its refs do (a conflict resolved by hand, a side chosen with -X), rewrite them and
+    amend HEAD with them, before the next commit is built on it. `git am` (and `rebase
+    --apply`, which runs it) keeps the index in memory and stops at an amended HEAD, so
+    there the rows are only named, with the fix."""
+    from git_cvfs.format.inventory import Row, shard_path
+    from git_cvfs.local.archived_log import ArchivedLog
+    from git_cvfs.local.index_store import read_rows_of_tree, update_inventory
+
+    repo = ws.repo
+    parent = "HEAD~1" if repo.git("rev-list", "--count", "-n", "2", "HEAD").strip() == b"2" else EMPTY_TREE
+    raw = split_z(repo.git("diff-tree", "-r", "-z", "--no-commit-id", "--name-only", parent, "HEAD"))
+    paths = [p for p in raw if not p.startswith(".cvfs/")]
+    if not paths:
+        return
+    filtered = repo.attr_values("filter", paths)
+    blobs = []
+    for record in split_z(repo.git("ls-tree", "-z", "HEAD", "--", *paths)):
+        meta, _, path = record.partition("\t")
+        mode, kind, blob = meta.split()
+        if kind == "blob" and mode.startswith("100") and filtered.get(path) == "cvfs":
+            blobs.append((path, blob))
+    refs = dict(scan_blobs(repo, blobs).refs)
+    rows = read_rows_of_tree(repo, "HEAD", {shard_path(p) for p in paths})
+    known = {name: ArchivedLog(repo.cvfs_dir, ws.settings.archives[name]).known() for name in ws.archive_names}
+    changes: dict[str, Row | None] = {}
+    for path in paths:
+        ref = refs.get(path)
+        row = rows.get(path)
+        if ref is None:
+            if row is not None and row.git:
+                changes[path] = None
+        elif row is None or (row.hex, row.size) != (ref.hex, ref.size):
+            facts = {
+                n: {"etag": k[ref.hex], "key": f"objects/{ref.hex[:2]}/{ref.hex[2:4]}/{ref.hex}"}
+                for n, k in known.items()
+                if ref.hex in k
+            }
+            changes[path] = Row(path, ref.hex, ref.size, True, facts)
+    if not changes:
+        return
+    if not amend:
+        output.warn(
+            f"the commit just applied records inventory rows that do not match its refs: {', '.join(sorted(changes)[:5])}",
+            hint="when `git am` has finished: `git cvfs reconcile --fix-index`, then commit .cvfs/index",
+        )
+        return
+    shards = update_inventory(repo, changes, from_index=True)
+    if shards:
+        repo.git("add", "--sparse", "--", *shards)
+        repo.git("commit", "-q", "--amend", "--no-edit", "--no-verify", env={**os.environ, "GIT_CVFS_AMENDING": "1"})
+        output.info(f"git-cvfs: rewrote the inventory rows of {len(changes)} file(s) in the commit just replayed")
+
+
 def run_hook(ws: Workspace, name: str, args: Sequence[str]) -> int:
-    if name == "pre-commit":
+    if name in ("pre-commit", "pre-merge-commit"):  # git merge runs the second, not the first
         return pre_commit(ws)
     if name == "pre-push":
         lines = sys.stdin.read().splitlines()
@@ -202,6 +278,6 @@ def run_hook(ws: Workspace, name: str, args: Sequence[str]) -> int:
         return pre_push(ws, remote, lines or _pre_commit_framework_push())
     if name in ("post-checkout", "post-merge"):
         return post_checkout(ws)
-    if name == "post-commit":
+    if name in ("post-commit", "post-applypatch"):  # `git am` runs the second, not the first
         return post_commit(ws)
     return 0

@@ -12,7 +12,7 @@ from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.cache import sha256_file
-from git_cvfs.local.git import split_z
+from git_cvfs.local.git import Repo, split_z
 from git_cvfs.local.index_stat import unchanged_since_indexed
 from git_cvfs.local.index_store import unversioned_rows
 from git_cvfs.local.worktree import read_head
@@ -25,6 +25,7 @@ class State(Enum):
     MISSING = "missing"  # deleted from the work tree
     PLAIN = "plain"  # below minSize: stored in git itself
     INVALID = "invalid"  # the index or work tree holds a malformed ref
+    SPARSE = "sparse"  # outside the sparse checkout: git keeps it out of the work tree on purpose
 
 
 @dataclass
@@ -49,20 +50,42 @@ class ManagedFile:
         return self.worktree_ref or self.ref
 
 
-def list_managed(ws: Workspace, pathspecs: Sequence[str] = ()) -> list[ManagedFile]:
+def list_managed(
+    ws: Workspace, pathspecs: Sequence[str] = (), *, outside_scope: list[str] | None = None
+) -> list[ManagedFile]:
+    """The managed files (filter=cvfs) among the index's entries, each in its state here.
+    outside_scope: filled with the paths of entries that hold a ref where git-cvfs does not
+    manage (from the same listing: no second pass over the index)."""
     repo = ws.repo
     entries = []
-    for record in split_z(repo.git("ls-files", "-s", "-z", "--full-name", "--", *pathspecs)):
+    sparse = set()
+    for record in split_z(repo.git("ls-files", "-s", "-t", "-z", "--full-name", "--", *pathspecs)):
         meta, _, path = record.partition("\t")
-        mode, blob, stage = meta.split()
+        tag, mode, blob, stage = meta.split()
         if stage == "0" and mode.startswith("100"):
             entries.append((path, blob))
+            if tag == "S":  # skip-worktree: a sparse checkout leaves it out
+                sparse.add(path)
     if not entries:
         return []
     attrs = repo.attr_values("filter", [p for p, _ in entries])
     managed = [(p, b) for p, b in entries if attrs.get(p) == "cvfs"]
+    if outside_scope is not None:
+        unmanaged = [(p, b) for p, b in entries if attrs.get(p) != "cvfs" and not p.startswith(".cvfs/")]
+        outside_scope.extend(_holding_refs(repo, unmanaged))
     _, contents = small_blobs(repo, [b for _, b in managed])
-    return [_classify(ws, path, blob, contents.get(blob)) for path, blob in managed]
+    return [
+        _sparse(path, blob, contents.get(blob)) if path in sparse else _classify(ws, path, blob, contents.get(blob))
+        for path, blob in managed
+    ]
+
+
+def _sparse(path: str, blob: str, index_data: bytes | None) -> ManagedFile:
+    try:
+        ref = parse_ref(index_data) if index_data is not None else None
+    except RefError:
+        ref = None
+    return ManagedFile(path, blob, ref, State.SPARSE)
 
 
 def _classify(ws: Workspace, path: str, blob: str, index_data: bytes | None) -> ManagedFile:
@@ -143,3 +166,18 @@ def holding_committed_bytes(
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_ino, a.st_size, a.st_mtime_ns, a.st_ctime_ns) == (b.st_ino, b.st_size, b.st_mtime_ns, b.st_ctime_ns)
+
+
+def _holding_refs(repo: Repo, entries: Sequence[tuple[str, str]]) -> list[str]:
+    _, contents = small_blobs(repo, [b for _, b in entries])
+    out = []
+    for path, blob in entries:
+        data = contents.get(blob)
+        if data is None:
+            continue
+        try:
+            if parse_ref(data) is not None:
+                out.append(path)
+        except RefError:
+            continue
+    return out

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from git_cvfs.core.copies import CopyChecker
 from git_cvfs.core.managed import ManagedFile, State, list_managed, list_unversioned
+from git_cvfs.core.pathspecs import require_matches
 from git_cvfs.core.records import archives_holding
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.crash import pause_point
@@ -103,9 +104,12 @@ def offload(
     result = OffloadResult(dry_run, checked="records" if offline else "archives")
     base = ws.settings.primary.url.rstrip("/")
     todo: list[tuple[OffloadItem, ManagedFile]] = []
-    for f in (list_managed(ws, pathspecs) + list_unversioned(ws, pathspecs)) if files is None else files:
-        if f.state in (State.REF, State.PLAIN):
-            continue  # already offloaded, or plain git content with nothing archived to fall back on
+    if files is None:
+        files = list_managed(ws, pathspecs) + list_unversioned(ws, pathspecs)
+        require_matches(ws, pathspecs, (f.path for f in files), "offload")
+    for f in files:
+        if f.state in (State.REF, State.PLAIN, State.SPARSE):
+            continue  # already offloaded, plain git content with nothing archived, or not in this checkout
         item = OffloadItem(f.path, f.size, f"{base}/{object_key(f.ref.hex)}" if f.ref else base)
         result.items.append(item)
         if f.state is State.MODIFIED or f.ref is None:

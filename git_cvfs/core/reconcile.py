@@ -86,13 +86,20 @@ def reconcile(
 ) -> ReconcileReport:
     ws.require_trusted()  # an audit asks every archive: each must be approved on this machine
     report = ReconcileReport()
-    files = list_managed(ws)
+    outside: list[str] = []
+    files = list_managed(ws, outside_scope=outside)
     refs: dict[str, tuple[ManagedFile, Ref]] = {}
     for f in files:
         if f.state is State.INVALID:
             report.add(f.path, "invalid_ref", f.problem or "invalid ref")
         elif f.ref is not None:
             refs[f.path] = (f, f.ref)
+    for path in outside:
+        report.add(
+            path,
+            "ref_outside_scope",
+            "a git-cvfs ref at a path git-cvfs does not manage: a clone gets the JSON (track the path, or move it back)",
+        )
     if from_blob:
         rows, _ = tolerant_rows(ws.repo)  # --from-blob must work when a shard is damaged
     else:

@@ -13,7 +13,9 @@ from git_cvfs.local.config import CONFIG_FILE, default_archive_url
 from git_cvfs.local.git import Repo, run_git
 from git_cvfs.local.worktree import write_bytes
 
-ATTRS = "filter=cvfs diff=cvfs merge=cvfs -text"
+# merge=binary: git's own driver keeps our side on a conflict, and honours -X ours / -X theirs
+# (a custom driver is never told about them). Lines written with merge=cvfs still work.
+ATTRS = "filter=cvfs diff=cvfs merge=binary -text"
 INDEX_ATTRS_LINE = f"{SHARD_DIR}/*.jsonl merge=cvfs-index -text"
 
 
@@ -25,7 +27,6 @@ def filter_config(exe: str) -> dict[str, str]:
         "filter.cvfs.smudge": f"{q} smudge -- %f",
         "filter.cvfs.required": "true",
         "diff.cvfs.textconv": f"{q} textconv",
-        "diff.cvfs.binary": "true",
         "merge.cvfs.name": "git-cvfs managed file (conflicts keep ours)",
         "merge.cvfs.driver": f"{q} merge-ref %O %A %B %P",
         "merge.cvfs-index.name": "git-cvfs inventory shard",
@@ -55,6 +56,8 @@ def install(*, scope: str, repo: Repo | None) -> InstallReport:
     for key, value in filter_config(exe).items():
         run_git(["config", *args, key, value], cwd=cwd)
         report.config_set[key] = value
+    # Set by earlier versions: it made `git grep -I` skip small text files kept as plain blobs.
+    run_git(["config", *args, "--unset-all", "diff.cvfs.binary"], cwd=cwd, check=False)
     if repo is not None:
         directory, changes = install_hooks(repo, exe=exe)
         report.hooks_dir = directory
@@ -210,9 +213,14 @@ def untrack(repo: Repo, patterns: list[str]) -> list[tuple[str, bool]]:
     lines = path.read_text().splitlines() if path.exists() else []
     results = []
     for pattern in patterns:
-        line = _attr_line(pattern)
-        results.append((pattern, line in lines))
-        lines = [entry for entry in lines if entry != line]
+        _attr_line(pattern)  # refuses what track would have refused
+
+        def ours(entry: str, pattern: str = pattern) -> bool:
+            fields = entry.split()
+            return bool(fields) and fields[0] == pattern and "filter=cvfs" in fields[1:]
+
+        results.append((pattern, any(ours(entry) for entry in lines)))
+        lines = [entry for entry in lines if not ours(entry)]
     if any(changed for _, changed in results):
         write_bytes(repo.root, ".gitattributes", ("\n".join(lines) + "\n").encode() if lines else b"")
     return results

@@ -17,6 +17,7 @@ class StatusReport:
     pending_upload: list[str]
     cached: set[str]
     checked: str = "archives"  # what pending_upload was asked of: "archives", or "records" (--offline)
+    outside_scope: list[str] = field(default_factory=list)  # refs at paths git-cvfs does not manage
     archive_errors: dict[str, str] = field(default_factory=dict)
 
     def entry(self, f: ManagedFile) -> dict[str, object]:
@@ -46,6 +47,7 @@ class StatusReport:
             "pending_upload": self.pending_upload,
             "checked": self.checked,
             "archive_errors": self.archive_errors,
+            "refs_outside_scope": self.outside_scope,
         }
 
 
@@ -53,10 +55,12 @@ def status(ws: Workspace, pathspecs: Sequence[str] = (), *, offline: bool = Fals
     """Managed files by state; pending uploads are objects this machine's cache holds that the
     primary archive does not, as the archive answers (one listing or a HEAD each), or offline,
     as the records say."""
-    files = list_managed(ws, pathspecs)
+    outside: list[str] = []
+    files = list_managed(ws, pathspecs, outside_scope=outside)
     sizes = {f.target.hex: f.target.size for f in files if f.target and ws.cache.has(f.target.hex)}
     check_inventory(ws.repo)  # every row read and checked: a damaged inventory is named here too
     report = StatusReport(files, [], set(sizes), checked="records" if offline else "archives")
+    report.outside_scope = outside
     problem = ws.trust_problem("primary")
     if problem is not None and not offline:
         report.archive_errors["primary"] = problem.message

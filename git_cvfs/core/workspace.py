@@ -26,6 +26,13 @@ class Workspace:
     def settings(self) -> Settings:
         return load_settings(self.repo)
 
+    def use_settings(self, settings: Settings) -> None:
+        """Use these settings from now on (the filter's, for the tree a checkout writes), and
+        forget what was derived from earlier ones."""
+        self.settings = settings  # replaces the cached_property's value
+        self.__dict__.pop("readable_names", None)
+        self._archives.clear()
+
     @cached_property
     def cache(self) -> Cache:
         return Cache(self.repo.cvfs_dir)

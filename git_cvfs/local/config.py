@@ -127,19 +127,46 @@ def _split_key(key: str) -> tuple[str, str | None, str]:
     return section.lower(), (subsection or None), name.lower()
 
 
-def load_settings(repo: Repo) -> Settings:
+def _too_big(size: int) -> ConfigError:
+    return ConfigError(
+        f"{CONFIG_FILE} is {size} bytes; a settings file is never more than {MAX_CONFIG_BYTES}",
+        hint=f"restore {CONFIG_FILE} from a commit you trust (git checkout <commit> -- {CONFIG_FILE})",
+    )
+
+
+def _committed_blob(repo: Repo, tree: str | None) -> tuple[str, int] | None:
+    """(object name, size) of the committed .cvfs/config to read when the work tree has none:
+    the one in `tree` (the tree a checkout is writing), else the index's (a sparse checkout
+    leaves it out of the work tree), else HEAD's. None when there is none."""
+    specs = [f"{tree}:{CONFIG_FILE}"] if tree else [f":{CONFIG_FILE}", f"HEAD:{CONFIG_FILE}"]
+    proc = run_git(["cat-file", "--batch-check"], cwd=repo.root, input="\n".join(specs).encode() + b"\n", check=False)
+    for spec, line in zip(specs, proc.stdout.decode().splitlines(), strict=False):
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == "blob":
+            return spec, int(parts[2])
+    return None
+
+
+def load_settings(repo: Repo, *, tree: str | None = None) -> Settings:
+    """Settings from the committed .cvfs/config (the work tree's; or, when it has none, the
+    index's or HEAD's; or with `tree`, that tree's), then git config, then the environment.
+    A repository's settings never silently fall back to the machine's default archive while
+    git still holds a .cvfs/config somewhere the work tree does not show."""
     raw: dict[str, list[tuple[str, str]]] = {}  # normalised key -> [(value, source)]
     cfg_file = repo.root / CONFIG_FILE
-    configured = cfg_file.is_file()
     layers: list[tuple[str, list[tuple[str, str]]]] = []
+    configured = tree is None and cfg_file.is_file()
     if configured:
         size = cfg_file.stat().st_size
         if size > MAX_CONFIG_BYTES:
-            raise ConfigError(
-                f"{CONFIG_FILE} is {size} bytes; a settings file is never more than {MAX_CONFIG_BYTES}",
-                hint=f"restore {CONFIG_FILE} from a commit you trust (git checkout <commit> -- {CONFIG_FILE})",
-            )
+            raise _too_big(size)
         layers.append((CONFIG_FILE, _read_git_config(["-f", str(cfg_file), "--list"], repo.root)))
+    elif (blob := _committed_blob(repo, tree)) is not None:
+        spec, size = blob
+        if size > MAX_CONFIG_BYTES:
+            raise _too_big(size)
+        configured = True
+        layers.append((CONFIG_FILE, _read_git_config(["--blob", spec, "--list"], repo.root)))
     git_entries = []
     trusted: list[str] = []
     for key, value in _read_git_config(["--get-regexp", r"^cvfs\."], repo.root):

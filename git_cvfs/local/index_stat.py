@@ -186,12 +186,23 @@ class IndexLockedError(CvfsError):
 
 
 def _rewrite_entries(
-    index_path: Path, root: Path, wanted: Collection[bytes], choose: Choose, lock_wait: float, *, busy_ok: bool
+    index_path: Path,
+    root: Path,
+    wanted: Collection[bytes],
+    choose: Choose,
+    lock_wait: float,
+    *,
+    busy_ok: bool,
+    unseen: set[bytes] | None = None,
 ) -> int:
     """Under index.lock, ask `choose` about each wanted entry and write the stat it
     returns (None: leave the entry). Returns how many changed; 0 without touching anything
     when the index is in a form this code does not write. A lock held past `lock_wait`
-    returns 0 when `busy_ok`, and raises IndexLockedError otherwise."""
+    returns 0 when `busy_ok`, and raises IndexLockedError otherwise. `unseen` is given the
+    wanted names this index file does not hold (a split index keeps most entries in its
+    shared index; a form this code does not read holds none it can see)."""
+    if unseen is not None:
+        unseen.update(wanted)
     if not wanted:
         return 0
     lock = Path(str(index_path) + ".lock")
@@ -222,6 +233,8 @@ def _rewrite_entries(
                 return 0
             updated = 0
             for name, offset in entries:
+                if unseen is not None:
+                    unseen.discard(name)
                 recorded = _STAT.unpack_from(data, offset)
                 blob = data[offset + _STAT_SIZE : offset + _STAT_SIZE + _SHA1].hex()
                 new = choose(files, name, recorded, blob, index_mtime)
@@ -265,7 +278,40 @@ def patch_index_stat(
         st = _lstat(files, name)
         return st if st is not None and _stat_fields(st, 0) == wanted[name] else None
 
-    return _rewrite_entries(index_path, root, wanted, unchanged, lock_wait, busy_ok=False)
+    unseen: set[bytes] = set()
+    updated = _rewrite_entries(index_path, root, wanted, unchanged, lock_wait, busy_ok=False, unseen=unseen)
+    if unseen:
+        updated += _refresh_through_git(index_path, root, {os.fsdecode(n): wanted[n] for n in unseen})
+    return updated
+
+
+def _refresh_through_git(index_path: Path, root: Path, expected: dict[str, tuple[int, ...]]) -> int:
+    """Entries this code cannot patch in place (a split index keeps them in its shared index):
+    git records them itself. `git update-index --refresh` alone refuses an entry whose size
+    changed (git takes that for new content without looking, and a ref and its bytes differ
+    in size), so each entry is first re-added with its blob and no stat data, which makes the
+    refresh compare content (one hash of each file, through the clean filter) and then record
+    the stat. Only files still exactly as written are touched."""
+    import subprocess
+
+    env = {**os.environ, "GIT_INDEX_FILE": str(index_path)}
+    paths = []
+    with _WorkTree(root) as files:
+        for path, fields in expected.items():
+            st = _lstat(files, _name(path))
+            if st is not None and _stat_fields(st, 0) == fields:
+                paths.append(path)
+    if not paths:
+        return 0
+    listing = subprocess.run(
+        ["git", "ls-files", "-s", "-z", "--", *paths], cwd=root, env=env, capture_output=True, check=True
+    ).stdout
+    info = b"".join(rec + b"\0" for rec in listing.split(b"\0") if rec and rec.split(b"\t", 1)[0].endswith(b" 0"))
+    if not info:
+        return 0
+    subprocess.run(["git", "update-index", "-z", "--index-info"], cwd=root, env=env, input=info, check=True)
+    subprocess.run(["git", "update-index", "-q", "--refresh", "--", *paths], cwd=root, env=env, check=False)
+    return len(paths)
 
 
 def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]], *, lock_wait: float = 0) -> int:

@@ -75,10 +75,33 @@ def read_rows(path: Path, where: str) -> Iterator[Iterator[Row]]:
 
 
 def iter_worktree_rows(repo: Repo) -> Iterator[Row]:
-    """Every row of the work tree's inventory, one at a time."""
+    """Every row of the work tree's inventory, one at a time; the index's, where the work tree
+    has no .cvfs/index at all (a sparse checkout leaves it out)."""
+    if not (repo.root / SHARD_DIR).is_dir():
+        for shard in _staged_shards(repo):
+            with _staged_lines(repo, shard) as lines:
+                yield from iter_rows(lines, where=f"{shard} (staged)")
+        return
     for shard in shard_files(repo):
         with open(repo.root / shard, "rb") as f:
             yield from iter_rows(_lines(f), where=shard)
+
+
+def read_rows_of_tree(repo: Repo, tree: str, shards: set[str]) -> dict[str, Row]:
+    """The rows of these shards as committed in `tree` (a commit or tree), by path."""
+    rows: dict[str, Row] = {}
+    for shard in sorted(shards):
+        spec = f"{tree}:{shard}"
+        if subprocess.run(["git", "cat-file", "-e", spec], cwd=repo.root, capture_output=True).returncode != 0:
+            continue
+        data = subprocess.run(["git", "cat-file", "blob", spec], cwd=repo.root, capture_output=True, check=True).stdout
+        rows.update({row.path: row for row in iter_rows(data.splitlines(keepends=True), where=spec)})
+    return rows
+
+
+def _staged_shards(repo: Repo) -> list[str]:
+    out = repo.git("ls-files", "-z", "--", f"{SHARD_DIR}/*.jsonl")
+    return sorted(p for p in out.decode("utf-8", "surrogateescape").split("\0") if p)
 
 
 # Rows for files git does not hold (`git: false`) each stand for a file, as index entries do,

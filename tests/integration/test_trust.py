@@ -22,7 +22,7 @@ from tests.servers import AZURITE_ACCOUNT, AZURITE_KEY, FaultProxy, RecordingSer
 AWS_KEY_ID = "AKIAVICTIMKEY0000001"
 AWS_SECRET = "victim-secret-key-Qq9"
 AWS_SESSION = "victim-session-token-Zz7"
-ATTRS = "data/** filter=cvfs diff=cvfs merge=cvfs -text\n"
+ATTRS = "data/** filter=cvfs diff=cvfs merge=binary -text\n"
 
 
 def hex_of(data: bytes) -> str:

@@ -153,6 +153,7 @@ def test_skip_smudge_clone_keeps_refs_and_ensure_materializes(project: Project, 
         "already_materialized": [],
         "still_refs": [],
         "failed": {},
+        "sparse": [],
     }
     assert (lazy / "data/big.bin").read_bytes() == big
     assert (lazy / "data/other.bin").stat().st_size < 1024

@@ -1,0 +1,68 @@
+"""Paths a user names: each must match a file git-cvfs manages, as git's own pathspecs must
+match a file git knows. A typo, or a path inside a submodule, is an error naming it, never
+"0 files, done"."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterable, Sequence
+
+from git_cvfs.core.workspace import Workspace
+from git_cvfs.errors import CvfsError, UsageError
+from git_cvfs.local.git import split_z
+
+_GLOB = set("*?[")
+
+
+def _repo_relative(ws: Workspace, spec: str) -> tuple[str, bool]:
+    """(the spec as a path from the top of the work tree, whether it is a glob)."""
+    glob = True
+    if spec.startswith(":("):
+        magic, _, spec = spec[2:].partition(")")
+        glob = "literal" not in magic.split(",")
+    elif spec.startswith(":/"):
+        return spec[2:].strip("/"), bool(_GLOB & set(spec))
+    rel = os.path.relpath(os.path.join(os.getcwd(), spec), ws.repo.root)
+    return ("" if rel == "." else rel), glob and bool(_GLOB & set(spec))
+
+
+def submodules(ws: Workspace) -> list[str]:
+    out = ws.repo.git("ls-files", "-s", "-z", "--full-name")
+    return [rec.partition("\t")[2] for rec in split_z(out) if rec.startswith("160000 ")]
+
+
+def require_matches(ws: Workspace, pathspecs: Sequence[str], found: Iterable[str], command: str) -> None:
+    """Raise for the first pathspec inside a submodule, then for those matching none of `found`
+    (the paths the command would act on, from the top of the work tree)."""
+    if not pathspecs:
+        return
+    paths = sorted(found)
+    subs = submodules(ws)
+    unmatched = []
+    for spec in pathspecs:
+        rel, glob = _repo_relative(ws, spec)
+        sub = next((s for s in subs if rel == s or rel.startswith(s + "/")), None)
+        if sub is not None:
+            inner = rel[len(sub) + 1 :] or "."
+            raise UsageError(
+                f"{spec}: it is inside the submodule {sub}; git-cvfs works in one repository at a time",
+                hint=f"run it in the submodule: (cd {sub} && git cvfs {command} {inner})",
+            )
+        if not _matches(rel, glob, paths):
+            unmatched.append(spec)
+    if unmatched:
+        names = ", ".join(repr(s) for s in unmatched)
+        raise CvfsError(
+            f"pathspec {names} did not match any file git-cvfs manages",
+            hint="check the spelling; `git cvfs ls-files` lists the managed files",
+        )
+
+
+def _matches(rel: str, glob: bool, paths: Sequence[str]) -> bool:
+    if rel in ("", "."):
+        return bool(paths)
+    if glob:
+        return any(fnmatch.fnmatchcase(p, rel) or fnmatch.fnmatchcase(p, rel.rstrip("/") + "/*") for p in paths)
+    prefix = rel.rstrip("/") + "/"
+    return any(p == rel or p.startswith(prefix) for p in paths)
