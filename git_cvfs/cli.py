@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ls-files": ("status", "managed files with their state"),
     "doctor": ("doctor", "check install, config, credentials and archive access"),
     "trust": ("trust", "show the archive locations this repository names, and approve them on this machine"),
+    "archive": ("archive", "write a tar or zip of a revision with every managed file's data in it"),
     "reconcile": ("reconcile", "audit work tree, inventory and every archive; exit 1 on drift"),
     "resolve": ("inspect", "JSON about one path: oid, size, state, archive URLs, etag, cache path"),
     "guard": ("inspect", "exit 1 if deleting the paths would lose bytes that are nowhere else"),

@@ -26,7 +26,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    ws = Workspace.discover()
+    from git_cvfs.local.git import Repo
+
+    ws = Workspace(Repo.discover_bare() if name == "fsck" else Repo.discover())
     if name == "resolve":
         from git_cvfs.core.resolve import resolve
 

@@ -6,6 +6,7 @@ from git_cvfs import output
 from git_cvfs.core.reconcile import reconcile
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import UsageError
+from git_cvfs.local.git import Repo
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -36,10 +37,25 @@ def run(name: str, args: argparse.Namespace) -> int:
                 f"--sample {args.sample!r}: a percentage above 0 and at most 100, with --verify",
                 hint="git cvfs reconcile --verify --sample 10%",
             )
-    ws = Workspace.discover()
-    report = reconcile(
-        ws, orphans=args.orphans, fix_index=args.fix_index, from_blob=args.from_blob, verify=args.verify, sample=sample
-    )
+    ws = Workspace(Repo.discover_bare())
+    if ws.repo.bare:  # a server's repository: what its refs hold, against every archive
+        if args.fix_index or args.from_blob or args.orphans or args.verify:
+            raise UsageError(
+                "a bare repository has no work tree: --fix-index, --from-blob, --orphans and --verify need one",
+                hint="run plain `git cvfs reconcile` here, or those in a clone",
+            )
+        from git_cvfs.core.bare import reconcile_bare
+
+        report = reconcile_bare(ws)
+    else:
+        report = reconcile(
+            ws,
+            orphans=args.orphans,
+            fix_index=args.fix_index,
+            from_blob=args.from_blob,
+            verify=args.verify,
+            sample=sample,
+        )
     if args.json:
         output.emit_json(report.to_json())
         return 0 if report.ok else 1

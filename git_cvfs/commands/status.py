@@ -22,7 +22,11 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    ws = Workspace.discover()
+    from git_cvfs.local.git import Repo
+
+    ws = Workspace(Repo.discover_bare() if name == "ls-files" else Repo.discover())
+    if ws.repo.bare:
+        return _ls_files_bare(ws, args.json)
     # ls-files lists; status asks the primary archive what it lacks (unless --offline).
     report = status(ws, args.paths, offline=name == "ls-files" or args.offline)
     drift = None
@@ -67,4 +71,19 @@ def run(name: str, args: argparse.Namespace) -> int:
         if not drift.ok:
             output.data("hint: `git cvfs reconcile` lists them")
         return 0 if drift.ok else 1
+    return 0
+
+
+def _ls_files_bare(ws: Workspace, as_json: bool) -> int:
+    """A bare repository has no work tree: its managed files are the refs at HEAD, all refs."""
+    from git_cvfs.core.bare import head_refs
+
+    files, _ = head_refs(ws)
+    if as_json:
+        output.emit_json(
+            [{"path": f.path, "state": "ref", "oid": f.ref.oid, "size": f.ref.size, "cached": False} for f in files]
+        )
+        return 0
+    for f in files:
+        output.data(f"{'ref':<12} {f.ref.hex[:12]} {format_size(f.ref.size):>10}  {f.path}")
     return 0

@@ -29,6 +29,7 @@ from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissi
 from git_cvfs.format import filter_protocol as fp
 from git_cvfs.format.pktline import Reader, Writer, read_packet
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref
+from git_cvfs.format.size import format_size
 from git_cvfs.local.cache import Filer
 from git_cvfs.local.config import CONFIG_FILE
 from git_cvfs.local.git import git_blob_id
@@ -175,7 +176,8 @@ class FilterServer:
             output.error(f"git-cvfs: {req.command} {req.pathname}: {_describe(sent.cause)}")
         except (CvfsError, OSError) as exc:
             content.drain()
-            output.error(f"git-cvfs: {req.command} {req.pathname}: {_describe(exc)}")
+            hint = exc.hint if isinstance(exc, CvfsError) else None
+            output.error(f"git-cvfs: {req.command} {req.pathname}: {_describe(exc)}", hint)
             fp.reply_status(self.write, "error")
 
     def _refuse_after_store_failure(self) -> None:
@@ -249,6 +251,12 @@ class FilterServer:
             # only to hand it to textconv, which shows a ref and its bytes alike (oid and size).
             # The ref goes back as it is: nothing is downloaded, read or announced.
             fp.reply_content(self.write, [encoded])
+        elif self._archiving and plan.action in (Action.LEAVE, Action.DEFER):
+            # `git archive` would ship the ref in place of the data, and exit 0: fail it instead.
+            raise CvfsError(
+                f"git archive cannot include {path} ({format_size(ref.size)}) through git",
+                hint="use `git cvfs archive REV -o FILE`, which streams every managed file's data",
+            )
         elif plan.action is Action.LEAVE:
             reason = "GIT_CVFS_SKIP_SMUDGE=1" if self.ws.settings.skip_smudge else "fetch.include/exclude"
             self._leave(path, ref, blob, reason, encoded)
@@ -285,6 +293,8 @@ class FilterServer:
         problem = self.ws.unreadable()
         if problem is None or self.ws.cache.has(ref.hex, ref.size):
             return False
+        if self._archiving:
+            raise CvfsError(problem.message, problem.hint)
         self.report.leave(path, problem.message, f"{problem.hint}, then `git cvfs ensure`")
         fp.reply_content(self.write, [encoded])
         self._delivered.add(path, blob, len(encoded))
@@ -293,6 +303,10 @@ class FilterServer:
     @cached_property
     def _reading_history(self) -> bool:
         return _parent_git_command() in _HISTORY_VIEWS
+
+    @cached_property
+    def _archiving(self) -> bool:
+        return _parent_git_command() == "archive"
 
     def _download_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -322,6 +336,11 @@ class FilterServer:
         self._leave(path, ref, blob, reason)
 
     def _leave(self, path: str, ref: Ref, blob: str | None, reason: str, encoded: bytes | None = None) -> None:
+        if self._archiving:  # an archive with a ref in place of the data is not one
+            raise CvfsError(
+                f"git archive cannot include {path}: {reason}",
+                hint="use `git cvfs archive REV -o FILE` once the archive is reachable",
+            )
         self.report.leave(path, reason)
         encoded = encoded or ref.encode()
         fp.reply_content(self.write, [encoded])

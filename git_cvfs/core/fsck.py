@@ -41,6 +41,16 @@ def fsck(ws: Workspace, *, repair: bool) -> FsckResult:
             result.corrupt_objects.append(hex_digest)
             if repair:
                 ws.cache.remove(hex_digest)  # a damaged copy is worse than none: the archive has the real one
+    if ws.repo.bare:  # no index, no .gitattributes read: every ref at HEAD, and HEAD's inventory
+        from git_cvfs.core.bare import head_refs, head_rows
+
+        _, malformed = head_refs(ws)
+        result.bad_refs = dict(malformed)
+        try:
+            head_rows(ws)
+        except CvfsError as exc:
+            result.inventory_error = exc.message
+        return result
     items: list[tuple[str, str]] = []
     if ws.repo.has_head():
         for record in split_z(ws.repo.git("ls-tree", "-r", "-z", "--full-tree", "HEAD")):

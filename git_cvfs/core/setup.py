@@ -19,6 +19,10 @@ ATTRS = "filter=cvfs diff=cvfs merge=binary -text"
 INDEX_ATTRS_LINE = f"{SHARD_DIR}/*.jsonl merge=cvfs-index -text"
 
 
+# git runs textconv once per version a diff shows: a shell script answers refs itself.
+TEXTCONV = Path(__file__).parent.parent / "shims" / "textconv.sh"
+
+
 def filter_config(exe: str) -> dict[str, str]:
     q = shlex.quote(exe)
     return {
@@ -26,7 +30,7 @@ def filter_config(exe: str) -> dict[str, str]:
         "filter.cvfs.clean": f"{q} clean -- %f",
         "filter.cvfs.smudge": f"{q} smudge -- %f",
         "filter.cvfs.required": "true",
-        "diff.cvfs.textconv": f"{q} textconv",
+        "diff.cvfs.textconv": f"sh {shlex.quote(str(TEXTCONV))} {q}",
         "merge.cvfs.name": "git-cvfs managed file (conflicts keep ours)",
         "merge.cvfs.driver": f"{q} merge-ref %O %A %B %P",
         "merge.cvfs-index.name": "git-cvfs inventory shard",

@@ -47,6 +47,21 @@ class Repo(NamedTuple):
     git_dir: Path
     common_dir: Path
     hooks_dir: Path  # `--git-path hooks` (core.hooksPath honoured), asked in the same git call
+    bare: bool = False  # a repository with no work tree (a server's): root is its git directory
+
+    @classmethod
+    def discover_bare(cls, cwd: str | Path | None = None) -> Repo:
+        """The repository around cwd, bare or not (for the commands that audit a server's)."""
+        proc = run_git(
+            ["rev-parse", "--path-format=absolute", "--is-bare-repository", "--git-dir", "--git-common-dir"],
+            cwd=cwd,
+            check=False,
+        )
+        lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+        if proc.returncode != 0 or len(lines) != 3 or lines[0] != "true":
+            return cls.discover(cwd)
+        git_dir, common = Path(lines[1]), Path(lines[2])
+        return cls(root=git_dir, git_dir=git_dir, common_dir=common, hooks_dir=common / "hooks", bare=True)
 
     @classmethod
     def discover(cls, cwd: str | Path | None = None) -> Repo:

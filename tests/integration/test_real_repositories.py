@@ -261,3 +261,53 @@ def test_a_git_am_conflict_names_the_stale_row_and_the_fix(project: Project, tmp
     project.cvfs("reconcile", "--fix-index", check=False)
     project.git("commit", "-q", "-m", "rows", "--", ".cvfs/index")
     assert project.cvfs("reconcile").returncode == 0
+
+
+def test_git_archive_fails_loudly_and_git_cvfs_archive_streams_the_data(project: Project, tmp_path: Path) -> None:
+    import tarfile
+    import zipfile
+
+    project.git("config", "-f", ".cvfs/config", "smudge.streamMax", "30KB")  # big.bin goes out of band
+    big, small = rand(60_000, 50), rand(20_000, 51)
+    project.write("data/big.bin", big)
+    project.write("data/small.bin", small)
+    project.write("tool.sh", b"#!/bin/sh\necho hi\n")
+    (project.root / "tool.sh").chmod(0o755)
+    (project.root / "link").symlink_to("tool.sh")
+    project.commit_all()
+    plain = project.git("archive", "-o", str(tmp_path / "plain.tar"), "HEAD", check=False)
+    assert plain.returncode != 0 and "data/big.bin" in plain.stderr and "git cvfs archive" in plain.stderr
+    cache = project.root / ".git/cvfs/objects"
+    before = sorted(p.name for p in cache.rglob("*") if p.is_file())
+    out = json.loads(project.cvfs("archive", "HEAD", "-o", str(tmp_path / "data.tar"), "--json").stdout)
+    assert (out["files"], out["materialized"]) == (8, 2)  # .cvfs/ (3), .gitattributes, 2 data, tool.sh, link
+    with tarfile.open(tmp_path / "data.tar") as tar:
+        assert tar.extractfile("data/big.bin").read() == big  # type: ignore[union-attr]
+        assert tar.extractfile("data/small.bin").read() == small  # type: ignore[union-attr]
+        assert tar.getmember("tool.sh").mode == 0o755 and tar.getmember("link").issym()
+    project.cvfs("archive", "HEAD", "-o", str(tmp_path / "data.zip"), "--prefix", "snap/")
+    with zipfile.ZipFile(tmp_path / "data.zip") as zf:
+        assert zf.read("snap/data/big.bin") == big
+    assert sorted(p.name for p in cache.rglob("*") if p.is_file()) == before  # the lean cache kept nothing new
+    bad = project.cvfs("archive", "nope", "-o", str(tmp_path / "x.tar"), check=False)
+    assert bad.returncode == 2 and "'nope' is not a revision" in bad.stderr
+
+
+def test_reconcile_fsck_and_ls_files_in_a_bare_repository(project: Project) -> None:
+    """A server's repository has no work tree: it can still audit what its refs hold."""
+    data, old = rand(20_000, 60), rand(20_000, 61)
+    project.write("data/a.bin", old)
+    project.commit_all("old")
+    project.write("data/a.bin", data)
+    project.commit_all("new")
+    project.git("push", "-q", "origin", "main")
+    bare = project.remote
+    listed = git(bare, "cvfs", "ls-files", "--json")
+    assert [(f["path"], f["oid"]) for f in json.loads(listed.stdout)] == [("data/a.bin", f"sha256:{hex_of(data)}")]
+    assert json.loads(git(bare, "cvfs", "fsck", "--json").stdout)["ok"]
+    assert git(bare, "cvfs", "reconcile").returncode == 0
+    project.archive_path(hex_of(old)).unlink()  # an object only history needs
+    audit = json.loads(git(bare, "cvfs", "reconcile", "--json", check=False).stdout)
+    assert [(f["kind"], f["path"]) for f in audit["findings"]] == [("missing_in_archive", "data/a.bin")]
+    refused = git(bare, "cvfs", "reconcile", "--fix-index", check=False)
+    assert refused.returncode == 2 and "bare repository" in refused.stderr
