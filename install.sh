@@ -64,6 +64,10 @@ if [ "$mode" = dev ]; then
         npm install --prefix "$managers" -E husky@9.1.7 lefthook@2.2.1 --no-audit --no-fund --silent
         say "installed Husky and lefthook into $managers"
     fi
+    # An editable install leaves pip's data files out: link the man pages where man looks
+    # for the programs in .venv/bin (git help cvfs, git cvfs --help).
+    mkdir -p "$venv/share/man/man1"
+    ln -sfn "$src"/docs/man/*.1 "$venv/share/man/man1/"
     say "run the tests with: .venv/bin/python -m pytest"
     exit 0
 fi
@@ -78,10 +82,33 @@ make_venv "$venv"
 say "installed $("$venv/bin/git-cvfs" --version) into $venv"
 ln -sfn "$venv/bin/git-cvfs" "$bindir/git-cvfs"
 say "linked $bindir/git-cvfs"
+# The man pages, where man looks for the programs in $bindir (`git help cvfs`, `git cvfs --help`).
+mandir=${GIT_CVFS_MANDIR:-$(dirname "$bindir")/share/man/man1}
+mkdir -p "$mandir"
+for page in "$mandir"/git-cvfs*.1; do  # pages of commands that are gone
+    [ -L "$page" ] && [ ! -e "$page" ] && rm -f "$page"
+done
+ln -sfn "$venv"/share/man/man1/git-cvfs*.1 "$mandir/"
+say "linked the man pages into $mandir"
 if [ "$git_config" = 1 ]; then
-    "$venv/bin/git-cvfs" install --global --skip-repo 2>&1 | sed 's/^/install.sh: /'
+    "$venv/bin/git-cvfs" install --global 2>&1 | sed 's/^/install.sh: /'
 fi
 case ":$PATH:" in
     *":$bindir:"*) say "done: try it with \`git cvfs try\`" ;;
-    *) say "done: $bindir is not on your PATH; add it (export PATH=\"$bindir:\$PATH\") and run \`git cvfs try\`" ;;
+    *)
+        case "${SHELL:-}" in
+            */zsh) profile="~/.zshrc" ;;
+            */fish) profile="" ;;
+            *) profile="~/.bashrc" ;;
+        esac
+        say "done, but $bindir is not on your PATH, so new shells will not find git-cvfs."
+        if [ -n "$profile" ]; then
+            say "add it for every new shell with:"
+            echo "    echo 'export PATH=\"$bindir:\$PATH\"' >> $profile"
+        else
+            say "add it for every new shell with:"
+            echo "    fish_add_path $bindir"
+        fi
+        say "then open a new shell (or run: export PATH=\"$bindir:\$PATH\") and try it with \`git cvfs try\`"
+        ;;
 esac

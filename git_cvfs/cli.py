@@ -8,7 +8,7 @@ import os
 import sys
 
 from git_cvfs import __version__
-from git_cvfs.errors import EXIT_INTERRUPTED, EXIT_USAGE, CvfsError
+from git_cvfs.errors import EXIT_INTERRUPTED, EXIT_SIGPIPE, EXIT_USAGE, CvfsError
 
 # Not `from typing import TYPE_CHECKING`: typing (with re and contextlib) costs a hook
 # with nothing to do about 13 ms at start-up. Type checkers treat this name the same.
@@ -68,6 +68,14 @@ def _top_help() -> str:
     return "\n".join(lines)
 
 
+def top_parser() -> argparse.ArgumentParser:
+    """`git cvfs` itself, for its man page: the options it takes before a command."""
+    parser = _parser(prog="git cvfs", description="Large files in git as tiny refs, their bytes in archives you own.")
+    parser.usage = "git cvfs <command> [options]"
+    parser.add_argument("--version", action="store_true", help="print the version")
+    return parser
+
+
 def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_top_help())
@@ -87,13 +95,30 @@ def _dispatch(argv: list[str]) -> int:
 
         filter_process()
     if name not in COMMANDS:
-        raise _usage(f"unknown command {name!r}", "run `git cvfs --help` for the list of commands")
+        import difflib
+
+        close = difflib.get_close_matches(name, [n for n in COMMANDS if n not in _PLUMBING], n=3, cutoff=0.6)
+        if close:
+            hint = "did you mean " + " or ".join(f"`git cvfs {c}`" for c in close) + "?"
+        else:
+            hint = "run `git cvfs --help` for the list of commands"
+        raise _usage(f"{name!r} is not a git-cvfs command", hint)
+    module = importlib.import_module(f"git_cvfs.commands.{COMMANDS[name][0]}")
+    args = command_parser(name).parse_args(argv[1:])
+    result: int = module.run(name, args)
+    return result
+
+
+# Run by git or by our hooks, not by people: left out of suggestions for a mistyped command.
+_PLUMBING = ("filter-process", "clean", "smudge", "textconv", "merge-ref", "merge-index", "hook-impl")
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of one command, with its options (the man pages are made from these)."""
     module = importlib.import_module(f"git_cvfs.commands.{COMMANDS[name][0]}")
     parser = _parser(prog=f"git cvfs {name}", description=COMMANDS[name][1])
     module.add_arguments(name, parser)
-    args = parser.parse_args(argv[1:])
-    result: int = module.run(name, args)
-    return result
+    return parser
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -116,9 +141,11 @@ def _usage(message: str, hint: str) -> CvfsError:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        sys.stdout.flush()  # here, where a reader that went away is caught below
+        return code
     except CvfsError as exc:
-        if os.environ.get("GIT_CVFS_TRACE") == "1":
+        if os.environ.get("GIT_CVFS_TRACE", "") not in ("", "0"):
             _print_traceback()
         from git_cvfs import output
 
@@ -128,7 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        return 1
+        # The reader stopped reading (`| head`): say nothing, and exit as git does when its
+        # reader goes away (killed by SIGPIPE). Python's exit flush would complain otherwise.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_SIGPIPE
     except OSError as exc:
         if exc.errno not in _ENVIRONMENT_ERRORS:
             return _internal_error(exc)
@@ -156,16 +187,65 @@ _ENVIRONMENT_ERRORS = {
 
 
 def _internal_error(exc: Exception) -> int:
-    """A bug: one line, and the traceback for GIT_CVFS_TRACE=1."""
-    if os.environ.get("GIT_CVFS_TRACE") == "1":
+    """A bug: one line, the traceback and versions in a log whose path is printed, exit 3."""
+    if os.environ.get("GIT_CVFS_TRACE", "") not in ("", "0"):
         _print_traceback()
     from git_cvfs import output
+    from git_cvfs.errors import EXIT_INTERNAL
 
-    output.error(
-        f"internal error: {type(exc).__name__}: {exc}",
-        "rerun with GIT_CVFS_TRACE=1 for the traceback, and report it",
+    try:
+        where = _write_crash_log(exc)
+        hint = f"this is a bug in git-cvfs: please report it with the log {where}"
+    except OSError:
+        hint = "this is a bug in git-cvfs: rerun with GIT_CVFS_TRACE=1 for the traceback, and report it"
+    output.error(f"internal error: {type(exc).__name__}: {exc}", hint)
+    return EXIT_INTERNAL
+
+
+def _write_crash_log(exc: Exception) -> str:
+    """<git dir>/cvfs/logs/ (outside a repository, the user's cache): what ran, on what, and
+    where it broke; redacted like all output. The newest 20 logs are kept."""
+    import platform
+    import subprocess
+    import time
+    import traceback
+    from importlib import metadata
+    from pathlib import Path
+
+    from git_cvfs.output import redact
+
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--absolute-git-dir"], capture_output=True, text=True, timeout=10, check=False
+        )
+        git_version = subprocess.run(["git", "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        found, git_version = None, "git not found"
+    if found is not None and found.returncode == 0 and found.stdout.strip():
+        logs = Path(found.stdout.strip()) / "cvfs" / "logs"
+    else:
+        logs = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "git-cvfs" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    versions = [f"git-cvfs {__version__}", f"python {platform.python_version()}", git_version, platform.platform()]
+    for dist in ("boto3", "botocore", "azure-storage-blob", "filelock", "dulwich"):
+        try:
+            versions.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    text = "\n".join(
+        [
+            f"command: git-cvfs {' '.join(sys.argv[1:])}",
+            f"cwd: {os.getcwd()}",
+            *versions,
+            "",
+            "".join(traceback.format_exception(exc)),
+        ]
     )
-    return 1
+    path = logs / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    path.write_text(redact(text), encoding="utf-8")
+    for old in sorted(logs.glob("crash-*.log"))[:-20]:
+        old.unlink(missing_ok=True)
+    return str(path)
 
 
 def _print_traceback() -> None:

@@ -21,11 +21,14 @@ def crash_point(name: str) -> None:
 
 
 def fault_point(name: str) -> None:
-    """GIT_CVFS_FAIL_AT=<name> raises EIO here; <name>:<ERRNO> (ENOSPC, say) raises that one."""
+    """GIT_CVFS_FAIL_AT=<name> raises EIO here; <name>:<ERRNO> (ENOSPC, say) raises that one;
+    <name>:BUG raises what a bug in git-cvfs would (a RuntimeError)."""
     given = os.environ.get("GIT_CVFS_FAIL_AT")
     if given is None:
         return
     point, _, code = given.rpartition(":")
+    if code == "BUG" and point == name:
+        raise RuntimeError(f"injected bug at {name}")
     if not (code.isupper() and hasattr(errno, code)):  # point names have colons; an errno name is last
         point, code = given, "EIO"
     if point == name:

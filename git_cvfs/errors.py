@@ -4,7 +4,9 @@ from __future__ import annotations
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3  # a bug in git-cvfs: the traceback is in a log whose path is printed
 EXIT_INTERRUPTED = 130
+EXIT_SIGPIPE = 141  # the reader of our output went away, as for git (128 + SIGPIPE)
 
 
 class CvfsError(Exception):
@@ -59,6 +61,11 @@ class ArchiveError(CvfsError):
 
 class ObjectMissingError(ArchiveError):
     pass
+
+
+class UnreachableError(ArchiveError):
+    """No answer from the archive (a refused or timed-out connection, a read that timed out),
+    after every retry: the rest of this run does not wait on it again."""
 
 
 class IntegrityError(CvfsError):

@@ -120,7 +120,11 @@ def new_project(tmp_path: Path, config: dict[str, str], name: str = "project") -
     remote = tmp_path / f"{name}-remote.git"
     git(tmp_path, "init", "-q", "--bare", str(remote))
     git(tmp_path, "init", "-q", str(root))
-    cvfs(root, "init", "--archive", config.pop("archive.primary.url", archive.as_uri()))
+    init = ["init", "--archive", config.pop("archive.primary.url", archive.as_uri()), "--create"]
+    for key in ("endpoint", "region", "profile"):
+        if f"archive.primary.{key}" in config:
+            init += [f"--{key}", config.pop(f"archive.primary.{key}")]
+    cvfs(root, *init)
     for key, value in {"scope.minSize": "1KB", **config}.items():
         git(root, "config", "-f", ".cvfs/config", key, value)
     # The archives written into .cvfs/config above are this user's own: approve them, as the
@@ -172,7 +176,7 @@ def s3_archive(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> CloudArchiv
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing-key-id")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("GIT_CVFS_S3_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("GIT_CVFS_TRANSFER_ATTEMPTS", "3")
     import boto3
 
     boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket="cvfs-test")
@@ -183,7 +187,7 @@ def s3_archive(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> CloudArchiv
 def azure_archive(azurite_server: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> CloudArchive:
     conn = azurite_connection_string(azurite_server)
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", conn)
-    monkeypatch.setenv("GIT_CVFS_AZURE_RETRIES", "2")
+    monkeypatch.setenv("GIT_CVFS_TRANSFER_ATTEMPTS", "3")
     from azure.storage.blob import BlobServiceClient
 
     container = "c" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:20]

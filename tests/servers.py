@@ -278,3 +278,33 @@ class RecordingServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class SilentServer:
+    """Accepts connections on a free loopback port and never answers: a hung archive endpoint."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self._held.append(conn)  # read nothing, answer nothing, keep it open
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for conn in self._held:
+            conn.close()
+        self.sock.close()

@@ -14,6 +14,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
+    from git_cvfs.crash import fault_point
+
+    fault_point("doctor:start")  # the tests' stand-in for a bug, anywhere
     checks = doctor(Workspace.discover(), probe=args.probe, roundtrip=args.roundtrip)
     failed = [c for c in checks if not c.ok]
     if args.json:

@@ -17,6 +17,15 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", metavar="REGION", help="S3 region")
     parser.add_argument("--profile", metavar="NAME", help="AWS profile from ~/.aws/config")
     parser.add_argument(
+        "--create", action="store_true", help="create the directory, bucket or container when it does not exist"
+    )
+    parser.add_argument(
+        "--no-probe",
+        dest="probe",
+        action="store_false",
+        help="do not look at the archive now (offline set-up); `git cvfs doctor --probe` checks it later",
+    )
+    parser.add_argument(
         "--skill", action="store_true", help="also write an agent skill file (Claude skills, Cursor rules)"
     )
 
@@ -30,10 +39,23 @@ def run(name: str, args: argparse.Namespace) -> int:
         region=args.region,
         profile=args.profile,
         skill=args.skill,
+        create=args.create,
+        probe=args.probe,
     )
+    if args.archive is None and (args.create or not args.probe):
+        output.warn("--create and --no-probe go with --archive; nothing to do for them here")
     for path in report.created:
         output.info(f"git-cvfs: wrote {path}")
-    output.info(f"git-cvfs: primary archive {report.archive_url}")
+    output.info(
+        f"git-cvfs: primary archive {report.archive_url}" + (f" ({report.location})" if report.location else "")
+    )
+    if report.machine_local:
+        output.warn(
+            "the primary archive is a directory on this machine only: teammates and CI cannot reach it, "
+            "and a clone elsewhere gets refs it cannot fill",
+            hint="for a team, name a shared archive: `git cvfs init --archive s3://BUCKET/PREFIX` "
+            "(or az://ACCOUNT/CONTAINER/PREFIX, or file:///a/shared/mount)",
+        )
     if report.approved:
         output.info(f"git-cvfs: approved {report.approved} on this machine (`git cvfs trust --list`)")
     if report.install:

@@ -21,8 +21,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--repair", action="store_true", help="remove corrupt cache objects (the archive has them)")
     elif name == "prune":
         parser.add_argument("--dry-run", action="store_true", help="list what would be dropped")
-    if name != "resolve":
-        parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    # resolve answers in JSON always; --json is accepted so that every read command takes it.
+    parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
 
 
 def run(name: str, args: argparse.Namespace) -> int:

@@ -14,20 +14,33 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         dest="scope",
         action="store_const",
         const="global",
-        help="in ~/.gitconfig (default); hooks too when run inside a repository",
+        help="in ~/.gitconfig (default); touches no repository: hooks go into each one at "
+        "`git cvfs init`, or at the first `git add` or checkout that runs the filter there",
     )
     where.add_argument(
-        "--local", dest="scope", action="store_const", const="local", help="in this repository's .git/config only"
+        "--local",
+        dest="scope",
+        action="store_const",
+        const="local",
+        help="in this repository's .git/config, and its hooks installed (or repaired) now",
     )
     parser.set_defaults(scope="global")
     if name == "install":
-        parser.add_argument(
-            "--skip-repo", action="store_true", help="only the git config: no hooks in the current repository"
-        )
+        # What --global now always does; kept so that older scripts still run.
+        parser.add_argument("--skip-repo", action="store_true", help=argparse.SUPPRESS)
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    repo = None if getattr(args, "skip_repo", False) else Repo.find()
+    # Only --local touches a repository: `install --global` run from inside some checkout
+    # must not write hooks into it.
+    repo = Repo.find() if args.scope == "local" else None
+    if args.scope == "local" and repo is None:
+        from git_cvfs.errors import UsageError
+
+        raise UsageError(
+            "--local needs a repository, and this is not inside one",
+            hint="cd into the repository, or use `git cvfs install --global`",
+        )
     op = install if name == "install" else uninstall
     report = op(scope=args.scope, repo=repo)
     verb = "set" if name == "install" else "removed"
@@ -40,6 +53,9 @@ def run(name: str, args: argparse.Namespace) -> int:
         output.info(f"git-cvfs: {line}")
     if any("block" in line for line in report.hooks):
         output.info("hint: these hook scripts are committed: `git add` them and commit, so the team runs git-cvfs too")
-    if repo is None and name == "install" and not getattr(args, "skip_repo", False):
-        output.info("git-cvfs: not in a repository, so no hooks installed; the filter installs them on first use")
+    if repo is None and name == "install":
+        output.info(
+            "git-cvfs: no repository touched: hooks go into each one at `git cvfs init`, or at the first "
+            "`git add` or checkout there (`git cvfs install --local` puts them in the current one now)"
+        )
     return 0

@@ -66,6 +66,11 @@ def run(name: str, args: argparse.Namespace) -> int:
         output.data(f"... and {report.omitted} more finding(s) not listed")
     if report.fixed:
         output.data(f"rewrote {len(report.fixed) + report.fixed_omitted} inventory row(s) in .cvfs/index; commit them")
+    elif report.outdated:
+        output.info(
+            f"git-cvfs: {len(report.outdated)} inventory row(s) do not record copies this machine verified since "
+            f"(first: {report.outdated[0]}); `git cvfs reconcile --fix-index` records them, then commit .cvfs/index"
+        )
     if args.verify:
         output.data(f"read back and hashed {report.read_back} archived object(s)")
     output.data(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from git_cvfs import output
 from git_cvfs.core.setup import track, untrack
@@ -15,9 +16,11 @@ def run(name: str, args: argparse.Namespace) -> int:
     repo = Repo.discover()
     if name == "track":
         for pattern, changed in track(repo, args.patterns):
-            output.info(f"Tracking {pattern}" if changed else f"{pattern} is already tracked")
+            shown = shlex.quote(pattern)  # as a user would type it again: the shell must not expand it
+            output.info(f"Tracking {shown}" if changed else f"{shown} is already tracked")
         output.info("hint: `git add` matching files now; files already committed need `git add --renormalize .`")
     else:
         for pattern, changed in untrack(repo, args.patterns):
-            output.info(f"Untracking {pattern}" if changed else f"{pattern} was not tracked")
+            shown = shlex.quote(pattern)
+            output.info(f"Untracking {shown}" if changed else f"{shown} was not tracked")
     return 0

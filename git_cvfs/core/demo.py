@@ -95,9 +95,9 @@ def run_demo(path: Path | None, say: Callable[[str], None]) -> Path:
     say("\n1. A project whose data/ is managed by git-cvfs")
     d.run(f"git init --bare -q {remote}", root)
     d.run(f"git init -q {project}", root)
-    d.run(f"git cvfs init --archive {archive.as_uri()}", project)
+    d.run(f"git cvfs init --archive {archive.as_uri()} --create", project)
     d.run("git config -f .cvfs/config scope.minSize 64KB", project)
-    d.run("git cvfs track data/**", project)
+    d.run("git cvfs track 'data/**'", project)  # quoted, as a user must type it: the shell would expand it
 
     say("\n2. Add data with plain git: large files become refs, their bytes go to the archive")
     (project / "data").mkdir()

@@ -43,17 +43,17 @@ def _filter_config(ws: Workspace) -> Check:
     proc = run_git(["config", "filter.cvfs.process"], cwd=ws.repo.root, check=False)
     value = proc.stdout.decode().strip()
     if not value:
-        return Check("filter", False, "filter.cvfs.process is not set", "run `git cvfs install`")
+        return Check("filter", False, "filter.cvfs.process is not set", "run `git cvfs install --local`")
     exe = shlex.split(value)[0]
     if os.path.isabs(exe) and not os.access(exe, os.X_OK):
         return Check(
-            "filter", False, f"filter.cvfs.process runs {exe}, which is missing", "run `git cvfs install` again"
+            "filter", False, f"filter.cvfs.process runs {exe}, which is missing", "run `git cvfs install --local` again"
         )
     required = (
         run_git(["config", "--bool", "filter.cvfs.required"], cwd=ws.repo.root, check=False).stdout.decode().strip()
     )
     if required != "true":
-        return Check("filter", False, "filter.cvfs.required is not true", "run `git cvfs install`")
+        return Check("filter", False, "filter.cvfs.required is not true", "run `git cvfs install --local`")
     return Check("filter", True, f"filter-process via {exe}")
 
 
@@ -62,7 +62,7 @@ def _hooks(ws: Workspace) -> Check:
     lay = layout(ws.repo)
     problems = hook_problems(ws.repo)
     if problems:
-        return Check("hooks", False, "; ".join(problems), "run `git cvfs install`")
+        return Check("hooks", False, "; ".join(problems), "run `git cvfs install --local`")
     where = f"the git-cvfs block in {lay.scripts}/*" if lay.committed else f"{len(HOOKS)} hooks in {lay.directory}"
     return Check("hooks", True, where)
 
@@ -126,8 +126,9 @@ def _trust(ws: Workspace, name: str) -> Check:
 
 def _probe(ws: Workspace, name: str) -> Check:
     archive = ws.archive(name)
-    archive.head("objects/00/00/" + "0" * 64)  # a key that never exists: any answer proves access
-    return Check(f"reach {name}", True, f"{archive.url} answered")
+    found = archive.probe()  # the bucket, container or directory itself: a missing one fails
+    archive.head("objects/00/00/" + "0" * 64)  # and objects can be asked about
+    return Check(f"reach {name}", True, f"{archive.url}: {found}")
 
 
 def _roundtrip(ws: Workspace, name: str) -> Check:

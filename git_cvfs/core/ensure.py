@@ -89,6 +89,10 @@ def _ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool) -> Ens
         result.still_refs = [f.path for f in todo]
         return result
     materialize(ws, todo, result)
+    # Complete: every file still a ref when ensure is done (its download failed, it changed
+    # underfoot), not only those a check would list.
+    done = set(result.materialized) | set(result.changed_underfoot)  # the latter hold what changed them
+    result.still_refs = [f.path for f in todo if f.path not in done]
     _refresh_stale_index_entries(ws, [f for f in files if f.state is State.MATERIALIZED])
     return result
 

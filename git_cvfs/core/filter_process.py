@@ -6,13 +6,14 @@ import contextlib
 import fcntl
 import os
 import sys
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from git_cvfs import output
+from git_cvfs import output, trace
 from git_cvfs.core.buffer import SpillBuffer
 from git_cvfs.core.filter import (
     Action,
@@ -121,16 +122,22 @@ class FilterServer:
         self.cleaned: dict[str, Ref] = {}  # path -> the ref this process answered a clean with
         # path -> (git id of the ref blob, bytes given to git), for settle_racy at the end.
         self._delivered = RecentDeliveries()
+        # Objects downloaded from the primary archive for this checkout (oid hex -> archive), and
+        # the files given them: once git has written those, the cache copies go (one copy on disk).
+        self._sources: dict[str, str] = {}
+        self._from_primary: list[tuple[str, Ref]] = []
 
     def serve(self) -> None:
         caps = fp.handshake(self.read, self.write, self._flush)
         self.can_delay = "delay" in caps
+        trace.trace("filter", f"handshake: version=2, capabilities {' '.join(sorted(caps))}")
         self._flush()
         try:
             while (req := fp.read_request(self.read)) is not None:
                 self._handle(req)
                 self._flush()
             self._settle_written()
+            self._drop_downloaded_copies()
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
@@ -149,11 +156,22 @@ class FilterServer:
             self.unhooked = True
             output.warn(
                 "git-cvfs hooks will not run in this repository: " + "; ".join(problems),
-                hint="run `git cvfs install` (and commit what it adds to committed hook scripts); "
+                hint="run `git cvfs install --local` (and commit what it adds to committed hook scripts); "
                 "until then git-cvfs archives what `git add` stores as it goes",
             )
 
     def _handle(self, req: fp.Request) -> None:
+        if trace.ENABLED:
+            started = time.monotonic()
+            trace.trace("filter", "<- " + " ".join(f"{k}={v}" for k, v in req.headers.items()))
+            try:
+                self._handle_request(req)
+            finally:
+                trace.trace("filter", f"-> {req.command} {req.pathname} done ({time.monotonic() - started:.3f} s)")
+            return
+        self._handle_request(req)
+
+    def _handle_request(self, req: fp.Request) -> None:
         if not self._started:
             self._first_request()
         if req.command == "list_available_blobs":  # the only request that carries no content
@@ -318,18 +336,25 @@ class FilterServer:
     def _download(self, ref: Ref) -> Path:
         from git_cvfs.remote.transfer import download_to_cache
 
-        return download_to_cache(self.ws.archives, self.ws.cache, ref, concurrency=self.ws.settings.concurrency)
+        return download_to_cache(
+            self.ws.archives, self.ws.cache, ref, concurrency=self.ws.settings.concurrency, source=self._sources
+        )
 
     def _reply_downloaded(self, path: str, ref: Ref, blob: str | None, future: Future[Path]) -> None:
         exc = future.exception()
         if exc is None:
             fp.reply_content(self.write, cache_chunks(self.ws, ref))
             self._delivered.add(path, blob, ref.size)
+            if self._sources.get(ref.hex) == "primary":
+                self._from_primary.append((path, ref))
             return
         if isinstance(exc, IntegrityError | ObjectMissingError):
             reason = exc.message
         elif isinstance(exc, ArchiveError):
-            self._archive_down = f"archive unreachable: {exc.message}"
+            # Downloads in flight when the archive went away fail each with its own key: one
+            # reason for them all, so the report is one line.
+            if self._archive_down is None:
+                self._archive_down = f"archive unreachable: {exc.message}"
             reason = self._archive_down
         else:
             reason = f"archive error: {exc}"
@@ -355,6 +380,19 @@ class FilterServer:
             settle_racy(self.ws.repo.index_file, self.ws.repo.root, self._delivered.as_dict(), lock_wait=0)
         except OSError as exc:
             output.warn(f"git-cvfs could not record the stat data of the files it wrote: {exc}")
+
+    def _drop_downloaded_copies(self) -> None:
+        """The lean cache (cache.keep = false): objects this checkout downloaded from the primary
+        archive, now in the work tree (git wrote them and its index vouches for them), leave the
+        cache, so a clone holds its data once. The archive just gave these bytes, verified."""
+        if not self._from_primary or self.ws.settings.cache_keep:
+            return
+        from git_cvfs.core.lean import drop_cache_copies
+
+        try:
+            drop_cache_copies(self.ws, self._from_primary, {ref.hex: True for _, ref in self._from_primary})
+        except (CvfsError, OSError) as exc:
+            output.warn(f"git-cvfs kept the cache copies of what it downloaded: {exc}")
 
     def _take_available(self) -> list[str]:
         if not self._delayed:
@@ -480,5 +518,5 @@ def _archive_unhooked(ws: Workspace, cleaned: dict[str, Ref]) -> None:
     if failed:
         output.warn(
             f"git-cvfs could not archive {len(failed)} object(s): {next(iter(failed.values()))}",
-            hint="run `git cvfs install`, then `git cvfs push`",
+            hint="run `git cvfs install --local`, then `git cvfs push`",
         )

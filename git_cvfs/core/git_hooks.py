@@ -7,6 +7,7 @@ took about half of its 130-160 ms (see hook_fast)."""
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -48,6 +49,7 @@ def pre_commit(ws: Workspace) -> int:
     filtered = repo.attr_values("filter", [p for p, _ in changed])
     scan = scan_blobs(repo, changed)
     problems: list[str] = []
+    raw_refused = False
     for path, why in scan.malformed:
         problems.append(f"{path}: malformed git-cvfs ref ({why})")
     managed_refs = [(p, r) for p, r in scan.refs if filtered.get(p) == "cvfs"]
@@ -55,7 +57,8 @@ def pre_commit(ws: Workspace) -> int:
         if filtered.get(path) != "cvfs":  # `git mv` out of a tracked pattern: clones would get the JSON
             problems.append(
                 f"{path}: a git-cvfs ref at a path git-cvfs does not manage (moved out of a tracked pattern?)"
-                f" (track it: `git cvfs track '{_pattern_for(path)}'`, then `git add {path}`; or move it back)"
+                f" (track it: `git cvfs track {shlex.quote(_pattern_for(path))}`, then `git add {shlex.quote(path)}`;"
+                " or move it back)"
             )
     for path, size in scan.plain:
         min_size = settings.min_size_for(path)
@@ -64,18 +67,22 @@ def pre_commit(ws: Workspace) -> int:
         if filtered.get(path) == "cvfs":
             problems.append(
                 f"{path}: {format_size(size)} of raw content bypassed the cvfs filter"
-                " (is git-cvfs installed? run `git cvfs install`, then `git add` it again)"
+                " (is git-cvfs installed? run `git cvfs install --local`, then `git add` it again)"
             )
         elif settings.in_scope(path):
             problems.append(
                 f"{path}: {format_size(size)} is at or above minSize ({format_size(min_size)}) but not managed"
-                f" (run `git cvfs track '{path}'`, then `git add` it again)"
+                f" (run `git cvfs track {shlex.quote(path)}`, then `git add {shlex.quote(path)}`)"
             )
+            raw_refused = True
     if problems:
-        raise CvfsError(
-            "commit refused:\n  " + "\n  ".join(problems),
-            hint="fix the files named above; git-cvfs never lets large raw files or broken refs into a commit",
-        )
+        hint = "fix the files named above; git-cvfs never lets large raw files or broken refs into a commit"
+        if raw_refused:
+            hint += (
+                " (to allow raw files of some size or place: `git config -f .cvfs/config scope.minSize 50MB`, "
+                "or limit the check to some directories with scope.prefix; docs/configuration.md)"
+            )
+        raise CvfsError("commit refused:\n  " + "\n  ".join(problems), hint=hint)
     outcome = archive_refs(ws, managed_refs)
     paths = {r.hex: p for p, r in managed_refs}
     raise_for_missing(PushResult(outcome, paths), "commit refused")

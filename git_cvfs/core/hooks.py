@@ -196,7 +196,7 @@ def _write_shim(target: Path, hook: str, text: str, *, chain_to: Path) -> HookCh
                 if not _same_manager(target, chain_to):
                     raise CvfsError(
                         f"{target} is another tool's hook and {chain_to.name} is taken too; not overwriting either",
-                        hint=f"merge them into one hook at {chain_to}, then run `git cvfs install` again",
+                        hint=f"merge them into one hook at {chain_to}, then run `git cvfs install --local` again",
                     )
                 chain_to.unlink()  # a stale copy of the same manager's hook: the new one replaces it
             os.replace(target, chain_to)

@@ -14,6 +14,7 @@ from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.format.inventory import Row
 from git_cvfs.format.ref import Ref
+from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.index_store import (
     check_unversioned_count,
@@ -52,6 +53,10 @@ class ReconcileReport:
     stale_paths: list[str] = field(default_factory=list)  # the first MAX_FINDINGS of them
     fixed: list[str] = field(default_factory=list)
     fixed_omitted: int = 0  # stale rows removed past MAX_FINDINGS, counted, not listed
+    # Rows behind the archives: an archive holds the object under an etag this machine verified
+    # (a refill by `push --archive`, an upload by pre-push after an offline commit) that the row
+    # does not record yet. Not drift; `--fix-index` records them.
+    outdated: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -72,6 +77,8 @@ class ReconcileReport:
             "findings_omitted": self.omitted,
             "fixed": self.fixed,
             "fixed_omitted": self.fixed_omitted,
+            "rows_outdated": self.outdated[:MAX_FINDINGS],
+            "rows_outdated_count": len(self.outdated),
         }
 
 
@@ -117,12 +124,14 @@ def reconcile(
         ws, [(f.path, ref) for f, ref in refs.values() if f.state is State.MATERIALIZED]
     )
     local_bytes = vouched | verified.keys()
+    known = {name: ArchivedLog(ws.repo.cvfs_dir, ws.settings.archives[name]).known() for name in views}
     fixes: dict[str, Row | None] = {}
     for path, (f, ref) in sorted(refs.items()):
         row = rows.get(path)
         if f.state is State.MODIFIED or (f.state is State.MATERIALIZED and path not in local_bytes):
             report.add(path, "modified", "the work-tree file is not the committed object")
         facts: dict[str, dict[str, str]] = {}
+        behind: dict[str, dict[str, str]] = {}  # archives whose verified copy the row does not record
         for name, view in views.items():
             info = view.get(ref.hex)
             recorded = row.archives.get(name) if row is not None and row.hex == ref.hex else None
@@ -133,10 +142,16 @@ def reconcile(
                 report.add(path, kind, f"{ref.oid}: {why}", name)
                 continue
             facts[name] = {"etag": info.etag, "key": object_key(ref.hex)}
+            vouched_here = known[name].get(ref.hex) == info.etag  # this machine verified these bytes
             if info.size != ref.size:
                 report.add(path, "size_drift", f"archive holds {info.size} bytes, the ref says {ref.size}", name)
             elif recorded is not None and recorded.get("etag") not in (None, info.etag):
-                report.add(path, "etag_drift", f"etag {info.etag}, recorded {recorded.get('etag')}", name)
+                if vouched_here:
+                    behind[name] = facts[name]
+                else:
+                    report.add(path, "etag_drift", f"etag {info.etag}, recorded {recorded.get('etag')}", name)
+            elif (recorded is None or recorded.get("etag") is None) and vouched_here and row is not None:
+                behind[name] = facts[name]
         held = sum(1 for view in views.values() if (i := view.get(ref.hex)) is not None and i.size == ref.size)
         if ws.settings.min_copies > 1 and held < ws.settings.min_copies:
             report.add(
@@ -150,6 +165,9 @@ def reconcile(
             report.add(path, "oid_mismatch", f"the ref says {ref.oid}, the inventory says {row.oid}")
         if row is None or row.hex != ref.hex or row.size != ref.size or from_blob:
             fixes[path] = Row(path, ref.hex, ref.size, True, facts)
+        elif behind:
+            report.outdated.append(path)
+            fixes[path] = Row(path, ref.hex, ref.size, True, {**row.archives, **behind})
     for path, row in sorted(rows.items()):
         if path in refs:
             continue
@@ -174,6 +192,7 @@ def reconcile(
         replace_inventory(ws.repo, rebuilt)
         report.fixed = sorted(rebuilt)
     elif fix_index and (fixes or report.stale_rows):
+        # Rows behind are fixed with the rest; what could not be shown stays as it was.
 
         def stale(row: Row) -> bool:
             return row.git and row.path not in refs

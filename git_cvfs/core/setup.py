@@ -9,7 +9,7 @@ from pathlib import Path
 from git_cvfs.core.hooks import executable, install_hooks, uninstall_hooks
 from git_cvfs.errors import UsageError
 from git_cvfs.format.inventory import SHARD_DIR
-from git_cvfs.local.config import CONFIG_FILE, default_archive_url
+from git_cvfs.local.config import CONFIG_FILE, ArchiveSettings, default_archive_url
 from git_cvfs.local.git import Repo, run_git
 from git_cvfs.local.worktree import write_bytes
 
@@ -100,6 +100,8 @@ class InitReport:
     created: list[str] = field(default_factory=list)
     archive_url: str = ""
     approved: str | None = None  # the location approved on this machine by this init
+    location: str | None = None  # what the probe of a typed archive found (or created)
+    machine_local: bool = False  # the embedded default: teammates cannot reach it
     install: InstallReport | None = None
 
 
@@ -111,11 +113,12 @@ def init(
     region: str | None = None,
     profile: str | None = None,
     skill: bool = False,
+    create: bool = False,
+    probe: bool = True,
 ) -> InitReport:
     """Scaffold .cvfs/ and .gitattributes and install. An archive the user names here is
     approved on this machine (what they typed is what they trust); with none named and none
     committed, this repository is approved to use the machine's default archive."""
-    from git_cvfs.local.config import ArchiveSettings
     from git_cvfs.local.trust import approve, is_default, location_of
 
     report = InitReport()
@@ -131,6 +134,7 @@ def init(
                 f"{archive_url} is this machine's default archive",
                 hint="leave out --archive to use it; a committed config may not name it",
             )
+        report.location = _probe_typed(repo, typed, create=create, probe=probe)
     elif endpoint or region or profile:
         raise UsageError("--endpoint, --region and --profile go with --archive", hint="git cvfs init --archive URL ...")
     attrs = [("url", archive_url), ("endpoint", endpoint), ("region", region), ("profile", profile)]
@@ -157,16 +161,39 @@ def init(
         default = ArchiveSettings("primary", default_archive_url())
         approve(location_of(default), repo=repo, local=True)
         report.approved = location_of(default)
-    if typed is not None or configured is None:
-        # Only a directory the user named (or the default) is created: never one a committed config names.
-        if report.archive_url.startswith("file://"):
-            Path(report.archive_url[len("file://") :]).mkdir(parents=True, exist_ok=True)
+    if typed is None and configured is None:
+        # The default is created on demand; a directory the user named exists already (probed
+        # above, or made by --create); never one a committed config names.
+        Path(report.archive_url[len("file://") :]).mkdir(parents=True, exist_ok=True)
+        report.machine_local = True
     if _ensure_line(repo.root / ".cvfs" / ".gitignore", repo.root, "secrets.env"):
         report.created.append(".cvfs/.gitignore")
     if _ensure_line(repo.root / ".gitattributes", repo.root, INDEX_ATTRS_LINE):
         report.created.append(".gitattributes")
     report.install = install(scope="local", repo=repo)
     return report
+
+
+def _probe_typed(repo: Repo, typed: ArchiveSettings, *, create: bool, probe: bool) -> str | None:
+    """The archive the user typed must be whole (a bucket, a container) and exist, unless they
+    asked to create it: a typo found now costs nothing; found at the first push, it costs a
+    team's afternoon. The user named it, so it may be reached with their credentials."""
+    from git_cvfs.errors import ArchiveError
+    from git_cvfs.local.secrets import load_secrets
+    from git_cvfs.remote.archive import open_archive
+
+    archive = open_archive(typed)  # a URL without its bucket or container is refused here
+    if not probe:
+        return None
+    load_secrets(repo)
+    try:
+        return archive.probe(create=create)
+    except ArchiveError as exc:
+        raise ArchiveError(
+            f"{exc.message}; nothing was changed",
+            hint=f"check the URL and endpoint; `git cvfs init --archive {typed.url} --create` creates it, "
+            "and --no-probe sets it up without looking",
+        ) from None
 
 
 SKILL_TARGETS = (".claude/skills/git-cvfs/SKILL.md", ".cursor/rules/git-cvfs.mdc")

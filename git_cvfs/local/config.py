@@ -31,6 +31,8 @@ _PLAIN_KEYS = {
     "fetch.exclude",
     "smudge.streammax",
     "transfer.concurrency",
+    "transfer.timeout",
+    "transfer.attempts",
     "cache.keep",
 }
 _MULTI_KEYS = {"scope.prefix", "fetch.include", "fetch.exclude"}
@@ -38,6 +40,8 @@ _ENV_KEYS = {
     "GIT_CVFS_SCOPE_MINSIZE": "scope.minsize",
     "GIT_CVFS_SMUDGE_STREAMMAX": "smudge.streammax",
     "GIT_CVFS_TRANSFER_CONCURRENCY": "transfer.concurrency",
+    "GIT_CVFS_TRANSFER_TIMEOUT": "transfer.timeout",
+    "GIT_CVFS_TRANSFER_ATTEMPTS": "transfer.attempts",
     "GIT_CVFS_CACHE_KEEP": "cache.keep",
     "GIT_CVFS_FETCH_INCLUDE": "fetch.include",
     "GIT_CVFS_FETCH_EXCLUDE": "fetch.exclude",
@@ -48,8 +52,14 @@ _ENV_KEYS = {
 _KEY_HINT = (
     "known keys: archive.<name>.url/endpoint/region/profile, archive.minCopies, scope.prefix, scope.minSize, "
     'scope "<prefix>".minSize, fetch.include, fetch.exclude, smudge.streamMax, '
-    "transfer.concurrency, cache.keep"
+    "transfer.concurrency, transfer.timeout, transfer.attempts, cache.keep"
 )
+
+# A request to an archive that has not answered in TIMEOUT seconds is abandoned, and each is
+# sent at most ATTEMPTS times (transient errors back off well under a second): an archive
+# that accepts connections and never answers is reported in about ATTEMPTS x TIMEOUT.
+DEFAULT_TIMEOUT = 20
+DEFAULT_ATTEMPTS = 3
 
 
 class ArchiveSettings(NamedTuple):
@@ -61,6 +71,8 @@ class ArchiveSettings(NamedTuple):
     # Where requests go or whose credentials sign them (url, endpoint, profile) came, even in
     # part, from the committed .cvfs/config: the user must approve it first (local/trust.py).
     committed: bool = False
+    timeout: float = DEFAULT_TIMEOUT  # seconds a request may go unanswered (transfer.timeout)
+    attempts: int = DEFAULT_ATTEMPTS  # tries per request (transfer.attempts)
 
 
 class Settings(NamedTuple):
@@ -90,8 +102,10 @@ class Settings(NamedTuple):
         return best[1] if best else self.min_size
 
     def in_scope(self, path: str) -> bool:
+        """Where a raw file at or above minSize is refused at commit: scope.prefix, or (the safe
+        default, as pre-commit's check-added-large-files) the whole repository."""
         if not self.scope_prefixes:
-            return False
+            return True
         return any(path.startswith(p) for p in self.scope_prefixes)
 
     def wants_fetch(self, path: str) -> bool:
@@ -100,6 +114,17 @@ class Settings(NamedTuple):
         if self.fetch_include and not match_any(self.fetch_include, path):
             return False
         return not (self.fetch_exclude and match_any(self.fetch_exclude, path))
+
+
+def _whole(raw: dict[str, list[tuple[str, str]]], key: str, default: int, low: int, high: int, unit: str) -> int:
+    item = _one(raw, key)
+    if item is None:
+        return default
+    if not item[0].isdigit() or not low <= int(item[0]) <= high:
+        raise ConfigError(
+            f"invalid {key} {item[0]!r} in {item[1]}", hint=f"use a whole number of {unit}, {low} to {high}"
+        )
+    return int(item[0])
 
 
 def default_archive_url() -> str:
@@ -242,9 +267,18 @@ def _build(raw: dict[str, list[tuple[str, str]]], configured: bool) -> Settings:
         if "secondary" in archives:
             raise ConfigError('archive "secondary" is set without a primary', hint="set archive.primary.url")
         archives["primary"] = {"url": default_archive_url()}
+    timeout = _whole(raw, "transfer.timeout", DEFAULT_TIMEOUT, 1, 3600, "seconds")
+    attempts = _whole(raw, "transfer.attempts", DEFAULT_ATTEMPTS, 1, 20, "tries")
     settings_archives = {
         name: ArchiveSettings(
-            name, a["url"], a.get("endpoint"), a.get("region"), a.get("profile"), committed=name in committed
+            name,
+            a["url"],
+            a.get("endpoint"),
+            a.get("region"),
+            a.get("profile"),
+            committed=name in committed,
+            timeout=timeout,
+            attempts=attempts,
         )
         for name, a in archives.items()
     }

@@ -8,11 +8,18 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.storage.blob import BlobServiceClient, LinearRetry
 
 from git_cvfs.crash import crash_point
-from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
+from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError, UnreachableError
 from git_cvfs.local.config import ArchiveSettings
 from git_cvfs.remote.archive import (
     AlreadyStored,
@@ -26,14 +33,13 @@ from git_cvfs.remote.archive import (
 
 # The SDK's default (exponential, 15 s first backoff) turns one transient 503 into
 # ~19 s of silence. Linear 0.5 s steps with jitter survive a few faults in ~2 s
-# and then report the cause.
-RETRY_TOTAL = int(os.environ.get("GIT_CVFS_AZURE_RETRIES", "4"))
+# and then report the cause; transfer.attempts counts the first try too.
 BLOCK = 8 << 20
 
 
-def _retry() -> LinearRetry:
+def _retry(attempts: int) -> LinearRetry:
     # The stubs say int; the SDK takes seconds as a float (sub-second steps are the point).
-    return LinearRetry(backoff=0.5, random_jitter_range=0.2, retry_total=RETRY_TOTAL)  # type: ignore[arg-type]
+    return LinearRetry(backoff=0.5, random_jitter_range=0.2, retry_total=attempts - 1)  # type: ignore[arg-type]
 
 
 def _connection_string_account(conn: str) -> str | None:
@@ -67,9 +73,9 @@ class AzureArchive:
         self.prefix = path[1].strip("/") if len(path) > 1 else ""
         self.concurrency = concurrency
         common: dict[str, Any] = {
-            "retry_policy": _retry(),
-            "connection_timeout": 10,
-            "read_timeout": 60,
+            "retry_policy": _retry(settings.attempts),
+            "connection_timeout": min(10, settings.timeout),
+            "read_timeout": settings.timeout,
             "max_single_put_size": BLOCK,
             "max_block_size": BLOCK,
             "max_single_get_size": BLOCK,
@@ -117,10 +123,43 @@ class AzureArchive:
         cause = getattr(exc, "reason", None) or type(exc).__name__
         message = str(getattr(exc, "message", "") or "").splitlines()
         detail = f"{cause}" + (f": {message[0]}" if message and message[0] else "")
-        return ArchiveError(
+        # No connection, or no answer in time (after the SDK's retries).
+        kind = UnreachableError if isinstance(exc, ServiceRequestError | ServiceResponseError) else ArchiveError
+        return kind(
             f"archive {self.name} ({self.url}) is unreachable or refused {op} of {key}: {detail}",
             hint="check the account, container and credentials (`git cvfs doctor --probe`)",
         )
+
+    def probe(self, *, create: bool = False) -> str:
+        where = self.service.url
+        try:
+            self.container.get_container_properties()
+            return f"container {self.container_name} answers at {where}"
+        except ResourceNotFoundError as exc:
+            code = getattr(exc, "error_code", None)
+            if code not in ("ContainerNotFound", None):
+                # ResourceNotFound, InvalidUri...: the service answered for some other path,
+                # as when the endpoint leaves out the account (Azurite wants /ACCOUNT).
+                raise ArchiveError(
+                    f"archive {self.name} ({self.url}): {where} does not know container {self.container_name} ({code})",
+                    hint=f"check archive.{self.name}.endpoint: for Azurite it ends in the account name "
+                    "(http://127.0.0.1:10000/devstoreaccount1)",
+                ) from None
+        except (AzureError, OSError) as exc:
+            raise self._fail("GET PROPERTIES", self.container_name, exc) from None
+        if not create:
+            raise ArchiveError(
+                f"archive {self.name} ({self.url}): container {self.container_name} does not exist at {where}",
+                hint=f"check the container name and archive.{self.name}.endpoint, or create it "
+                f"(`az storage container create --account-name {self.account} -n {self.container_name}`)",
+            )
+        try:
+            self.container.create_container()
+        except ResourceExistsError:
+            pass
+        except (AzureError, OSError) as exc:
+            raise self._fail("CREATE CONTAINER", self.container_name, exc) from None
+        return f"created container {self.container_name} at {where}"
 
     def head(self, key: str) -> ObjectInfo | None:
         try:

@@ -139,6 +139,19 @@ class FileArchive:
             hint=f"mount or create it (mkdir -p {self.root}), or point archive.{self.name}.url elsewhere",
         )
 
+    def probe(self, *, create: bool = False) -> str:
+        if not self.root.is_dir():
+            if not create and not self._create_root:
+                self._require_root()
+            self.root.mkdir(parents=True, exist_ok=True)
+            return f"created directory {self.root}"
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise ArchiveError(
+                f"archive {self.name} ({self.url}): directory {self.root} is not writable by you",
+                hint=f"check its permissions (ls -ld {self.root})",
+            )
+        return f"directory {self.root} exists"
+
     def head(self, key: str) -> ObjectInfo | None:
         self._require_root()
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,8 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
     IncompleteReadError,
     NoCredentialsError,
     ProfileNotFound,
@@ -29,7 +30,7 @@ from botocore.exceptions import (
 from urllib3.exceptions import ProtocolError
 
 from git_cvfs.crash import crash_point
-from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError
+from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError, UnreachableError
 from git_cvfs.local.config import ArchiveSettings
 from git_cvfs.remote.archive import (
     PART_SIZE,
@@ -45,10 +46,9 @@ from git_cvfs.remote.archive import (
 
 MULTIPART = 64 << 20
 PART = PART_SIZE
-# Deliberate retries: standard mode backs off with jitter (about 0.1 s, 0.2 s, 0.4 s...),
-# so a few transient 500/503s or resets cost well under two seconds, then we give up
-# with the cause instead of hanging. Timeouts keep a dead endpoint from stalling git.
-RETRY_ATTEMPTS = int(os.environ.get("GIT_CVFS_S3_MAX_ATTEMPTS", "5"))
+# Deliberate retries (transfer.attempts): standard mode backs off with jitter (about 0.1 s,
+# 0.2 s, 0.4 s...), so a few transient 500/503s or resets cost well under two seconds, then we
+# give up with the cause instead of hanging. transfer.timeout bounds each unanswered request.
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _BAD_BODY = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "IncompleteBody"}
 _STREAM_ERRORS = (
@@ -59,6 +59,8 @@ _STREAM_ERRORS = (
     ProtocolError,
     ConnectionError,
 )
+# Failures that mean the archive did not answer at all (after botocore's retries).
+_NO_ANSWER = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
 _PLAIN_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
 _PARTS_ETAG = re.compile(r"^[0-9a-f]{32}-[0-9]+$")
 
@@ -84,6 +86,7 @@ class S3Archive:
         self.url = settings.url.rstrip("/")
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
+        self.attempts = settings.attempts
         try:
             session = boto3.session.Session(profile_name=settings.profile)
         except ProfileNotFound:
@@ -92,9 +95,9 @@ class S3Archive:
                 hint=f"fix archive.{settings.name}.profile, or add the profile to ~/.aws/config",
             ) from None
         config = Config(
-            retries={"total_max_attempts": RETRY_ATTEMPTS, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=60,
+            retries={"total_max_attempts": settings.attempts, "mode": "standard"},
+            connect_timeout=min(10, settings.timeout),
+            read_timeout=settings.timeout,
             max_pool_connections=max(10, concurrency * 2),
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
@@ -122,10 +125,38 @@ class S3Archive:
             if isinstance(exc, RetriesExceededError) and exc.last_exception is not None:
                 exc = exc.last_exception
             cause = type(exc).__name__ + (f": {exc}" if str(exc) else "")
-        return ArchiveError(
+        kind = UnreachableError if isinstance(exc, _NO_ANSWER) else ArchiveError
+        return kind(
             f"archive {self.name} ({self.url}) is unreachable or refused {op} of {key}: {cause}",
             hint="check the endpoint, the bucket name and your credentials (`git cvfs doctor --probe`)",
         )
+
+    def probe(self, *, create: bool = False) -> str:
+        where = self.client.meta.endpoint_url
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key("objects/"), MaxKeys=1)
+            return f"bucket {self.bucket} answers at {where}"
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code != "NoSuchBucket":
+                raise self._fail("LIST", "objects/", exc) from None
+        except (BotoCoreError, OSError) as exc:
+            raise self._fail("LIST", "objects/", exc) from None
+        if not create:
+            raise ArchiveError(
+                f"archive {self.name} ({self.url}): bucket {self.bucket} does not exist at {where}",
+                hint=f"check the bucket name and archive.{self.name}.endpoint, or create it "
+                f"(`aws s3 mb s3://{self.bucket}`)",
+            )
+        try:
+            region = self.client.meta.region_name
+            if region and region != "us-east-1":
+                self.client.create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": region})
+            else:
+                self.client.create_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise self._fail("CREATE BUCKET", self.bucket, exc) from None
+        return f"created bucket {self.bucket} at {where}"
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
@@ -242,7 +273,7 @@ class S3Archive:
     def read_range(self, key: str, fd: int, start: int, length: int) -> None:
         offset, end = start, start + length
         try:
-            for attempt in range(1, RETRY_ATTEMPTS + 1):
+            for attempt in range(1, self.attempts + 1):
                 resp = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes={offset}-{end - 1}")
                 body = resp["Body"]
                 try:
@@ -251,7 +282,7 @@ class S3Archive:
                     if offset == end:
                         return
                 except _STREAM_ERRORS as exc:
-                    if attempt == RETRY_ATTEMPTS:
+                    if attempt == self.attempts:
                         raise self._fail("GET", key, exc) from None
                 finally:
                     body.close()
@@ -266,7 +297,7 @@ class S3Archive:
     def _get_small(self, key: str, out: BinaryIO) -> None:
         """One GET streamed into out (download_fileobj would HEAD first: twice the requests).
         A body cut short is read again, as s3transfer does, within the retry budget."""
-        for attempt in range(1, RETRY_ATTEMPTS + 1):
+        for attempt in range(1, self.attempts + 1):
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
             try:
                 out.seek(0)
@@ -276,7 +307,7 @@ class S3Archive:
                 out.flush()
                 return
             except _STREAM_ERRORS as exc:
-                if attempt == RETRY_ATTEMPTS:
+                if attempt == self.attempts:
                     raise self._fail("GET", key, exc) from None
             finally:
                 body.close()

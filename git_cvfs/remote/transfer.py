@@ -102,27 +102,34 @@ def fetch_verified(archives: Sequence[Archive], ref: Ref, attempt: Callable[[Arc
     raise ArchiveError("; ".join(e.message for e in errors), hint=errors[-1].hint)
 
 
-def download_to_cache(archives: Sequence[Archive], cache: Cache, ref: Ref, *, concurrency: int = 8) -> Path:
+def download_to_cache(
+    archives: Sequence[Archive], cache: Cache, ref: Ref, *, concurrency: int = 8, source: dict[str, str] | None = None
+) -> Path:
     """Fetch one object, trying each archive in order; bytes reach the cache only once verified.
-    Large objects are fetched resumably (remote/resumable.py): a killed run's ranges are kept."""
+    Large objects are fetched resumably (remote/resumable.py): a killed run's ranges are kept.
+    source, when given, is told which archive the verified bytes came from (oid hex -> name)."""
     if cache.has(ref.hex, ref.size):
         return cache.object_path(ref.hex)
 
     def into_cache(archive: Archive, key: str) -> Path | None:
         if ref.size >= RESUMABLE_FROM:
             partial = partial_path(cache.tmp, ref)
-            return (
+            got = (
                 cache.adopt_file(partial, ref.hex)
                 if fetch_resumable(archive, ref, partial, concurrency=concurrency)
                 else None
             )
-        tmp = cache.tmp_path()
-        try:
-            with open(tmp, "wb") as out:
-                archive.download_to(key, out, ref.size)
-            return cache.adopt_verified(tmp, ref.hex, ref.size)
-        finally:
-            tmp.unlink(missing_ok=True)
+        else:
+            tmp = cache.tmp_path()
+            try:
+                with open(tmp, "wb") as out:
+                    archive.download_to(key, out, ref.size)
+                got = cache.adopt_verified(tmp, ref.hex, ref.size)
+            finally:
+                tmp.unlink(missing_ok=True)
+        if got is not None and source is not None:
+            source[ref.hex] = archive.name
+        return got
 
     return fetch_verified(archives, ref, into_cache)
 

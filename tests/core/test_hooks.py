@@ -20,7 +20,7 @@ def test_foreign_hook_is_kept_chained_and_restored(project: Project) -> None:
     marker = project.root.parent / "foreign-ran"
     write_hook(hooks / "pre-commit", f"echo ran >> {marker}")
     foreign = (hooks / "pre-commit").read_text()
-    out = project.cvfs("install")
+    out = project.cvfs("install", "--local")
     assert "chained" in out.stderr
     assert (hooks / "pre-commit.pre-cvfs").read_text() == foreign
     assert SHIM_ID in (hooks / "pre-commit").read_text()
@@ -36,7 +36,7 @@ def test_foreign_hook_is_kept_chained_and_restored(project: Project) -> None:
 
 def test_failing_foreign_hook_stops_the_commit(project: Project) -> None:
     write_hook(project.root / ".git/hooks/pre-commit", "echo 'foreign says no' >&2; exit 3")
-    project.cvfs("install")
+    project.cvfs("install", "--local")
     project.write("data/a.bin", rand(5000))
     project.git("add", "-A")
     proc = project.git("commit", "-m", "x", check=False)
@@ -46,7 +46,7 @@ def test_failing_foreign_hook_stops_the_commit(project: Project) -> None:
 def test_chained_pre_push_hook_sees_the_same_stdin(project: Project) -> None:
     seen = project.root.parent / "prepush-stdin"
     write_hook(project.root / ".git/hooks/pre-push", f"cat > {seen}")
-    project.cvfs("install")
+    project.cvfs("install", "--local")
     project.write("data/a.bin", rand(5000))
     project.commit_all()
     project.git("push", "-q", "origin", "main")
@@ -57,7 +57,7 @@ def test_chained_pre_push_hook_sees_the_same_stdin(project: Project) -> None:
 def test_core_hooks_path_is_honoured(project: Project) -> None:
     custom = project.root.parent / "shared-hooks"
     project.git("config", "core.hooksPath", str(custom))
-    project.cvfs("install")
+    project.cvfs("install", "--local")
     assert {p.name for p in custom.iterdir()} == set(HOOKS)
     project.write("data/a.bin", rand(5000))
     project.commit_all()
@@ -66,11 +66,11 @@ def test_core_hooks_path_is_honoured(project: Project) -> None:
 
 def test_reinstall_is_idempotent_and_upgrades_our_old_hooks(project: Project) -> None:
     hooks = project.root / ".git/hooks"
-    again = project.cvfs("install")
+    again = project.cvfs("install", "--local")
     assert again.stderr.count("unchanged") == len(HOOKS)
     old = (hooks / "post-merge").read_text().replace("version ", "version 0.0.0-old ")
     (hooks / "post-merge").write_text(old)
-    upgraded = project.cvfs("install")
+    upgraded = project.cvfs("install", "--local")
     assert "upgraded" in upgraded.stderr and "0.0.0-old" not in (hooks / "post-merge").read_text()
     assert not (hooks / "post-merge.pre-cvfs").exists()
 
@@ -79,7 +79,7 @@ def test_taken_legacy_name_is_an_error_not_an_overwrite(project: Project) -> Non
     hooks = project.root / ".git/hooks"
     write_hook(hooks / "pre-commit", "echo other-manager")
     write_hook(hooks / "pre-commit.pre-cvfs", "echo older")
-    proc = project.cvfs("install", check=False)
+    proc = project.cvfs("install", "--local", check=False)
     assert proc.returncode == 1 and "pre-commit" in proc.stderr and "hint:" in proc.stderr
     assert "other-manager" in (hooks / "pre-commit").read_text()
     assert "older" in (hooks / "pre-commit.pre-cvfs").read_text()
@@ -105,12 +105,26 @@ def test_global_install_and_uninstall_edit_only_git_config(tmp_path: Path) -> No
     assert git(tmp_path, "config", "--global", "user.name").stdout.strip() == "Test"
 
 
-def test_skip_repo_sets_git_config_but_leaves_the_current_repository_alone(project: Project) -> None:
+def test_install_global_sets_git_config_and_touches_no_repository(project: Project) -> None:
+    # A user who runs `git cvfs install` from inside some other checkout (a shell that happened
+    # to be there) must not find our hooks written into it.
+    other = project.root.parent / "someone-elses"
+    git(project.root.parent, "init", "-q", str(other))
+    before = sorted(p.name for p in (other / ".git/hooks").iterdir())
+    config = (other / ".git/config").read_text()
+    for args in (["install"], ["install", "--global"], ["uninstall", "--global"], ["install"]):
+        out = cvfs(other, *args)
+        assert "no repository touched" in out.stderr or args[0] == "uninstall"
+    assert sorted(p.name for p in (other / ".git/hooks").iterdir()) == before
+    assert (other / ".git/config").read_text() == config
+    assert "filter-process" in git(project.root, "config", "--global", "filter.cvfs.process").stdout
+    # --local is the way to put them in now; outside a repository it says so.
     for hook in HOOKS:
         (project.root / ".git/hooks" / hook).unlink()
-    project.cvfs("install", "--global", "--skip-repo")
-    assert not any((project.root / ".git/hooks" / h).exists() for h in HOOKS)
-    assert "filter-process" in git(project.root, "config", "--global", "filter.cvfs.process").stdout
+    project.cvfs("install", "--local")
+    assert all(SHIM_ID in (project.root / ".git/hooks" / h).read_text() for h in HOOKS)
+    refused = cvfs(project.root.parent, "install", "--local", check=False)
+    assert refused.returncode == 2 and "needs a repository" in refused.stderr
 
 
 def test_a_hook_with_nothing_to_do_imports_nothing_heavy(project: Project) -> None:

@@ -254,7 +254,8 @@ def test_a_git_am_conflict_names_the_stale_row_and_the_fix(project: Project, tmp
     project.git("add", "data/a.bin")
     applied = project.git("am", "--continue")
     assert project.blob("HEAD:data/a.bin") == ref_bytes(theirs)
-    # git am keeps its index in memory, so the commit cannot be amended under it: the stale
+    # git am keeps its index in memory (amending under it makes `am --continue` die with "Dirty
+    # index"), so the commit cannot be amended under it: the stale
     # row is named at once, with the fix, which then leaves reconcile clean.
     assert "data/a.bin" in applied.stderr and "reconcile --fix-index" in applied.stderr
     assert project.cvfs("reconcile", check=False).returncode == 1

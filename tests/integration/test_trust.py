@@ -269,7 +269,7 @@ def test_bytes_never_go_to_an_archive_the_user_did_not_approve(victim: Recording
     team_archive = tmp_path / "team-archive"
     team = tmp_path / "team"
     git(tmp_path, "init", "-q", str(team))
-    cvfs(team, "init", "--archive", team_archive.as_uri())  # approves the team archive on this machine
+    cvfs(team, "init", "--archive", team_archive.as_uri(), "--create")  # approves it on this machine
     cvfs(team, "track", "data/**")
     git(team, "config", "-f", ".cvfs/config", "scope.minSize", "1KB")
     secret = rand(1_200_000, 6)  # above the hostile repository's minSize (the default), so a copy is managed
