@@ -9,7 +9,8 @@ compares; this module only turns markdown into prysk's test format:
 - A line `(exit N)` after a command's output: it exits N (prysk's `[N]`).
 - Hashes (7 to 64 hex digits with a digit among them) and timings (`0.4 s`, `12 ms`,
   `85 MiB/s`) are masked: they differ on every run.
-- Paths under /home/ada, /srv and /tmp/wf are the session's own directories.
+- Paths under /home/ada, /srv and /tmp/wf are the session's own directories; the
+  path of the git-cvfs executable (`…/bin/git-cvfs`) is masked.
 - Steps a reader need not see (making the 80 MB file a page talks about) sit in HTML
   comments, which markdown does not render:
 
@@ -33,7 +34,13 @@ NOT_RUN = re.compile(r"^<!-- docs-test: not-run (.+?) -->$")
 EXIT = re.compile(r"^\(exit (\d+)\)$")
 # Paths the documents use, mapped to the session's directory ($TMPDIR in prysk's output).
 PATHS = ("/home/ada", "/srv", "/tmp/wf")
+# Endpoints of the S3-compatible server and Azurite the pages show, mapped to the test's servers.
+ENDPOINTS = {"http://127.0.0.1:9000": "$S3_ENDPOINT", "http://127.0.0.1:10000": "$AZURITE"}
+PORT = re.compile(r"127\.0\.0\.1:\d+")
+ROUNDTRIP = re.compile(r"roundtrip-\d+-[0-9a-f]{8}")  # doctor's test object: a pid and random bytes
 HEX = re.compile(r"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,64}\b")
+EXE = re.compile(r"(?:\$TMPDIR)?/\S*/bin/git-cvfs\b")  # where git-cvfs is installed differs by machine
+OBJECT = re.compile(r"objects/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")  # an archive key: a hash too
 TIMING = re.compile(r"\b\d+(?:\.\d+)? ?(?:ms|s|[KMG]i?B/s)\b")
 
 
@@ -45,6 +52,8 @@ class Session:
 
 
 def _command(text: str) -> str:
+    for endpoint, var in ENDPOINTS.items():
+        text = text.replace(endpoint, var)
     for path in PATHS:
         text = text.replace(path, "$TMPDIR" + path)
     return text
@@ -53,15 +62,28 @@ def _command(text: str) -> str:
 def _expected(text: str) -> str:
     for path in PATHS:
         text = text.replace(path, "$TMPDIR" + path)
-    if not (HEX.search(text) or TIMING.search(text)):
+    masks = (EXE, OBJECT, ROUNDTRIP, PORT, HEX, TIMING)
+    if not any(m.search(text) for m in masks):
         return _literal(text)
     pattern = ""
     pos = 0
-    for m in sorted([*HEX.finditer(text), *TIMING.finditer(text)], key=lambda m: m.start()):
+    found = [m for mask in masks for m in mask.finditer(text)]
+    for m in sorted(found, key=lambda m: (m.start(), -m.end())):
         if m.start() < pos:
             continue
         pattern += re.escape(text[pos : m.start()])
-        pattern += r"[0-9a-f]{7,64}" if HEX.fullmatch(m.group()) else r"\d+(?:\.\d+)? ?(?:ms|s|[KMG]i?B/s)"
+        if EXE.fullmatch(m.group()):
+            pattern += r"/\S*/bin/git-cvfs"
+        elif ROUNDTRIP.fullmatch(m.group()):
+            pattern += r"roundtrip-\d+-[0-9a-f]{8}"
+        elif PORT.fullmatch(m.group()):
+            pattern += r"127\.0\.0\.1:\d+"
+        elif OBJECT.fullmatch(m.group()):
+            pattern += r"objects/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}"
+        elif HEX.fullmatch(m.group()):
+            pattern += r"[0-9a-f]{7,64}"
+        else:
+            pattern += r"\d+(?:\.\d+)? ?(?:ms|s|[KMG]i?B/s)"
         pos = m.end()
     pattern += re.escape(text[pos:])
     return pattern + " (re)"

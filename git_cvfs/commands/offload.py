@@ -50,5 +50,8 @@ def run(name: str, args: argparse.Namespace) -> int:
     total = "would free" if result.dry_run else "freed"
     output.data(f"{total} {format_size(result.freed)} in {sum(1 for i in result.items if not i.refused)} file(s)")
     if result.dry_run and result.items:
-        output.info("hint: run it again without --dry-run" + (" and with --apply" if args.budget else "") + " to do it")
+        if args.budget:
+            output.info("hint: run it again with --apply to do it")
+        else:
+            output.info("hint: run it again without --dry-run to do it")
     return 0 if result.ok else 1

@@ -88,11 +88,19 @@ def pre_commit(ws: Workspace) -> int:
     raise_for_missing(PushResult(outcome, paths), "commit refused")
     if outcome.unreachable:
         names = sorted(paths[h] for h in outcome.unreachable)
+        # Which archives missed them: the pre-push hook fills only the primary; another
+        # archive is filled by `git cvfs push --archive NAME`.
+        failed = sorted({n for h in outcome.unreachable for n in ws.archive_names if n not in outcome.facts.get(h, {})})
+        fills = [
+            "`git push` uploads them to the primary (the pre-push hook)"
+            if n == "primary"
+            else f"`git cvfs push --archive {n}` uploads them to {n}"
+            for n in failed
+        ]
         output.warn(
             f"committing without archiving {len(names)} object(s) ({next(iter(outcome.unreachable.values()))}): "
             + ", ".join(names[:5]),
-            hint="`git push` uploads them (the pre-push hook) once the archive is reachable; "
-            "`git cvfs reconcile --fix-index` then records them",
+            hint="; ".join(fills) + " once it is reachable; `git cvfs reconcile --fix-index` then records them",
         )
     changes: dict[str, Row | None] = {p: None for p in deleted}
     for path, _ in scan.plain:

@@ -131,7 +131,7 @@ class AzureArchive:
         )
 
     def probe(self, *, create: bool = False) -> str:
-        where = self.service.url
+        where = self.service.url.rstrip("/")
         try:
             self.container.get_container_properties()
             return f"container {self.container_name} answers at {where}"

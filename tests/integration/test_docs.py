@@ -48,8 +48,12 @@ def test_the_document_runs_as_written(
         "AWS_DEFAULT_REGION": "us-east-1",
         "AZURITE": azurite_server,
         "AZURITE_CONNECTION_STRING": azurite_connection_string(azurite_server),
+        # The hook managers the hook page sets up, installed by ./install.sh --dev.
+        "HOOK_MANAGERS": str(REPO / ".cache" / "hook-managers" / "node_modules" / ".bin"),
     }
     _, postout, diff = run_session(session.lines, shell="/bin/bash", env=env, cleanenv=True)
+    if os.environ.get("DOCS_TEST_SHOW") == doc.name:  # what the session printed, to write a page from
+        print(b"".join(postout or []).decode(errors="replace"))
     text = b"".join(diff).decode(errors="replace")
     assert not text, f"{doc.relative_to(REPO)} does not run as written:\n{text}"
     assert postout is not None, f"{doc.name}: the session skipped itself"
