@@ -105,6 +105,9 @@ def _dispatch(argv: list[str]) -> int:
         raise _usage(f"{name!r} is not a git-cvfs command", hint)
     module = importlib.import_module(f"git_cvfs.commands.{COMMANDS[name][0]}")
     args = command_parser(name).parse_args(argv[1:])
+    if getattr(args, "json", False):
+        # Output for programs: no progress lines, even on a terminal (nor in the hooks it runs).
+        os.environ["GIT_CVFS_NO_PROGRESS"] = "1"
     result: int = module.run(name, args)
     return result
 

@@ -21,6 +21,7 @@ from azure.storage.blob import BlobServiceClient, LinearRetry
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError, UnreachableError
 from git_cvfs.local.config import ArchiveSettings
+from git_cvfs.output import STREAMED_FROM, moved
 from git_cvfs.remote.archive import (
     AlreadyStored,
     Capabilities,
@@ -185,6 +186,15 @@ class AzureArchive:
 
     def put_file(self, key: str, path: Path, size: int, existing: ObjectInfo | None) -> ObjectInfo:
         stored: dict[str, Any] = {}
+        sent = [0]
+
+        def blocks_sent(done: int, total: int | None) -> None:
+            if size >= STREAMED_FROM:  # the progress line, as the blocks go
+                moved(done - sent[0])
+                sent[0] = done
+            if 0 < done < (total or 0):
+                crash_point("azure:mid-blocks")
+
         try:
             with open(path, "rb") as body:
                 # overwrite=False is a conditional create: a racing writer's blob is never replaced.
@@ -196,9 +206,7 @@ class AzureArchive:
                     overwrite=existing is not None,
                     max_concurrency=self.concurrency,
                     validate_content=True,
-                    progress_hook=lambda done, total: (
-                        crash_point("azure:mid-blocks") if 0 < done < (total or 0) else None
-                    ),
+                    progress_hook=blocks_sent,
                 )
         except ResourceExistsError:
             raise AlreadyStored from None  # someone else's blob: the caller verifies it

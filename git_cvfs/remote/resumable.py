@@ -21,6 +21,7 @@ from pathlib import Path
 
 from git_cvfs.crash import crash_point
 from git_cvfs.format.ref import Ref
+from git_cvfs.output import moved
 from git_cvfs.remote.archive import Archive, object_key
 
 RANGE = 16 << 20  # bytes per ranged request
@@ -78,10 +79,14 @@ def fetch_resumable(archive: Archive, ref: Ref, partial: Path, *, concurrency: i
 def _fetch_ranges(archive: Archive, ref: Ref, fd: int, journal: int, todo: list[int], concurrency: int) -> None:
     key = object_key(ref.hex)
     written = [0]
+    count = -(-ref.size // RANGE)
+    # What an earlier run fetched counts as moved: the progress line shows the object's bytes.
+    moved(sum(min(RANGE, ref.size - n * RANGE) for n in range(count) if n not in set(todo)))
 
     def one(n: int) -> None:
         start = n * RANGE
         archive.read_range(key, fd, start, min(RANGE, ref.size - start))
+        moved(min(RANGE, ref.size - start))
         os.fdatasync(fd)  # the bytes before the journal says so
         os.write(journal, f"{n}\n".encode())
         written[0] += 1

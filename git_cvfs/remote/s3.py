@@ -32,6 +32,7 @@ from urllib3.exceptions import ProtocolError
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError, UnreachableError
 from git_cvfs.local.config import ArchiveSettings
+from git_cvfs.output import moved
 from git_cvfs.remote.archive import (
     PART_SIZE,
     AlreadyStored,
@@ -44,7 +45,7 @@ from git_cvfs.remote.archive import (
     pwrite_all,
 )
 
-MULTIPART = 64 << 20
+MULTIPART = 64 << 20  # == output.STREAMED_FROM: multipart uploads report their bytes as they go
 PART = PART_SIZE
 # Deliberate retries (transfer.attempts): standard mode backs off with jitter (about 0.1 s,
 # 0.2 s, 0.4 s...), so a few transient 500/503s or resets cost well under two seconds, then we
@@ -63,6 +64,11 @@ _STREAM_ERRORS = (
 _NO_ANSWER = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
 _PLAIN_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
 _PARTS_ETAG = re.compile(r"^[0-9a-f]{32}-[0-9]+$")
+
+
+def _multipart_sent(nbytes: int) -> None:
+    moved(nbytes)  # the progress line, as the parts go
+    crash_point("s3:mid-multipart")
 
 
 def _md5_file(path: Path) -> bytes:
@@ -237,7 +243,7 @@ class S3Archive:
                     self._key(key),
                     Config=self._transfer,
                     ExtraArgs={"ChecksumAlgorithm": "SHA256"},
-                    Callback=lambda _sent: crash_point("s3:mid-multipart"),
+                    Callback=_multipart_sent,
                 )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _BAD_BODY:

@@ -64,7 +64,7 @@ def test_progress_is_git_style_on_a_terminal(monkeypatch: pytest.MonkeyPatch) ->
     progress.advance(1, 1 << 20)
     progress.finish()
     last = fake.getvalue().split("\r")[-1]
-    assert last.startswith("Uploading objects: 100% (2/2), 2.0 MiB | ") and last.endswith("/s, done.\n")
+    assert last.startswith("Uploading objects: 100% (2/2), 2.0 MiB / 2.0 MiB | ") and last.endswith("/s, done.\n")
 
 
 def test_no_progress_when_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

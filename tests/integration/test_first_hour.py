@@ -330,3 +330,93 @@ def test_every_repair_path_leaves_the_inventory_right(tmp_path: Path) -> None:
     project.cvfs("reconcile", "--fix-index")
     project.git("commit", "-qm", "rows", "--", ".cvfs/index")
     assert _reconcile(project.root) == (0, set())
+
+
+def test_paths_that_match_nothing_exit_1_naming_them(project: Project) -> None:
+    project.write("data/a.bin", rand(20_000, 400))
+    project.commit_all()
+    for command in (["ensure"], ["preflight"], ["offload"], ["offload", "--dry-run"], ["fetch"]):
+        out = project.cvfs(*command, "dta/a.bin", check=False)
+        assert out.returncode == 1, (command, out)
+        assert "dta/a.bin" in out.stderr and "did not match" in out.stderr, (command, out.stderr)
+    # guard is asked about files to delete: one that is not there is a usage error.
+    out = project.cvfs("guard", "dta/a.bin", check=False)
+    assert out.returncode == 2 and "dta/a.bin does not exist" in out.stderr
+
+
+def test_a_raw_large_file_anywhere_is_refused_with_a_quoted_fix(project: Project) -> None:
+    # Outside every tracked pattern, with no scope.prefix set: refused all the same.
+    project.write("exports/run 1.parquet", rand(20_000, 401))
+    project.git("add", "-A")
+    out = project.git("commit", "-q", "-m", "raw", check=False)
+    assert out.returncode != 0
+    assert "exports/run 1.parquet: 19.5 KiB is at or above minSize" in out.stderr
+    assert "`git cvfs track 'exports/run 1.parquet'`, then `git add 'exports/run 1.parquet'`" in out.stderr
+    assert "scope.minSize" in out.stderr  # how to allow raw files, if that is what the team wants
+    # Limiting the check to some directories is the opt-out.
+    project.git("config", "-f", ".cvfs/config", "scope.prefix", "data/")
+    project.git("commit", "-q", "-m", "raw, allowed outside data/")
+
+
+def test_the_demo_shows_patterns_quoted(tmp_path: Path) -> None:
+    out = cvfs(tmp_path, "try", "--path", str(tmp_path / "demo"))
+    assert "git cvfs track 'data/**'" in out.stdout + out.stderr
+    assert "git cvfs track data/**" not in out.stdout + out.stderr
+
+
+def _on_a_terminal(cwd: Path, *args: str) -> tuple[int, str, str]:
+    """Run with stderr on a pseudo-terminal, as a user sees it: (exit code, stdout, terminal)."""
+    import pty
+    import threading
+
+    master, slave = pty.openpty()
+    seen = bytearray()
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    env = {**os.environ, "GIT_CVFS_NO_PROGRESS": "0"}
+    proc = subprocess.run(list(args), cwd=cwd, stdout=subprocess.PIPE, stderr=slave, env=env, text=True)
+    os.close(slave)
+    reader.join(timeout=10)
+    os.close(master)
+    return proc.returncode, proc.stdout, seen.decode(errors="replace")
+
+
+def _sizes_shown(terminal: str, title: str) -> list[str]:
+    return re.findall(rf"{title}: +\d+% \(\d+/\d+\), ([\d.]+ [KMG]?i?B) / ", terminal)
+
+
+def test_progress_moves_with_the_bytes_on_a_terminal_and_never_with_json(
+    s3_archive: CloudArchive, tmp_path: Path
+) -> None:
+    project = new_project(tmp_path, s3_archive.config())
+    big = rand(70_000_000, 500)  # above 64 MiB: uploaded in parts, downloaded in ranges
+    project.write("data/big.bin", big)
+    project.git("add", "-A")
+    code, _, terminal = _on_a_terminal(project.root, "git", "commit", "-q", "-m", "big")
+    assert code == 0, terminal
+    uploading = _sizes_shown(terminal, "Uploading objects to primary")
+    assert len(set(uploading)) >= 3, terminal  # it moved while the one object was on its way
+    assert "Uploading objects to primary: 100% (1/1), 66.8 MiB / 66.8 MiB" in terminal
+    project.git("push", "-q", "origin", "main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    code, out, terminal = _on_a_terminal(lazy, "git", "cvfs", "ensure", "data")
+    assert code == 0, terminal
+    materializing = _sizes_shown(terminal, "Materializing files")
+    assert len(set(materializing)) >= 3, terminal
+    assert "100% (1/1), 66.8 MiB / 66.8 MiB" in terminal and ", done." in terminal
+    # --json: the same work, no progress (its output is for programs, even on a terminal).
+    cvfs(lazy, "offload", "data/big.bin")
+    code, out, terminal = _on_a_terminal(lazy, "git", "cvfs", "ensure", "--json", "data")
+    assert code == 0 and '"materialized":["data/big.bin"]' in out
+    assert "Materializing" not in terminal and "%" not in terminal
