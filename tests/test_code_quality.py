@@ -39,3 +39,32 @@ def test_cheap_paths_import_no_cloud_sdk(argv: list[str], tmp_path: Path) -> Non
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "r", capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+LAYERS = ["format", "local", "remote", "core", "commands"]  # each imports only from those before it
+
+
+def test_layers_import_only_downward() -> None:
+    """docs/ARCHITECTURE.md: format → local → remote → core → commands; output, errors, trace
+    and crash beside them all. Any import counts, at the top of a module or inside a function."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "git_cvfs"
+    upward = []
+    for layer_no, layer in enumerate(LAYERS):
+        for path in sorted((root / layer).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = []
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                elif isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                for name in names:
+                    parts = name.split(".")
+                    if parts[0] != "git_cvfs" or len(parts) < 2:
+                        continue
+                    if parts[1] in LAYERS and LAYERS.index(parts[1]) > layer_no:
+                        upward.append(f"{path.relative_to(root)} imports {name}")
+                    if parts[1] == "cli":
+                        upward.append(f"{path.relative_to(root)} imports {name}")
+    assert upward == []

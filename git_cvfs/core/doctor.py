@@ -16,7 +16,6 @@ from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.local.config import ArchiveSettings
 from git_cvfs.local.git import run_git
-from git_cvfs.local.secrets import load_secrets
 
 
 @dataclass
@@ -86,7 +85,7 @@ def _credentials(ws: Workspace, settings: ArchiveSettings) -> Check:
     scheme = settings.url.split(":", 1)[0]
     if scheme == "file":
         return Check(name, True, "none needed (file archive)")
-    names = load_secrets(ws.repo)
+    names = ws.load_secrets()
     extra = f"; .cvfs/secrets.env sets {', '.join(sorted(names))}" if names else ""
     if scheme == "s3":
         import boto3

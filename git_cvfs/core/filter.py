@@ -105,17 +105,17 @@ def local_archive_chunks(ws: Workspace, ref: Ref) -> Iterator[bytes] | None:
     """The object's bytes straight from a directory archive, verified before the first byte
     goes out: no copy into the cache, no fsync, no second read of a cache file. None when
     no directory archive has a good copy (the caller downloads as usual, and reports)."""
-    from git_cvfs.remote.archive import is_directory, object_key
-    from git_cvfs.remote.filedir import FileArchive
+    from git_cvfs.remote.archive import as_local, capabilities_of, object_key
 
     for name in ws.readable_names:  # an archive not approved on this machine is never read
-        if not is_directory(ws.settings.archives[name].url):
-            continue
+        if not capabilities_of(ws.settings.archives[name].url).local:
+            continue  # not opened at all: its SDK would cost more than this whole smudge
         try:
-            archive = ws.archive(name)
+            archive = as_local(ws.archive(name))
         except CvfsError:
             continue  # a bad URL: the download path reports it, as for any archive
-        assert isinstance(archive, FileArchive)
+        if archive is None:
+            continue
         f = archive.open_object(object_key(ref.hex))
         if f is None:
             continue

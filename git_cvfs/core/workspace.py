@@ -10,13 +10,14 @@ from git_cvfs.local.cache import Cache
 from git_cvfs.local.config import Settings, load_settings
 from git_cvfs.local.git import Repo
 from git_cvfs.local.secrets import load_secrets
-from git_cvfs.remote.archive import Archive, is_directory, open_archive
+from git_cvfs.remote.archive import Archive, as_local, capabilities_of, open_archive
 
 
 class Workspace:
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
         self._archives: dict[str, Archive] = {}
+        self._secret_names: list[str] | None = None
 
     @classmethod
     def discover(cls, cwd: str | Path | None = None) -> Workspace:
@@ -59,20 +60,26 @@ class Workspace:
             )
         return None
 
+    def load_secrets(self) -> list[str]:
+        """The one step that reads .cvfs/secrets.env: its variables go into this process's
+        environment, where the SDKs' credential chains look (those already set win). Done
+        before the first cloud archive is opened, once; returns the names it set."""
+        if self._secret_names is None:
+            self._secret_names = load_secrets(self.repo)
+        return self._secret_names
+
     def archive(self, name: str) -> Archive:
         if name not in self._archives:
             problem = self.trust_problem(name)
             if problem is not None:
                 raise problem
             settings = self.settings.archives[name]
-            if not is_directory(settings.url):
-                load_secrets(self.repo)
+            if not capabilities_of(settings.url).local:
+                self.load_secrets()
             archive = open_archive(settings, concurrency=self.settings.concurrency)
-            if is_directory(settings.url):
-                from git_cvfs.remote.filedir import FileArchive, check_location
-
-                assert isinstance(archive, FileArchive)
-                check_location(archive, self.repo.root, [self.repo.git_dir, self.repo.common_dir])
+            local = as_local(archive)
+            if local is not None:
+                local.check_placement(self.repo.root, [self.repo.git_dir, self.repo.common_dir])
             self._archives[name] = archive
         return self._archives[name]
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
-from git_cvfs.errors import ArchiveError, ConfigError, IntegrityError, UnreachableError
+from git_cvfs.errors import ArchiveError, ConfigError, CvfsError, IntegrityError
 from git_cvfs.format.ref import validate_hex
 from git_cvfs.local.config import ArchiveSettings
 
@@ -121,17 +121,50 @@ class Archive(Protocol):
         ...
 
 
+# (key, the file to store, its size, what the caller found under the key: see put_file)
+PutItem = tuple[str, Path, int, ObjectInfo | None]
+
+
+class LocalArchive(Archive, Protocol):
+    """An archive whose objects are files on this machine (capabilities.local): read in place,
+    stored many at a time, and never somewhere a repository may not point it."""
+
+    def open_object(self, key: str) -> BinaryIO | None:
+        """The stored object opened for reading (None when absent): callers hash what they read."""
+        ...
+
+    def put_files(self, items: Sequence[PutItem]) -> list[ObjectInfo | CvfsError]:
+        """put_file for many small objects at once, one flush of the disk for them all; each
+        item's result in order (AlreadyStored, as put_file raises it, among the errors)."""
+        ...
+
+    def check_placement(self, repo_root: Path, git_dirs: list[Path]) -> None:
+        """ConfigError when the archive sits where no archive may: inside the repository or its
+        git directory (a committed setting may name it), or a kernel filesystem."""
+        ...
+
+
+def as_local(archive: Archive) -> LocalArchive | None:
+    """The archive as a LocalArchive when its capabilities say it is one, else None."""
+    if archive.capabilities.local:
+        return archive  # type: ignore[return-value]  # a backend that says local implements LocalArchive
+    return None
+
+
+def capabilities_of(url: str) -> Capabilities:
+    """What the backend for this URL can do, without opening it (opening a cloud archive loads
+    its SDK: 100 ms that a checkout served from a directory archive need not pay)."""
+    if urlsplit(url).scheme == "file":
+        return Capabilities(local=True, etag_is_version=False)
+    return Capabilities(local=False, etag_is_version=True)
+
+
 def confirm_put(archive: Archive, key: str, size: int) -> ObjectInfo:
     """After an upload, the archive must hold an object of the right size; its answer gives the etag."""
     info = archive.head(key)
     if info is None or info.size != size:
         raise ArchiveError(f"archive {archive.name}: {archive.url}/{key} is missing or has the wrong size after upload")
     return info
-
-
-def is_directory(url: str) -> bool:
-    """A file:// archive: local, no credentials, nothing in transit, asking about an object is a stat."""
-    return url.startswith("file:")
 
 
 def damaged(archive: Archive, key: str, what: str) -> IntegrityError:
@@ -156,12 +189,11 @@ def confirm_stored(archive: Archive, key: str, size: int) -> ObjectInfo:
 def open_archive(settings: ArchiveSettings, *, concurrency: int = 8) -> Archive:
     """The backend for the URL's scheme; cloud SDKs are imported only here, only when used."""
     archive = _open(settings, concurrency)
-    from git_cvfs import trace
+    from git_cvfs.remote.calls import trace_calls, watch_calls
 
-    if trace.ENABLED:
-        _trace_calls(archive)
+    trace_calls(archive)  # GIT_CVFS_TRACE
     if not archive.capabilities.local:
-        _watch_calls(archive, settings)
+        watch_calls(archive, settings)  # a line while one waits; one give-up per run
     return archive
 
 
@@ -183,129 +215,3 @@ def _open(settings: ArchiveSettings, concurrency: int) -> Archive:
         f"archive {settings.name!r} has an unsupported URL {settings.url!r}",
         hint="use file:///absolute/dir, s3://bucket/prefix or az://account/container/prefix",
     )
-
-
-_TRACED = ("head", "stored", "put_file", "download_to", "read_range", "list", "delete")
-
-
-def _trace_calls(archive: Archive) -> None:
-    """GIT_CVFS_TRACE: every call to this archive, with its key, outcome and duration, on the
-    instance itself (callers still see its own class)."""
-    import time
-
-    from git_cvfs.trace import trace
-
-    def traced(method: str, call: Callable[..., object]) -> Callable[..., object]:
-        def run(*args: object, **kwargs: object) -> object:
-            key = args[0] if args else kwargs.get("key", kwargs.get("prefix", ""))
-            extra = f" bytes {args[2]}+{args[3]}" if method == "read_range" and len(args) >= 4 else ""
-            start = time.monotonic()
-            try:
-                result = call(*args, **kwargs)
-            except BaseException as exc:
-                took = time.monotonic() - start
-                trace("archive", f"{archive.name} {method} {key}{extra}: {type(exc).__name__}: {exc} ({took:.3f} s)")
-                raise
-            took = time.monotonic() - start
-            info = result.info if isinstance(result, Stored) else result
-            said = " -> none" if result is None and method in ("head", "stored") else ""
-            if isinstance(info, ObjectInfo):
-                said = f" -> {info.size} bytes, etag {info.etag}"
-            trace("archive", f"{archive.name} {method} {key}{extra}{said} ({took:.3f} s)")
-            return result
-
-        return run
-
-    trace("archive", f"{archive.name} opened: {archive.url}")
-    for method in _TRACED:
-        setattr(archive, method, traced(method, getattr(archive, method)))
-
-
-# A request unanswered this long gets a line on stderr (and again every WAIT_REPEAT seconds),
-# so a hung archive is never silence: the user sees what is awaited and when it gives up.
-WAIT_NOTICE = float(os.environ.get("GIT_CVFS_WAIT_NOTICE", "5"))
-WAIT_REPEAT = 10.0
-# Calls that move a whole large object run long while bytes flow; their progress shows that.
-_BULK = ("put_file", "download_to")
-_BULK_FROM = 16 << 20
-
-
-class _Waiting:
-    """The calls in flight to remote archives, watched by one daemon thread."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self._lock = threading.Lock()
-        self._calls: dict[int, tuple[float, str]] = {}
-        self._next = 0
-        self._thread: threading.Thread | None = None
-        self._said = 0.0
-
-    def begin(self, what: str) -> int:
-        import time
-
-        with self._lock:
-            self._next += 1
-            self._calls[self._next] = (time.monotonic(), what)
-            if self._thread is None:
-                import threading
-
-                self._thread = threading.Thread(target=self._watch, name="cvfs-waiting", daemon=True)
-                self._thread.start()
-            return self._next
-
-    def end(self, token: int) -> None:
-        with self._lock:
-            self._calls.pop(token, None)
-
-    def _watch(self) -> None:
-        import time
-
-        from git_cvfs import output
-
-        while True:
-            time.sleep(1)
-            now = time.monotonic()
-            with self._lock:
-                oldest = min(self._calls.values(), default=None)
-            if oldest is None or now - oldest[0] < WAIT_NOTICE or now - self._said < WAIT_REPEAT:
-                continue
-            self._said = now
-            output.info(f"git-cvfs: still waiting for {oldest[1]} ({now - oldest[0]:.0f} s)")
-
-
-_WAITING = _Waiting()
-
-
-def _watch_calls(archive: Archive, settings: ArchiveSettings) -> None:
-    """Every call to a remote archive is watched: one that goes unanswered is said, with
-    when git-cvfs gives up on it (transfer.timeout x transfer.attempts)."""
-    limit = f"gives up after about {settings.timeout * settings.attempts:.0f} s: transfer.timeout, transfer.attempts"
-    # An archive that did not answer once (after every retry) is not waited on again in this
-    # run: 2,000 files against a hung endpoint fail in one timeout, not 2,000 / concurrency.
-    gave_up: list[UnreachableError] = []
-
-    def watched(method: str, call: Callable[..., object]) -> Callable[..., object]:
-        def run(*args: object, **kwargs: object) -> object:
-            if gave_up:
-                raise UnreachableError(f"{gave_up[0].message} (not asked again in this run)", hint=gave_up[0].hint)
-            if method in _BULK and len(args) >= 3 and isinstance(args[2], int) and args[2] >= _BULK_FROM:
-                token = None
-            else:
-                key = args[0] if args else ""
-                token = _WAITING.begin(f"archive {archive.name} ({archive.url}) to answer {method} {key}; {limit}")
-            try:
-                return call(*args, **kwargs)
-            except UnreachableError as exc:
-                gave_up.append(exc)
-                raise
-            finally:
-                if token is not None:
-                    _WAITING.end(token)
-
-        return run
-
-    for method in _TRACED:
-        if method != "list":  # a generator: its requests happen as it is read
-            setattr(archive, method, watched(method, getattr(archive, method)))

@@ -24,9 +24,9 @@ from git_cvfs.local.config import ArchiveSettings
 from git_cvfs.output import STREAMED_FROM, moved
 from git_cvfs.remote.archive import (
     AlreadyStored,
-    Capabilities,
     ObjectInfo,
     Stored,
+    capabilities_of,
     confirm_stored,
     damaged,
     pwrite_all,
@@ -57,7 +57,7 @@ def _quoted(etag: str) -> str:
 
 
 class AzureArchive:
-    capabilities = Capabilities(local=False, etag_is_version=True)
+    capabilities = capabilities_of("cloud:")
 
     def __init__(self, settings: ArchiveSettings, *, concurrency: int = 8) -> None:
         parts = urlsplit(settings.url)

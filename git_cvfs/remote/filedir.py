@@ -20,9 +20,10 @@ from git_cvfs.local.config import ArchiveSettings, default_archive_url
 from git_cvfs.local.worktree import copy_fd
 from git_cvfs.remote.archive import (
     AlreadyStored,
-    Capabilities,
     ObjectInfo,
+    PutItem,
     Stored,
+    capabilities_of,
     confirm_put,
     hex_of_key,
     pwrite_all,
@@ -30,8 +31,6 @@ from git_cvfs.remote.archive import (
 
 _COPY_CHUNK = 1 << 20
 
-# (key, cache file, size, what head() found there) for FileArchive.put_files.
-PutItem = tuple[str, Path, int, ObjectInfo | None]
 _PENDING = ArchiveError("not stored")  # a placeholder while a batch is in flight
 
 
@@ -70,7 +69,7 @@ def _mkdir(path: Path, made: set[Path] | None) -> None:
 _PSEUDO = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
-def check_location(archive: FileArchive, repo_root: Path, git_dirs: list[Path]) -> None:
+def _check_location(archive: FileArchive, repo_root: Path, git_dirs: list[Path]) -> None:
     """Refuse a directory archive inside the repository or a kernel filesystem.
 
     .cvfs/config is committed, so anyone who can push may set the URL. Inside .git the
@@ -102,7 +101,7 @@ def _etag(st: os.stat_result) -> str:
 
 
 class FileArchive:
-    capabilities = Capabilities(local=True, etag_is_version=False)
+    capabilities = capabilities_of("file:")
 
     def __init__(self, settings: ArchiveSettings) -> None:
         parts = urlsplit(settings.url)
@@ -138,6 +137,9 @@ class FileArchive:
             f"archive {self.name} ({self.url}) is unreachable: directory {self.root} does not exist",
             hint=f"mount or create it (mkdir -p {self.root}), or point archive.{self.name}.url elsewhere",
         )
+
+    def check_placement(self, repo_root: Path, git_dirs: list[Path]) -> None:
+        _check_location(self, repo_root, git_dirs)
 
     def probe(self, *, create: bool = False) -> str:
         if not self.root.is_dir():

@@ -36,9 +36,9 @@ from git_cvfs.output import moved
 from git_cvfs.remote.archive import (
     PART_SIZE,
     AlreadyStored,
-    Capabilities,
     ObjectInfo,
     Stored,
+    capabilities_of,
     confirm_stored,
     damaged,
     hex_of_key,
@@ -80,7 +80,7 @@ def _md5_file(path: Path) -> bytes:
 
 
 class S3Archive:
-    capabilities = Capabilities(local=False, etag_is_version=True)
+    capabilities = capabilities_of("cloud:")
 
     def __init__(self, settings: ArchiveSettings, *, concurrency: int = 8) -> None:
         parts = urlsplit(settings.url)

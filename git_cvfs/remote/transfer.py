@@ -14,8 +14,7 @@ from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissi
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.cache import Cache
 from git_cvfs.output import Progress
-from git_cvfs.remote.archive import AlreadyStored, Archive, ObjectInfo, is_directory, object_key
-from git_cvfs.remote.filedir import FileArchive, PutItem
+from git_cvfs.remote.archive import AlreadyStored, Archive, LocalArchive, ObjectInfo, PutItem, as_local, object_key
 from git_cvfs.remote.resumable import RESUMABLE_FROM, fetch_resumable, partial_path
 from git_cvfs.remote.verify import Verdict, Verification, verify_copy
 
@@ -74,7 +73,7 @@ def fetch_verified(archives: Sequence[Archive], ref: Ref, attempt: Callable[[Arc
     errors: list[ArchiveError | IntegrityError] = []
     key = object_key(ref.hex)
     for archive in archives:
-        tries = 1 if is_directory(archive.url) else INTEGRITY_ATTEMPTS
+        tries = 1 if archive.capabilities.local else INTEGRITY_ATTEMPTS
         for _ in range(tries):
             try:
                 result = attempt(archive, key)
@@ -228,7 +227,7 @@ def _before_upload(
 
 
 # Objects below this go to a directory archive in batches of up to BATCH_COUNT, with one
-# flush of the disk per batch (FileArchive.put_files); larger ones are flushed one by one,
+# flush of the disk per batch (LocalArchive.put_files); larger ones are flushed one by one,
 # where the bytes, not the journal commit, are the cost.
 BATCH_BELOW = 1 << 20
 BATCH_COUNT = 1000
@@ -248,20 +247,21 @@ def upload_many(
     todo = unique(refs)
     known = verified_etags or {}
     progress = Progress(f"Uploading objects to {archive.name}", len(todo), sum(r.size for r in todo))
-    batched = [r for r in todo if r.size < BATCH_BELOW] if isinstance(archive, FileArchive) else []
+    local = as_local(archive)
+    batched = [r for r in todo if r.size < BATCH_BELOW] if local is not None else []
     one_by_one = todo if not batched else [r for r in todo if r.size >= BATCH_BELOW]
     outcome = _run_parallel(
         one_by_one, lambda r: upload_one(archive, cache, r, known.get(r.hex)), concurrency, progress
     )
     for start in range(0, len(batched), BATCH_COUNT):
-        assert isinstance(archive, FileArchive)
-        _upload_batch(archive, cache, batched[start : start + BATCH_COUNT], outcome, progress)
+        assert local is not None
+        _upload_batch(local, cache, batched[start : start + BATCH_COUNT], outcome, progress)
     progress.finish()
     return outcome
 
 
 def _upload_batch(
-    archive: FileArchive, cache: Cache, refs: Sequence[Ref], outcome: Outcome[Upload], progress: Progress
+    archive: LocalArchive, cache: Cache, refs: Sequence[Ref], outcome: Outcome[Upload], progress: Progress
 ) -> None:
     items: list[PutItem] = []
     sending: list[Ref] = []

@@ -64,11 +64,24 @@ def test_shard_names(path: str, shard: str) -> None:
         "a\0b",
         "x" * 5000,
         "a/.git./b",
+        # The aliases of .git that NTFS and HFS+ open as .git (git's verify_path, dulwich's validators).
+        ".git. /x",
+        "GIT~1/config",
+        "a/git~1",
+        ".git::$INDEX_ALLOCATION/x",
+        ".g\u200cit/config",
+        "\ufeff.git/config",
+        "a/.GI\u200dT/hooks/pre-commit",
     ],
 )
 def test_hostile_paths_are_refused(path: str) -> None:
     with pytest.raises(UnsafePathError):
         validate_repo_path(path)
+
+
+@pytest.mark.parametrize("path", ["data/a.bin", "data/.gitkeep", ".github/workflows/ci.yml", "x~1/y", "données/a.bin"])
+def test_ordinary_paths_pass(path: str) -> None:
+    assert validate_repo_path(path) == path
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,9 @@ def test_format_size() -> None:
         ("data/", "data/x/y", True),
         ("**/weights/*", "a/b/weights/w.pt", True),
         ("data/a?.bin", "data/ab.bin", True),
-        ("data/a[1].bin", "data/a[1].bin", True),
+        ("data/a[1].bin", "data/a1.bin", True),  # a class, as git reads it
+        ("data/a[1].bin", "data/a[1].bin", False),
+        ("data/a\\[1\\].bin", "data/a[1].bin", True),
     ],
 )
 def test_glob(pattern: str, path: str, expected: bool) -> None:
