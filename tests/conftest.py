@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from git_cvfs.format.ref import Ref
 from tests.servers import AZURITE_ACCOUNT, azurite_connection_string, moto_reset, start_azurite, start_moto
 
 BIN = Path(sys.executable).parent
@@ -237,6 +238,15 @@ def watched(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Watched
     done.set()
     sampler.join()
     return Watched(proc.returncode, out, err, peak_rss_kb / 1024, peak_fds, time.monotonic() - start)
+
+
+def ref_of(data: bytes) -> Ref:
+    return Ref(hashlib.sha256(data).hexdigest(), len(data))
+
+
+def ref_bytes(data: bytes) -> bytes:
+    """The ref git stores for data, written out here rather than by the code under test."""
+    return b'{"cvfs":1,"oid":"sha256:%s","size":%d}\n' % (hashlib.sha256(data).hexdigest().encode(), len(data))
 
 
 def rand(n: int, seed: int = 0) -> bytes:

@@ -15,18 +15,24 @@ from git_cvfs.core.workspace import Workspace
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import CvfsError, IntegrityError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
-from git_cvfs.local.cache import CHUNK, Spool
+from git_cvfs.local.cache import CHUNK, Filer, Spool
 from git_cvfs.local.journal import PathJournal
 
 
 def clean(
-    ws: Workspace, path: str, chunks: Iterable[bytes], *, on_ref: Callable[[Ref], object] | None = None
+    ws: Workspace,
+    path: str,
+    chunks: Iterable[bytes],
+    *,
+    on_ref: Callable[[Ref], object] | None = None,
+    filer: Filer | None = None,
 ) -> Iterator[bytes]:
     """The blob git should store for `path`: the content itself below minSize, else its ref.
 
     All input is consumed before this returns. Memory stays bounded: content is
     held only while it may still be a small file; past that it is hashed while
-    spooled to the cache's tmp dir, then filed under its oid.
+    spooled to the cache's tmp dir, then filed under its oid: here, or, given a filer (the
+    filter process's), in the background while git sends the next file.
     """
     min_size = ws.settings.min_size_for(path)
     keep_limit = max(MAX_REF_BYTES, min(min_size, MEMORY_LIMIT))
@@ -59,8 +65,8 @@ def clean(
     try:
         exists = ws.cache.has(hex_digest, spool.size)
         # git re-cleans the same content often; an object already stored costs no fsync.
-        if ws.cache.filer is not None:
-            ws.cache.filer.submit(spool, hex_digest, sync=not exists, label=path)  # the filer owns it now
+        if filer is not None:
+            filer.submit(spool, hex_digest, sync=not exists, label=path)  # the filer owns it now
         else:
             spool.finish(sync=not exists)
             ws.cache.adopt(spool, hex_digest)

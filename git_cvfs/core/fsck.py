@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from git_cvfs.core.refscan import scan_blobs
+from git_cvfs.core.refscan import head_and_index_blobs, scan_blobs
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
-from git_cvfs.local.git import split_z
 from git_cvfs.local.index_store import check_inventory
 
 
@@ -30,6 +29,7 @@ class FsckResult:
             "corrupt_objects": self.corrupt_objects,
             "bad_refs": self.bad_refs,
             "inventory_error": self.inventory_error,
+            "stale_tmp_removed": self.stale_tmp_removed,
         }
 
 
@@ -51,18 +51,9 @@ def fsck(ws: Workspace, *, repair: bool) -> FsckResult:
         except CvfsError as exc:
             result.inventory_error = exc.message
         return result
-    items: list[tuple[str, str]] = []
-    if ws.repo.has_head():
-        for record in split_z(ws.repo.git("ls-tree", "-r", "-z", "--full-tree", "HEAD")):
-            meta, _, path = record.partition("\t")
-            _, kind, blob = meta.split()
-            if kind == "blob":
-                items.append((path, blob))
-    for record in split_z(ws.repo.git("ls-files", "-s", "-z")):
-        meta, _, path = record.partition("\t")
-        items.append((path, meta.split()[1]))
+    items = head_and_index_blobs(ws.repo)
     managed = ws.repo.attr_values("filter", sorted({p for p, _ in items}))
-    scan = scan_blobs(ws.repo, [(p, b) for p, b in dict.fromkeys(items) if managed.get(p) == "cvfs"])
+    scan = scan_blobs(ws.repo, [(p, b) for p, b in items if managed.get(p) == "cvfs"])
     result.bad_refs = dict(scan.malformed)
     try:
         check_inventory(ws.repo)

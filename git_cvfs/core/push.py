@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from git_cvfs.core.refscan import refs_in_history, scan_blobs
+from git_cvfs.core.refscan import head_and_index_blobs, refs_in_history, scan_blobs
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import ArchiveError, CvfsError, ObjectMissingError, UsageError
@@ -15,7 +15,6 @@ from git_cvfs.format.inventory import Row
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.cache import CHUNK
-from git_cvfs.local.git import split_z
 from git_cvfs.local.index_store import unversioned_rows, update_inventory
 from git_cvfs.remote.archive import Archive, object_key
 from git_cvfs.remote.transfer import Outcome, UnverifiedCopyError, Upload, download_many, unique, upload_many
@@ -139,18 +138,7 @@ def _fill_cache_from_other_archives(ws: Workspace, target: str, refs: Sequence[R
 
 
 def refs_in_tree_and_index(ws: Workspace) -> list[tuple[str, Ref]]:
-    repo = ws.repo
-    items: list[tuple[str, str]] = []
-    if repo.has_head():
-        for record in split_z(repo.git("ls-tree", "-r", "-z", "--full-tree", "HEAD")):
-            meta, _, path = record.partition("\t")
-            _, kind, blob = meta.split()
-            if kind == "blob":
-                items.append((path, blob))
-    for record in split_z(repo.git("ls-files", "-s", "-z")):
-        meta, _, path = record.partition("\t")
-        items.append((path, meta.split()[1]))
-    return scan_blobs(repo, list(dict.fromkeys(items))).refs
+    return scan_blobs(ws.repo, head_and_index_blobs(ws.repo)).refs
 
 
 @dataclass

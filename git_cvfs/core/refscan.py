@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from git_cvfs.errors import RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
-from git_cvfs.local.git import Repo
+from git_cvfs.local.git import Repo, split_z
 
 
 class BlobScan:
@@ -66,6 +66,22 @@ def read_blobs(repo: Repo, blobs: Sequence[str]) -> dict[str, bytes]:
         contents[header[0].decode()] = out[pos : pos + size]
         pos += size + 1
     return contents
+
+
+def head_and_index_blobs(repo: Repo) -> list[tuple[str, str]]:
+    """(path, blob id) of every file at HEAD and in git's index, each pair once: what a commit
+    already holds and what the next one will."""
+    items: list[tuple[str, str]] = []
+    if repo.has_head():
+        for record in split_z(repo.git("ls-tree", "-r", "-z", "--full-tree", "HEAD")):
+            meta, _, path = record.partition("\t")
+            _, kind, blob = meta.split()
+            if kind == "blob":
+                items.append((path, blob))
+    for record in split_z(repo.git("ls-files", "-s", "-z")):
+        meta, _, path = record.partition("\t")
+        items.append((path, meta.split()[1]))
+    return list(dict.fromkeys(items))
 
 
 def scan_blobs(repo: Repo, items: Sequence[tuple[str, str]]) -> BlobScan:

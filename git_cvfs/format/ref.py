@@ -70,10 +70,6 @@ def parse_ref(data: bytes) -> Ref | None:
     return _decode_claimed(data)
 
 
-def is_canonical(data: bytes, ref: Ref) -> bool:
-    return data == ref.encode()
-
-
 def _decode_claimed(data: bytes) -> Ref:
     try:
         text = data.decode("utf-8")

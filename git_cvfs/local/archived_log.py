@@ -55,6 +55,3 @@ class ArchivedLog:
         finally:
             os.close(fd)
         self.known().update(new)
-
-    def forget(self, hex_digest: str) -> None:
-        self.known().pop(hex_digest, None)

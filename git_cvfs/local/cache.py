@@ -158,7 +158,6 @@ class Cache:
         self.root = cvfs_dir
         self.objects = cvfs_dir / "objects"
         self.tmp = cvfs_dir / "tmp"
-        self.filer: Filer | None = None  # set by the filter process: spools finish in the background
 
     def object_path(self, hex_digest: str) -> Path:
         return Path(self._object_file(hex_digest))

@@ -32,10 +32,6 @@ def run_git(
     return proc
 
 
-def git_out(args: Sequence[str], *, cwd: str | Path | None = None, input: bytes | None = None) -> str:
-    return run_git(args, cwd=cwd, input=input).stdout.decode("utf-8", "surrogateescape")
-
-
 def split_z(data: bytes) -> list[str]:
     return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
 

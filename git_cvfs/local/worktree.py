@@ -138,8 +138,8 @@ _COPY_CHUNK = 1 << 20
 
 def _chunk_for(size: int) -> int:
     """A copy buffer for an object of `size` bytes: one byte more than the object (the read that
-    finds its end is the second), up to _COPY_CHUNK. Sixteen writers each holding 1 MiB for a
-    2 KiB object put `ensure` of the load test's 10,000 objects at 94-96 MB; now 78-79 MB."""
+    finds its end is the second), up to _COPY_CHUNK: sixteen writers of small objects do not
+    each hold a whole MiB."""
     return min(_COPY_CHUNK, size + 1)
 
 

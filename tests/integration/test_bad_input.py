@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
-from git_cvfs.format.ref import Ref
-from tests.conftest import Project, git, rand
-
-
-def ref_of(data: bytes) -> Ref:
-    return Ref(hashlib.sha256(data).hexdigest(), len(data))
+from tests.conftest import Project, git, rand, ref_of
 
 
 def one_error(stderr: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -10,13 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from git_cvfs.format.ref import Ref
-from tests.conftest import CloudArchive, git, new_project, rand
+from tests.conftest import CloudArchive, git, new_project, rand, ref_of
 from tests.servers import AZURITE_ACCOUNT, FaultProxy, Rule
-
-
-def ref_of(data: bytes) -> Ref:
-    return Ref(hashlib.sha256(data).hexdigest(), len(data))
 
 
 def key_of(data: bytes) -> str:

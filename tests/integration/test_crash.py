@@ -8,11 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, git, rand
-
-
-def ref_bytes(data: bytes) -> bytes:
-    return b'{"cvfs":1,"oid":"sha256:%s","size":%d}\n' % (hashlib.sha256(data).hexdigest().encode(), len(data))
+from tests.conftest import Project, git, rand, ref_bytes
 
 
 def crash(env_point: str) -> dict[str, str]:

@@ -9,11 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CloudArchive, Project, new_project, rand
-
-
-def ref_bytes(data: bytes) -> bytes:
-    return b'{"cvfs":1,"oid":"sha256:%s","size":%d}\n' % (hashlib.sha256(data).hexdigest().encode(), len(data))
+from tests.conftest import CloudArchive, Project, new_project, rand, ref_bytes
 
 
 def test_dry_run_lists_sizes_and_urls_and_changes_nothing(project: Project) -> None:

@@ -11,15 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, git, new_project, rand
+from tests.conftest import Project, git, new_project, rand, ref_bytes
 
 
 def hex_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def ref_bytes(data: bytes) -> bytes:
-    return b'{"cvfs":1,"oid":"sha256:%s","size":%d}\n' % (hex_of(data).encode(), len(data))
 
 
 def test_a_sparse_checkout_without_cvfs_uses_the_committed_settings(project: Project, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CloudArchive, cvfs, git, rand
+from tests.conftest import CloudArchive, cvfs, git, rand, ref_bytes
 from tests.servers import AZURITE_ACCOUNT, AZURITE_KEY, FaultProxy, RecordingServer
 
 AWS_KEY_ID = "AKIAVICTIMKEY0000001"
@@ -27,10 +27,6 @@ ATTRS = "data/** filter=cvfs diff=cvfs merge=binary -text\n"
 
 def hex_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def ref_bytes(data: bytes) -> bytes:
-    return b'{"cvfs":1,"oid":"sha256:%s","size":%d}\n' % (hex_of(data).encode(), len(data))
 
 
 def attacker_repo(tmp_path: Path, config: str | None, files: dict[str, bytes], name: str = "hostile") -> Path:

@@ -18,16 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CVFS, CloudArchive, Project, git, new_project, rand
+from tests.conftest import CVFS, CloudArchive, Project, git, new_project, rand, ref_bytes
 from tests.servers import FaultProxy, azurite_connection_string
 
 
 def hex_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def ref_bytes(data: bytes) -> bytes:
-    return b'{"cvfs":1,"oid":"sha256:%s","size":%d}\n' % (hex_of(data).encode(), len(data))
 
 
 def key_of(data: bytes) -> str:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
-from git_cvfs.format.ref import Ref
-from tests.conftest import Project, git, imported_modules, rand
-
-
-def ref_of(data: bytes) -> Ref:
-    return Ref(hashlib.sha256(data).hexdigest(), len(data))
+from tests.conftest import Project, git, imported_modules, rand, ref_of
 
 
 def rows(project: Project, root: Path | None = None) -> dict[str, dict[str, object]]:

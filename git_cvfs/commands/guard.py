@@ -1,0 +1,29 @@
+"""`git cvfs guard PATH...`: exit 1 if deleting the paths would lose bytes that are nowhere else."""
+
+from __future__ import annotations
+
+import argparse
+
+from git_cvfs import output
+from git_cvfs.core.guard import guard
+from git_cvfs.core.workspace import Workspace
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories you intend to delete")
+    parser.add_argument(
+        "--offline", action="store_true", help="trust this machine's records instead of verifying archived copies"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    g = guard(Workspace.discover(), args.paths, offline=args.offline)
+    if args.json:
+        output.emit_json(g.to_json())
+    else:
+        for path, why in sorted(g.at_risk.items()):
+            output.data(f"at risk  {path}: {why}")
+        how = "from records, archives not asked" if g.checked == "records" else "archived copies verified now"
+        output.data(f"{len(g.safe)} safe to delete, {len(g.at_risk)} at risk ({how})")
+    return 1 if g.at_risk else 0
