@@ -37,7 +37,7 @@ class UnsafePathError(CvfsError):
     """A path or oid from untrusted input that would escape where it belongs."""
 
 
-class ChangedUnderfootError(UnsafePathError):
+class ChangedUnderfootError(CvfsError):
     """A file changed (an edit, a checkout) while git-cvfs was replacing it: it is left as it now is."""
 
 
