@@ -236,5 +236,7 @@ class SmudgeReport:
 
 
 def _sample(paths: list[str], limit: int = 3) -> str:
+    """The first paths in path order: delayed downloads finish in any order, a notice does not."""
+    paths = sorted(paths)
     shown = ", ".join(paths[:limit])
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")

@@ -433,3 +433,17 @@ def test_the_filter_git_waits_for_imports_only_what_it_uses(
     assert "git_cvfs.core.filter_process" in imported
     assert imported & unwanted == set()
     assert all(is_ours(hooks / hook) for hook in HOOKS)
+
+
+def test_the_notice_names_paths_in_path_order_whatever_order_downloads_finished(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from git_cvfs.core.filter import SmudgeReport
+
+    report = SmudgeReport()
+    for path in ("data/z.bin", "data/a/b.bin", "data/m.bin", "data/c.bin"):
+        report.leave(path, "archive unreachable")
+    report.print_notice(hook_will_run=True)
+    assert "4 files left as refs (archive unreachable): data/a/b.bin, data/c.bin, data/m.bin and 1 more" in (
+        capsys.readouterr().err
+    )
