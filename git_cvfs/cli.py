@@ -85,7 +85,7 @@ def _dispatch(argv: list[str]) -> int:
         return 0
     name = argv[0]
     if name == "hook-impl" and len(argv) > 1 and not argv[1].startswith("-"):
-        from git_cvfs.commands.hook_fast import nothing_to_do, run_hook
+        from git_cvfs.commands.hook_gate import nothing_to_do, run_hook
 
         if nothing_to_do(argv[1]):  # the usual case, before argparse and the core are imported
             return 0

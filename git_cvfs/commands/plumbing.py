@@ -33,7 +33,7 @@ def run(name: str, args: argparse.Namespace) -> int:
         return merge_ref(args)
     if name == "merge-index":
         return merge_index(args)
-    from git_cvfs.commands.hook_fast import run_hook
+    from git_cvfs.commands.hook_gate import run_hook
 
     return run_hook(args.hook, args.hook_args)
 

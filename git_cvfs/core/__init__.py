@@ -3,10 +3,10 @@
 The model (what every operation builds on):
     workspace     what an operation needs about one repository: settings, cache, archives
     managed       which files git-cvfs manages and the state of each on this machine
-    records       what the archives hold: asked of them, or this machine's records offline
+    holdings      what the archives hold: asked of them, or this machine's records offline
     refscan       the refs among many git blobs, read in batches
     copies        how many archives hold a verified copy, asked when bytes are about to go
-    lean          the lean cache: the cache copy goes once the archive and work tree hold it
+    lean_cache    the lean cache: the cache copy goes once the archive and work tree hold it
     pathspecs     paths a user names must match managed files, as git's pathspecs must
     buffer        content held in memory up to a bound, then spilled
 

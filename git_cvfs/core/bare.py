@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from git_cvfs.core.holdings import archive_view
 from git_cvfs.core.reconcile import ReconcileReport
-from git_cvfs.core.records import archive_view
 from git_cvfs.core.refscan import refs_in_history, scan_blobs
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError

@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
-from git_cvfs.core.lean import drop_cache_copies
+from git_cvfs.core.holdings import recorded_in_primary
+from git_cvfs.core.lean_cache import drop_cache_copies
 from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
 from git_cvfs.core.pathspecs import require_matches
-from git_cvfs.core.records import recorded_in_primary
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.crash import pause_point
 from git_cvfs.errors import ArchiveError, ChangedUnderfootError, CvfsError, IntegrityError

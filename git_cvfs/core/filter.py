@@ -15,7 +15,7 @@ from git_cvfs.core.workspace import Workspace
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import CvfsError, IntegrityError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
-from git_cvfs.local.cache import CHUNK, Filer, Spool
+from git_cvfs.local.cache import CHUNK, BackgroundStore, Spool
 from git_cvfs.local.journal import PathJournal
 
 
@@ -25,7 +25,7 @@ def clean(
     chunks: Iterable[bytes],
     *,
     on_ref: Callable[[Ref], object] | None = None,
-    filer: Filer | None = None,
+    filer: BackgroundStore | None = None,
 ) -> Iterator[bytes]:
     """The blob git should store for `path`: the content itself below minSize, else its ref.
 
@@ -69,7 +69,7 @@ def clean(
             filer.submit(spool, hex_digest, sync=not exists, label=path)  # the filer owns it now
         else:
             spool.finish(sync=not exists)
-            ws.cache.adopt(spool, hex_digest)
+            ws.cache.store_spool(spool, hex_digest)
     except BaseException:
         spool.discard()
         raise

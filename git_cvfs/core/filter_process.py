@@ -31,7 +31,7 @@ from git_cvfs.format import filter_protocol as fp
 from git_cvfs.format.pktline import Reader, Writer, read_packet
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref
 from git_cvfs.format.size import format_size
-from git_cvfs.local.cache import Filer
+from git_cvfs.local.cache import BackgroundStore
 from git_cvfs.local.config import CONFIG_FILE
 from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import settle_racy
@@ -111,7 +111,7 @@ class FilterServer:
         read: Reader,
         write: Writer,
         flush: Callable[[], object] = lambda: None,
-        filer: Filer | None = None,
+        filer: BackgroundStore | None = None,
     ) -> None:
         self.ws = ws
         self.filer = filer  # files cleaned objects into the cache in the background
@@ -395,7 +395,7 @@ class FilterServer:
         cache, so a clone holds its data once. The archive just gave these bytes, verified."""
         if not self._from_primary or self.ws.settings.cache_keep:
             return
-        from git_cvfs.core.lean import drop_cache_copies
+        from git_cvfs.core.lean_cache import drop_cache_copies
 
         try:
             drop_cache_copies(self.ws, self._from_primary, {ref.hex: True for _, ref in self._from_primary})
@@ -495,7 +495,7 @@ def run_filter_process(ws: Workspace) -> int:
     # As large as the pipe: a whole reply of up to ~1 MiB leaves in one write, and git, reading
     # it packet by packet, never waits on a half-written reply (256 KiB left in two writes).
     stdout = open(sys.stdout.fileno(), "wb", buffering=1 << 20, closefd=False)
-    filer = Filer(ws.cache)
+    filer = BackgroundStore(ws.cache)
     server = FilterServer(ws, stdin.read, stdout.write, stdout.flush, filer=filer)
     try:
         server.serve()

@@ -2,7 +2,7 @@
 
 Each hook imports what it uses itself: a push with nothing new to upload needs only the
 rev-list and scan of refs_in_history, and importing uploads, the inventory and argparse
-took about half of its 130-160 ms (see hook_fast)."""
+took about half of its 130-160 ms (see commands/hook_gate.py)."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def pre_commit(ws: Workspace) -> int:
     if shards:
         repo.git("add", "--sparse", "--", *shards)  # --sparse: .cvfs/ may be outside a sparse checkout
     in_primary = {h: True for h, facts in outcome.facts.items() if "primary" in facts}
-    from git_cvfs.core.lean import drop_cache_copies  # here: pre-push need not pay for importing it
+    from git_cvfs.core.lean_cache import drop_cache_copies  # here: pre-push need not pay for importing it
 
     drop_cache_copies(ws, managed_refs, in_primary)
     return 0

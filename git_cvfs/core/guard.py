@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from git_cvfs.core.copies import CopyChecker
+from git_cvfs.core.holdings import archives_holding
 from git_cvfs.core.managed import State, holding_committed_bytes, list_managed
-from git_cvfs.core.records import archives_holding
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import UsageError
 from git_cvfs.local.git import split_z

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from git_cvfs.core.copies import CopyChecker
+from git_cvfs.core.holdings import archives_holding
 from git_cvfs.core.managed import ManagedFile, State, list_managed, list_unversioned
 from git_cvfs.core.pathspecs import require_matches
-from git_cvfs.core.records import archives_holding
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.crash import pause_point
 from git_cvfs.errors import CvfsError

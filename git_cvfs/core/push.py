@@ -173,7 +173,7 @@ def push(ws: Workspace, *, all_history: bool, archive: str | None) -> PushResult
             updates[row.path] = Row(row.path, row.hex, row.size, False, facts)
     if updates:
         update_inventory(ws.repo, updates, from_index=False)
-    from git_cvfs.core.lean import drop_cache_copies  # here: the pre-push hook need not import it
+    from git_cvfs.core.lean_cache import drop_cache_copies  # here: the pre-push hook need not import it
 
     drop_cache_copies(ws, [(r.path, Ref(r.hex, r.size)) for r in unversioned], outcome.facts)
     return PushResult(outcome, paths)

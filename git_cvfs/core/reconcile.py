@@ -7,8 +7,8 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from git_cvfs.core.holdings import archive_view
 from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed
-from git_cvfs.core.records import archive_view
 from git_cvfs.core.refscan import refs_in_history
 from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError

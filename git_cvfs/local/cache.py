@@ -80,11 +80,11 @@ class Spool:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        # Only reached with the spool still present when adopt() did not take it.
+        # Only reached with the spool still present when store_spool() did not take it.
         self.discard()
 
 
-class Filer:
+class BackgroundStore:
     """Finishes spools (fsync, then rename into place) on worker threads.
 
     The filter answers git with a ref as soon as a file is hashed; the fsync,
@@ -119,7 +119,7 @@ class Filer:
     def _file(self, spool: Spool, hex_digest: str, sync: bool, label: str) -> None:
         try:
             spool.finish(sync=sync)
-            self.cache.adopt(spool, hex_digest)
+            self.cache.store_spool(spool, hex_digest)
         except Exception as exc:  # reported by whoever settles; the bytes are still in the work tree
             spool.discard()
             with self._lock:
@@ -178,7 +178,7 @@ class Cache:
     def spool(self) -> Spool:
         return Spool(self.tmp)
 
-    def adopt(self, spool: Spool, hex_digest: str) -> Path:
+    def store_spool(self, spool: Spool, hex_digest: str) -> Path:
         """Move a finished, verified spool into place; an object already present wins."""
         dest = self.object_path(hex_digest)
         if dest.exists():
@@ -200,21 +200,21 @@ class Cache:
             hex_digest = spool.finish()
             if expect_hex is not None and hex_digest != expect_hex:
                 raise IntegrityError(f"content hashes to sha256:{hex_digest}, expected sha256:{expect_hex}")
-            self.adopt(spool, hex_digest)
+            self.store_spool(spool, hex_digest)
             return hex_digest, spool.size
 
     def tmp_path(self, purpose: str = "get") -> Path:
         self.tmp.mkdir(parents=True, exist_ok=True)
         return self.tmp / f"{purpose}-{os.getpid()}-{time.monotonic_ns()}"
 
-    def adopt_verified(self, path: Path, expect_hex: str, expect_size: int) -> Path | None:
+    def store_verified(self, path: Path, expect_hex: str, expect_size: int) -> Path | None:
         """Hash a downloaded file; file it under its oid if it matches, else delete it and return None."""
         if sha256_file(path) != (expect_hex, expect_size):
             path.unlink(missing_ok=True)
             return None
-        return self.adopt_file(path, expect_hex)
+        return self.store_file(path, expect_hex)
 
-    def adopt_file(self, path: Path, expect_hex: str) -> Path:
+    def store_file(self, path: Path, expect_hex: str) -> Path:
         """File a file already shown to hash to expect_hex (in this cache's tmp dir) under its oid."""
         fd = os.open(path, os.O_RDONLY)
         try:

@@ -90,7 +90,7 @@ def _stat_fields(st: os.stat_result, mode: int) -> tuple[int, ...]:
     )
 
 
-class _WorkTree:
+class _DirFds:
     """lstat and utime of work-tree files by their index names (bytes), through a descriptor of
     the directory last used: entries come in path order, so files of one directory follow one
     another, and no path is joined or decoded per file (a third of the time of a settle).
@@ -128,7 +128,7 @@ class _WorkTree:
         self._fd = -1
         self._dir = None
 
-    def __enter__(self) -> _WorkTree:
+    def __enter__(self) -> _DirFds:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -159,7 +159,7 @@ def _wanted_entries(data: bytearray, wanted: Collection[bytes]) -> Iterator[tupl
     return ((name, offset) for name, offset, stage in _entries(data, version, count) if not stage and name in wanted)
 
 
-def _lstat(files: _WorkTree, name: bytes) -> os.stat_result | None:
+def _lstat(files: _DirFds, name: bytes) -> os.stat_result | None:
     try:
         return files.lstat(name)
     except FileNotFoundError:
@@ -178,7 +178,7 @@ def _read_index(index_path: Path) -> tuple[bytearray, int] | None:
 
 # (the work tree, the entry's name, its recorded stat fields, its blob id, index mtime in s)
 # -> stat to record. It lstats the file itself, only when the entry is one to change.
-Choose = Callable[[_WorkTree, bytes, tuple[int, ...], str, int], "os.stat_result | None"]
+EntryStat = Callable[[_DirFds, bytes, tuple[int, ...], str, int], "os.stat_result | None"]
 
 
 class IndexLockedError(CvfsError):
@@ -189,7 +189,7 @@ def _rewrite_entries(
     index_path: Path,
     root: Path,
     wanted: Collection[bytes],
-    choose: Choose,
+    choose: EntryStat,
     lock_wait: float,
     *,
     busy_ok: bool,
@@ -227,7 +227,7 @@ def _rewrite_entries(
         if read is None:
             return 0
         data, index_mtime = read
-        with _WorkTree(root) as files:
+        with _DirFds(root) as files:
             entries = _wanted_entries(data, wanted)
             if entries is None:
                 return 0
@@ -273,7 +273,7 @@ def patch_index_stat(
     wanted = {_name(p): _stat_fields(st, 0) for p, st in written.items()}
 
     def unchanged(
-        files: _WorkTree, name: bytes, _recorded: tuple[int, ...], _blob: str, _mtime: int
+        files: _DirFds, name: bytes, _recorded: tuple[int, ...], _blob: str, _mtime: int
     ) -> os.stat_result | None:
         st = _lstat(files, name)
         return st if st is not None and _stat_fields(st, 0) == wanted[name] else None
@@ -296,7 +296,7 @@ def _refresh_through_git(index_path: Path, root: Path, expected: dict[str, tuple
 
     env = {**os.environ, "GIT_INDEX_FILE": str(index_path)}
     paths = []
-    with _WorkTree(root) as files:
+    with _DirFds(root) as files:
         for path, fields in expected.items():
             st = _lstat(files, _name(path))
             if st is not None and _stat_fields(st, 0) == fields:
@@ -333,7 +333,7 @@ def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]
     wanted = {_name(p): given for p, given in written.items()}
 
     def backdate(
-        files: _WorkTree, name: bytes, recorded: tuple[int, ...], blob: str, index_mtime: int
+        files: _DirFds, name: bytes, recorded: tuple[int, ...], blob: str, index_mtime: int
     ) -> os.stat_result | None:
         if (blob, recorded[9]) != wanted[name] or recorded[2] < index_mtime:
             return None  # not the bytes this filter gave, or not racy: git's own check stays
@@ -365,7 +365,7 @@ def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> s
     if read is None:
         return set()
     data, index_mtime = read
-    with _WorkTree(root) as files:
+    with _DirFds(root) as files:
         entries = _wanted_entries(data, _names(paths))
         if entries is None:
             return set()

@@ -114,7 +114,7 @@ def download_to_cache(
         if ref.size >= RESUMABLE_FROM:
             partial = partial_path(cache.tmp, ref)
             got = (
-                cache.adopt_file(partial, ref.hex)
+                cache.store_file(partial, ref.hex)
                 if fetch_resumable(archive, ref, partial, concurrency=concurrency)
                 else None
             )
@@ -123,7 +123,7 @@ def download_to_cache(
             try:
                 with open(tmp, "wb") as out:
                     archive.download_to(key, out, ref.size)
-                got = cache.adopt_verified(tmp, ref.hex, ref.size)
+                got = cache.store_verified(tmp, ref.hex, ref.size)
             finally:
                 tmp.unlink(missing_ok=True)
         if got is not None and source is not None:

@@ -163,7 +163,7 @@ def test_a_hook_with_nothing_to_do_imports_nothing_heavy(project: Project) -> No
 def test_the_hooks_git_dir_without_git_is_what_git_says(project: Project, tmp_path: Path) -> None:
     # The post-checkout hook decides "nothing to do" from the git dir; read wrongly, large
     # files would stay refs after a checkout with no notice. Compare with git's own answer.
-    from git_cvfs.commands.hook_fast import git_dir_here
+    from git_cvfs.commands.hook_gate import git_dir_here
 
     project.commit_all("setup")
     linked = tmp_path / "linked"

@@ -238,14 +238,14 @@ def test_settle_skips_a_file_removed_after_its_check_and_settles_the_rest(
     newest = max(os.lstat(repo / p).st_mtime_ns for p in ("f", "g"))
     os.utime(index, ns=(newest, newest))
     written = _as_written(repo, "f", "g")
-    real_set_mtime = index_stat._WorkTree.set_mtime
+    real_set_mtime = index_stat._DirFds.set_mtime
 
-    def removed_first(self: index_stat._WorkTree, name: bytes, st: os.stat_result, mtime_ns: int) -> os.stat_result:
+    def removed_first(self: index_stat._DirFds, name: bytes, st: os.stat_result, mtime_ns: int) -> os.stat_result:
         if name == b"f":
             (repo / "f").unlink()
         return real_set_mtime(self, name, st, mtime_ns)
 
-    monkeypatch.setattr(index_stat._WorkTree, "set_mtime", removed_first)
+    monkeypatch.setattr(index_stat._DirFds, "set_mtime", removed_first)
     assert settle_racy(index, repo, written) == 1
     assert _entry_mtime(repo, "g") == os.lstat(repo / "g").st_mtime_ns // 1_000_000_000 < newest // 1_000_000_000
     assert sorted(git(repo, "status", "--porcelain").stdout.splitlines()) == ["A  g", "AD f"]

@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import pytest
 
-from git_cvfs.errors import ArchiveError, IntegrityError, UnsafePathError
+from git_cvfs.errors import ArchiveError, ChangedUnderfootError, IntegrityError, UnsafePathError
 from git_cvfs.local.worktree import read_head, replace_file, replace_file_fetched, write_bytes
 
 
@@ -33,7 +33,7 @@ def test_replace_keeps_a_file_changed_meanwhile(tmp_path: Path) -> None:
     (root / "f").write_bytes(b"user edit")
     src = root / "src"
     src.write_bytes(b"archived")
-    with pytest.raises(UnsafePathError):
+    with pytest.raises(ChangedUnderfootError):
         replace_file(root, "f", src, expect_head=b"ref")
     assert (root / "f").read_bytes() == b"user edit"
     assert sorted(p.name for p in root.iterdir()) == ["f", "src"]
