@@ -26,9 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "track": ("track", "manage paths matching a pattern (.gitattributes)"),
     "untrack": ("track", "stop managing a pattern"),
     "try": ("try_demo", "a guided demo on a throwaway project"),
-    "register": ("adding", "hash and record files (e.g. gitignored) in the inventory, without uploading"),
-    "scan": ("adding", "large files in scope that are not managed yet"),
-    "ingest": ("adding", "archive a file from outside and place its ref at a managed path"),
+    "register": ("register", "hash and record files (e.g. gitignored) in the inventory, without uploading"),
+    "scan": ("scan", "large files in scope that are not managed yet"),
+    "ingest": ("ingest", "archive a file from outside and place its ref at a managed path"),
     "push": ("push", "upload objects the archives lack"),
     "fetch": ("fetch", "download objects into the cache, leaving the work tree alone"),
     "ensure": ("ensure", "materialize refs in the work tree"),
@@ -47,10 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "filter-process": ("filter", "git's long-running filter (run by git)"),
     "clean": ("filter", "single-file clean filter (run by git)"),
     "smudge": ("filter", "single-file smudge filter (run by git)"),
-    "textconv": ("plumbing", "show a ref as oid and size (git diff)"),
-    "merge-ref": ("plumbing", "merge driver for managed files (run by git)"),
-    "merge-index": ("plumbing", "merge driver for inventory shards (run by git)"),
-    "hook-impl": ("plumbing", "run a hook (called by the installed shims)"),
+    "textconv": ("textconv", "show a ref as oid and size (git diff)"),
+    "merge-ref": ("merge_ref", "merge driver for managed files (run by git)"),
+    "merge-index": ("merge_index", "merge driver for inventory shards (run by git)"),
+    "hook-impl": ("hook_impl", "run a hook (called by the installed shims)"),
 }
 
 

@@ -10,9 +10,10 @@ The model (what every operation builds on):
     pathspecs     paths a user names must match managed files, as git's pathspecs must
     buffer        content held in memory up to a bound, then spilled
 
-The filter and the hooks (what git runs):
+The filter, the hooks and the drivers (what git runs):
     filter, filter_process, single_filter    clean and smudge
     hooks (installs them), git_hooks (what each does)
+    textconv (what git diff shows), merge_index (the inventory shards' merge driver)
 
 The operations (one per command or group of commands):
     setup (install, init, track), ensure (ensure, fetch, preflight), push, offload, prune,

@@ -132,7 +132,7 @@ def test_a_hook_with_nothing_to_do_imports_nothing_heavy(project: Project) -> No
     # and it must not pay for importing the core (about 60 ms).
     probe = (
         "import sys; from git_cvfs.cli import main; rc = main(sys.argv[1:]); "
-        "print(rc, sorted(m for m in sys.modules if m.startswith(('git_cvfs.core', 'git_cvfs.commands.plumbing', 'argparse'))))"
+        "print(rc, sorted(m for m in sys.modules if m.startswith(('git_cvfs.core', 'git_cvfs.commands.hook_impl', 'argparse'))))"
     )
     project.commit_all("setup")
     for hook in ("post-checkout", "post-commit"):
