@@ -61,7 +61,9 @@ if [ "$mode" = dev ]; then
     if [ -x "$managers/node_modules/.bin/husky" ] && [ -x "$managers/node_modules/.bin/lefthook" ]; then
         say "reusing Husky and lefthook in $managers"
     else
-        npm install --prefix "$managers" -E husky@9.1.7 lefthook@2.2.1 --no-audit --no-fund --silent
+        # --ignore-scripts: lefthook's postinstall runs `lefthook install` in the git repository
+        # around node_modules, which is this checkout; the tests install it where they want it.
+        npm install --prefix "$managers" -E husky@9.1.7 lefthook@2.2.1 --no-audit --no-fund --silent --ignore-scripts
         say "installed Husky and lefthook into $managers"
     fi
     # An editable install leaves pip's data files out: link the man pages where man looks
