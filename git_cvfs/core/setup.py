@@ -122,8 +122,6 @@ def init(
     from git_cvfs.local.trust import approve, is_default, location_of
 
     report = InitReport()
-    if skill:
-        report.created += write_skill(repo)
     config = repo.root / CONFIG_FILE
     typed = None
     if archive_url is not None:
@@ -137,6 +135,8 @@ def init(
         report.location = _probe_typed(repo, typed, create=create, probe=probe)
     elif endpoint or region or profile:
         raise UsageError("--endpoint, --region and --profile go with --archive", hint="git cvfs init --archive URL ...")
+    if skill:  # after every check: a refused init leaves nothing behind
+        report.created += write_skill(repo)
     attrs = [("url", archive_url), ("endpoint", endpoint), ("region", region), ("profile", profile)]
     if not config.exists():
         lines = ["# git-cvfs settings, committed with the repository. See docs/configuration.md."]

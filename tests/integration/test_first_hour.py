@@ -148,6 +148,9 @@ def test_init_refuses_an_incomplete_or_missing_archive_unless_asked_to_create_it
         assert out.returncode in (1, 2) and said in out.stderr, (args, out.stderr)
         assert not (repo / ".cvfs").exists() and not missing.exists()
         assert "cvfs.trusted" not in git(tmp_path, "config", "--global", "--list").stdout
+    refused = cvfs(repo, "init", "--archive", missing.as_uri(), "--skill", check=False)
+    assert refused.returncode == 1 and "nothing was changed" in refused.stderr
+    assert not (repo / ".claude").exists() and not (repo / ".cursor").exists()
     made = cvfs(repo, "init", "--archive", "s3://cvfs-new/x", "--endpoint", s3_archive.endpoint or "", "--create")
     assert "created bucket cvfs-new" in made.stderr
     assert (
