@@ -151,12 +151,15 @@ def as_local(archive: Archive) -> LocalArchive | None:
     return None
 
 
+# The two kinds of backend there are: a directory on this machine, and a cloud store.
+DIRECTORY = Capabilities(local=True, etag_is_version=False)
+CLOUD = Capabilities(local=False, etag_is_version=True)
+
+
 def capabilities_of(url: str) -> Capabilities:
     """What the backend for this URL can do, without opening it (opening a cloud archive loads
     its SDK: 100 ms that a checkout served from a directory archive need not pay)."""
-    if urlsplit(url).scheme == "file":
-        return Capabilities(local=True, etag_is_version=False)
-    return Capabilities(local=False, etag_is_version=True)
+    return DIRECTORY if urlsplit(url).scheme == "file" else CLOUD
 
 
 def confirm_put(archive: Archive, key: str, size: int) -> ObjectInfo:

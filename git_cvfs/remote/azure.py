@@ -23,10 +23,10 @@ from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError, Unrea
 from git_cvfs.local.config import ArchiveSettings
 from git_cvfs.output import STREAMED_FROM, moved
 from git_cvfs.remote.archive import (
+    CLOUD,
     AlreadyStored,
     ObjectInfo,
     Stored,
-    capabilities_of,
     confirm_stored,
     damaged,
     pwrite_all,
@@ -57,7 +57,7 @@ def _quoted(etag: str) -> str:
 
 
 class AzureArchive:
-    capabilities = capabilities_of("cloud:")
+    capabilities = CLOUD
 
     def __init__(self, settings: ArchiveSettings, *, concurrency: int = 8) -> None:
         parts = urlsplit(settings.url)
@@ -162,24 +162,25 @@ class AzureArchive:
             raise self._fail("CREATE CONTAINER", self.container_name, exc) from None
         return f"created container {self.container_name} at {where}"
 
-    def head(self, key: str) -> ObjectInfo | None:
+    def _properties(self, key: str) -> Any:
+        """The blob's properties (None when absent)."""
         try:
-            props = self._blob(key).get_blob_properties()
+            return self._blob(key).get_blob_properties()
         except ResourceNotFoundError:
             return None
         except (AzureError, OSError) as exc:
             raise self._fail("HEAD", key, exc) from None
-        return ObjectInfo(key, int(props.size), _quoted(str(props.etag)))
+
+    def head(self, key: str) -> ObjectInfo | None:
+        props = self._properties(key)
+        return None if props is None else ObjectInfo(key, int(props.size), _quoted(str(props.etag)))
 
     def stored(self, key: str) -> Stored | None:
         """The blob's properties with its Content-MD5, which the service computes over the bytes
         of a single Put Blob (objects up to BLOCK bytes here); block uploads have none."""
-        try:
-            props = self._blob(key).get_blob_properties()
-        except ResourceNotFoundError:
+        props = self._properties(key)
+        if props is None:
             return None
-        except (AzureError, OSError) as exc:
-            raise self._fail("HEAD", key, exc) from None
         md5 = props.content_settings.content_md5 if props.content_settings else None
         digests = {"md5": bytes(md5).hex()} if md5 else {}
         return Stored(ObjectInfo(key, int(props.size), _quoted(str(props.etag))), digests)

@@ -19,11 +19,11 @@ from git_cvfs.errors import ArchiveError, ConfigError, CvfsError, IntegrityError
 from git_cvfs.local.config import ArchiveSettings, default_archive_url
 from git_cvfs.local.worktree import copy_fd
 from git_cvfs.remote.archive import (
+    DIRECTORY,
     AlreadyStored,
     ObjectInfo,
     PutItem,
     Stored,
-    capabilities_of,
     confirm_put,
     hex_of_key,
     pwrite_all,
@@ -101,7 +101,7 @@ def _etag(st: os.stat_result) -> str:
 
 
 class FileArchive:
-    capabilities = capabilities_of("file:")
+    capabilities = DIRECTORY
 
     def __init__(self, settings: ArchiveSettings) -> None:
         parts = urlsplit(settings.url)

@@ -34,11 +34,11 @@ from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError, Unrea
 from git_cvfs.local.config import ArchiveSettings
 from git_cvfs.output import moved
 from git_cvfs.remote.archive import (
+    CLOUD,
     PART_SIZE,
     AlreadyStored,
     ObjectInfo,
     Stored,
-    capabilities_of,
     confirm_stored,
     damaged,
     hex_of_key,
@@ -80,7 +80,7 @@ def _md5_file(path: Path) -> bytes:
 
 
 class S3Archive:
-    capabilities = capabilities_of("cloud:")
+    capabilities = CLOUD
 
     def __init__(self, settings: ArchiveSettings, *, concurrency: int = 8) -> None:
         parts = urlsplit(settings.url)
@@ -164,29 +164,29 @@ class S3Archive:
             raise self._fail("CREATE BUCKET", self.bucket, exc) from None
         return f"created bucket {self.bucket} at {where}"
 
-    def head(self, key: str) -> ObjectInfo | None:
+    def _head_object(self, key: str, **extra: str) -> dict[str, Any] | None:
+        """HEAD of the object (None when absent), with extra request parameters."""
         try:
-            resp = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            resp: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=self._key(key), **extra)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
                 return None
             raise self._fail("HEAD", key, exc) from None
         except (BotoCoreError, OSError) as exc:
             raise self._fail("HEAD", key, exc) from None
-        return ObjectInfo(key, int(resp["ContentLength"]), resp.get("ETag", ""))
+        return resp
+
+    def head(self, key: str) -> ObjectInfo | None:
+        resp = self._head_object(key)
+        return None if resp is None else ObjectInfo(key, int(resp["ContentLength"]), resp.get("ETag", ""))
 
     def stored(self, key: str) -> Stored | None:
         """HEAD with the checksums S3 keeps: the SHA-256 it checked when the object was written
         (whole for a single PUT, per part for multipart), and the etag, which for a single PUT
         is the MD5 of the stored bytes and for multipart the MD5 of the parts' MD5s."""
-        try:
-            resp = self.client.head_object(Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED")
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
-                return None
-            raise self._fail("HEAD", key, exc) from None
-        except (BotoCoreError, OSError) as exc:
-            raise self._fail("HEAD", key, exc) from None
+        resp = self._head_object(key, ChecksumMode="ENABLED")
+        if resp is None:
+            return None
         etag = resp.get("ETag", "")
         bare = etag.strip('"')
         digests: dict[str, str] = {}

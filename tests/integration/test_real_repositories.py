@@ -124,32 +124,32 @@ def test_history_views_read_no_archive_and_small_text_diffs_as_text(project: Pro
     assert "version 9" in blame
 
 
-def test_merge_with_x_theirs_takes_their_data_and_the_rows_follow(project: Project) -> None:
-    base, ours, theirs = rand(20_000, 20), rand(20_000, 21), rand(20_000, 22)
-    project.write("data/a.bin", base)
+def diverge(project: Project, seed: int) -> bytes:
+    """data/a.bin committed, then changed one way on branch `topic` and another on main, which
+    is checked out: a conflict waiting. Returns topic's bytes."""
+    project.write("data/a.bin", rand(20_000, seed))
     project.commit_all()
-    project.git("checkout", "-q", "-b", "other")
+    project.git("checkout", "-q", "-b", "topic")
+    theirs = rand(20_000, seed + 1)
     project.write("data/a.bin", theirs)
-    project.commit_all("theirs")
+    project.commit_all("topic")
     project.git("checkout", "-q", "main")
-    project.write("data/a.bin", ours)
-    project.commit_all("ours")
-    project.git("merge", "-q", "-X", "theirs", "--no-edit", "other")
+    project.write("data/a.bin", rand(20_000, seed + 2))
+    project.commit_all("main")
+    return theirs
+
+
+def test_merge_with_x_theirs_takes_their_data_and_the_rows_follow(project: Project) -> None:
+    theirs = diverge(project, 20)
+    project.git("merge", "-q", "-X", "theirs", "--no-edit", "topic")
     assert (project.root / "data/a.bin").read_bytes() == theirs
     assert project.blob("HEAD:data/a.bin") == ref_bytes(theirs)
     assert project.cvfs("reconcile").returncode == 0
 
 
 def test_a_merge_conflict_on_data_says_how_to_finish(project: Project) -> None:
-    project.write("data/a.bin", rand(20_000, 30))
-    project.commit_all()
-    project.git("checkout", "-q", "-b", "other")
-    project.write("data/a.bin", rand(20_000, 31))
-    project.commit_all("theirs")
-    project.git("checkout", "-q", "main")
-    project.write("data/a.bin", rand(20_000, 32))
-    project.commit_all("ours")
-    merged = project.git("merge", "other", check=False)
+    diverge(project, 30)
+    merged = project.git("merge", "topic", check=False)
     assert merged.returncode != 0
     # Only the data conflicts: the inventory's rows are records, rewritten from the refs chosen.
     assert project.git("diff", "--name-only", "--diff-filter=U").stdout == "data/a.bin\n"
@@ -161,15 +161,7 @@ def test_a_merge_conflict_on_data_says_how_to_finish(project: Project) -> None:
 
 @pytest.mark.parametrize("how", ["rebase", "cherry-pick"])
 def test_rows_stay_right_after_a_rebase_or_cherry_pick_conflict(project: Project, how: str) -> None:
-    project.write("data/a.bin", rand(20_000, 33))
-    project.commit_all()
-    project.git("checkout", "-q", "-b", "topic")
-    theirs = rand(20_000, 34)
-    project.write("data/a.bin", theirs)
-    project.commit_all("topic")
-    project.git("checkout", "-q", "main")
-    project.write("data/a.bin", rand(20_000, 35))
-    project.commit_all("main")
+    theirs = diverge(project, 33)
     if how == "rebase":
         project.git("checkout", "-q", "topic")
         stopped = project.git("rebase", "main", check=False)
@@ -233,17 +225,9 @@ def test_ensure_and_offload_leave_a_clean_status_with_every_index_format(
 
 
 def test_a_git_am_conflict_names_the_stale_row_and_the_fix(project: Project, tmp_path: Path) -> None:
-    project.write("data/a.bin", rand(20_000, 38))
-    project.commit_all()
-    project.git("checkout", "-q", "-b", "topic")
-    theirs = rand(20_000, 39)
-    project.write("data/a.bin", theirs)
-    project.commit_all("topic")
+    theirs = diverge(project, 38)
     patches = tmp_path / "patches"
-    project.git("format-patch", "-q", "-1", "-o", str(patches))
-    project.git("checkout", "-q", "main")
-    project.write("data/a.bin", rand(20_000, 40))
-    project.commit_all("main")
+    project.git("format-patch", "-q", "-1", "topic", "-o", str(patches))
     stopped = project.git("am", "-3", str(next(patches.iterdir())), check=False)
     assert stopped.returncode != 0
     project.git("checkout", "--theirs", "--", "data/a.bin")
