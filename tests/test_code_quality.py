@@ -52,7 +52,7 @@ def test_layers_import_only_downward() -> None:
     root = Path(__file__).resolve().parents[1] / "git_cvfs"
     upward = []
     for layer_no, layer in enumerate(LAYERS):
-        for path in sorted((root / layer).glob("*.py")):
+        for path in sorted((root / layer).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):
                 names = []
                 if isinstance(node, ast.ImportFrom) and node.module:
@@ -67,4 +67,27 @@ def test_layers_import_only_downward() -> None:
                         upward.append(f"{path.relative_to(root)} imports {name}")
                     if parts[1] == "cli":
                         upward.append(f"{path.relative_to(root)} imports {name}")
+    assert upward == []
+
+
+def test_core_model_imports_no_operation() -> None:
+    """git_cvfs/core/__init__.py: core/model is what the operations build on; it imports
+    neither an operation (core/*.py) nor what git runs (core/plumbing)."""
+    import ast
+
+    model = Path(__file__).resolve().parents[1] / "git_cvfs" / "core" / "model"
+    assert sorted(p.stem for p in model.glob("*.py") if p.stem != "__init__")
+    upward = []
+    for path in sorted(model.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                if name.startswith("git_cvfs.core.") and not name.startswith("git_cvfs.core.model."):
+                    upward.append(f"{path.name} imports {name}")
+                if name == "git_cvfs.core":
+                    upward.append(f"{path.name} imports {name}")
     assert upward == []

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from git_cvfs import output
 from git_cvfs.core.export import FORMATS, export, format_for
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.format.size import format_size
 
 

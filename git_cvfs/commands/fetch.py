@@ -4,7 +4,7 @@ import argparse
 
 from git_cvfs import output
 from git_cvfs.core.ensure import fetch
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.workspace import Workspace
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.workspace import Workspace
 
 if TYPE_CHECKING:
     import argparse
@@ -26,7 +26,7 @@ def filter_process() -> NoReturn:
     run_filter_process returns (the journals write unbuffered; spills are closed per request).
     Errors raise before this point and take cli.main's usual way out.
     """
-    from git_cvfs.core.filter_process import run_filter_process
+    from git_cvfs.core.plumbing.filter_process import run_filter_process
 
     code = run_filter_process(Workspace.discover())
     sys.stdout.flush()
@@ -38,7 +38,7 @@ def run(name: str, args: argparse.Namespace) -> int:
     if name == "filter-process":
         filter_process()
     ws = Workspace.discover()
-    from git_cvfs.core.single_filter import clean_file, smudge_file
+    from git_cvfs.core.plumbing.single_filter import clean_file, smudge_file
 
     path = args.rest[-1] if args.rest else ""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer

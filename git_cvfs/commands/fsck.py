@@ -6,7 +6,7 @@ import argparse
 
 from git_cvfs import output
 from git_cvfs.core.fsck import fsck
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.local.git import Repo
 
 

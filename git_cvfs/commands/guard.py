@@ -6,7 +6,7 @@ import argparse
 
 from git_cvfs import output
 from git_cvfs.core.guard import guard
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.workspace import Workspace
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:

@@ -32,10 +32,10 @@ def nothing_to_do(hook: str) -> bool:
 
 def run_hook(hook: str, args: list[str]) -> int:
     """The hook, once nothing_to_do has said it has work (or cannot tell)."""
-    from git_cvfs.core import git_hooks
-    from git_cvfs.core.workspace import Workspace
+    from git_cvfs.core.model.workspace import Workspace
+    from git_cvfs.core.plumbing import hooks
 
-    return git_hooks.run_hook(Workspace.discover(), hook, args)
+    return hooks.run_hook(Workspace.discover(), hook, args)
 
 
 def git_dir_here() -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from git_cvfs.core.merge_index import merge_shards
+from git_cvfs.core.plumbing.merge_index import merge_shards
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:

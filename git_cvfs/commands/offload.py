@@ -3,8 +3,8 @@ from __future__ import annotations
 import argparse
 
 from git_cvfs import output
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.offload import offload, plan_budget
-from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import UsageError
 from git_cvfs.format.size import format_size, parse_size
 

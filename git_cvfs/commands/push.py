@@ -3,8 +3,8 @@ from __future__ import annotations
 import argparse
 
 from git_cvfs import output
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.push import push, raise_for_missing
-from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from git_cvfs import output
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.resolve import resolve
-from git_cvfs.core.workspace import Workspace
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:

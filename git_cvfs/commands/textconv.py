@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from git_cvfs.core.textconv import textconv
+from git_cvfs.core.plumbing.textconv import textconv
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:

@@ -5,8 +5,8 @@ import sys
 
 from git_cvfs import output
 from git_cvfs.core import trust
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.trust import TrustReport
-from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.local.git import Repo
 

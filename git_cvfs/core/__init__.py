@@ -1,24 +1,24 @@
-"""The operations, one module each, over a shared model of a repository.
+"""What git-cvfs does, over a shared model of a repository.
 
-The model (what every operation builds on):
-    workspace     what an operation needs about one repository: settings, cache, archives
-    managed       which files git-cvfs manages and the state of each on this machine
-    holdings      what the archives hold: asked of them, or this machine's records offline
-    refscan       the refs among many git blobs, read in batches
-    copies        how many archives hold a verified copy, asked when bytes are about to go
-    lean_cache    the lean cache: the cache copy goes once the archive and work tree hold it
-    pathspecs     paths a user names must match managed files, as git's pathspecs must
-    buffer        content held in memory up to a bound, then spilled
+    core/model/      the shared model every operation builds on (imports no operation)
+        workspace     what an operation needs about one repository: settings, cache, archives
+        managed       which files git-cvfs manages and the state of each on this machine
+        holdings      what the archives hold: asked of them, or this machine's records offline
+        refscan       the refs among many git blobs, read in batches
+        copies        how many archives hold a verified copy, asked when bytes are about to go
+        lean_cache    the lean cache: the cache copy goes once the archive and work tree hold it
+        pathspecs     paths a user names must match managed files, as git's pathspecs must
+        buffer        content held in memory up to a bound, then spilled
 
-The filter, the hooks and the drivers (what git runs):
-    filter, filter_process, single_filter    clean and smudge
-    hooks (installs them), git_hooks (what each does)
-    textconv (what git diff shows), merge_index (the inventory shards' merge driver)
+    core/plumbing/   what git runs
+        filter, filter_process, single_filter    clean and smudge
+        hook_shims (installs the hook scripts), hooks (what each hook does)
+        textconv (what git diff shows), merge_index (the inventory shards' merge driver)
 
-The operations (one per command or group of commands):
-    setup (install, init, track), ensure (ensure, fetch, preflight), push, offload, prune,
-    guard, status, reconcile, fsck, resolve, register, scan, ingest, export (archive),
-    trust, doctor, bare (audits in a bare repository), demo (try)
+    core/*.py        the operations, one per command or pair of commands:
+        setup (install, init, track), ensure (ensure, fetch, preflight), push, offload, prune,
+        guard, status, reconcile, fsck, resolve, register, scan, ingest, export (archive),
+        trust, doctor, bare (audits in a bare repository), demo (try)
 
 docs/ARCHITECTURE.md has the layers and the main flows through these modules.
 """

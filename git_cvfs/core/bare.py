@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from git_cvfs.core.holdings import archive_view
+from git_cvfs.core.model.holdings import archive_view
+from git_cvfs.core.model.refscan import refs_in_history, scan_blobs
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.reconcile import ReconcileReport
-from git_cvfs.core.refscan import refs_in_history, scan_blobs
-from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.format.inventory import SHARD_DIR, Row, iter_rows
 from git_cvfs.format.ref import Ref

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from git_cvfs.core.hooks import executable
+from git_cvfs.core.plumbing.hook_shims import executable
 from git_cvfs.core.setup import filter_config
 from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.local.cache import sha256_file

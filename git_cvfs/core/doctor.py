@@ -11,8 +11,8 @@ from functools import partial
 from pathlib import Path
 
 from git_cvfs import __version__
-from git_cvfs.core.hooks import HOOKS, hook_problems, layout
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.workspace import Workspace
+from git_cvfs.core.plumbing.hook_shims import HOOKS, hook_problems, layout
 from git_cvfs.errors import CvfsError
 from git_cvfs.local.config import ArchiveSettings
 from git_cvfs.local.git import run_git

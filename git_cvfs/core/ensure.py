@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
-from git_cvfs.core.holdings import recorded_in_primary
-from git_cvfs.core.lean_cache import drop_cache_copies
-from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
-from git_cvfs.core.pathspecs import require_matches
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.holdings import recorded_in_primary
+from git_cvfs.core.model.lean_cache import drop_cache_copies
+from git_cvfs.core.model.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
+from git_cvfs.core.model.pathspecs import require_matches
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import pause_point
 from git_cvfs.errors import ArchiveError, ChangedUnderfootError, CvfsError, IntegrityError
 from git_cvfs.format.ref import Ref

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from git_cvfs.core.refscan import scan_blobs
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.refscan import scan_blobs
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.local.git import run_git, split_z
 from git_cvfs.remote.transfer import download_to_cache

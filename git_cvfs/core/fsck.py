@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from git_cvfs.core.refscan import head_and_index_blobs, scan_blobs
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.refscan import head_and_index_blobs, scan_blobs
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.local.index_store import check_inventory
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from git_cvfs.core.copies import CopyChecker
-from git_cvfs.core.holdings import archives_holding
-from git_cvfs.core.managed import State, holding_committed_bytes, list_managed
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.copies import CopyChecker
+from git_cvfs.core.model.holdings import archives_holding
+from git_cvfs.core.model.managed import State, holding_committed_bytes, list_managed
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import UsageError
 from git_cvfs.local.git import split_z
 from git_cvfs.local.worktree import files_under
@@ -26,7 +26,7 @@ class GuardResult:
 
 def guard(ws: Workspace, pathspecs: Sequence[str], *, offline: bool = False) -> GuardResult:
     """Would deleting these paths lose bytes? A materialized file is safe only when enough
-    archives are shown, now, to hold its object (core/copies.py); offline, this machine's
+    archives are shown, now, to hold its object (core/model/copies.py); offline, this machine's
     records of verified uploads and the inventory stand in, and the result says so."""
     result = GuardResult(checked="records" if offline else "archives")
     root = ws.repo.root

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.push import archive_refs
-from git_cvfs.core.workspace import Workspace
 from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.format.paths import validate_repo_path
 from git_cvfs.format.ref import Ref, parse_ref

@@ -12,11 +12,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from git_cvfs.core.copies import CopyChecker
-from git_cvfs.core.holdings import archives_holding
-from git_cvfs.core.managed import ManagedFile, State, list_managed, list_unversioned
-from git_cvfs.core.pathspecs import require_matches
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.copies import CopyChecker
+from git_cvfs.core.model.holdings import archives_holding
+from git_cvfs.core.model.managed import ManagedFile, State, list_managed, list_unversioned
+from git_cvfs.core.model.pathspecs import require_matches
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import pause_point
 from git_cvfs.errors import CvfsError
 from git_cvfs.local.cache import sha256_file
@@ -97,7 +97,7 @@ def offload(
     files: list[ManagedFile] | None = None,
 ) -> OffloadResult:
     """Replace materialized files by their refs. Each file is hashed, and enough archives (the
-    primary, and archive.minCopies in all) must be shown to hold its object (core/copies.py)
+    primary, and archive.minCopies in all) must be shown to hold its object (core/model/copies.py)
     at that moment; then the file is replaced, if no process has it open for writing and it
     is still the file that was hashed. A dry run asks the archives whether they hold each
     object (offline: this machine's records, and says so), and changes nothing."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from git_cvfs.core.copies import CopyChecker
-from git_cvfs.core.managed import list_managed
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.copies import CopyChecker
+from git_cvfs.core.model.managed import list_managed
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.format.inventory import Row
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.index_store import iter_worktree_rows, update_inventory
@@ -35,7 +35,7 @@ class PruneResult:
 
 
 def prune(ws: Workspace, *, dry_run: bool) -> PruneResult:
-    """Drop cache objects that enough archives are shown, now, to hold (core/copies.py)."""
+    """Drop cache objects that enough archives are shown, now, to hold (core/model/copies.py)."""
     result = PruneResult(dry_run)
     ws.require_trusted(["primary"])
     _prune_small_rows(ws, result)

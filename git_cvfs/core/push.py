@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from git_cvfs.core.refscan import head_and_index_blobs, refs_in_history, scan_blobs
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.refscan import head_and_index_blobs, refs_in_history, scan_blobs
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import ArchiveError, CvfsError, ObjectMissingError, UsageError
 from git_cvfs.format.inventory import Row
@@ -173,7 +173,7 @@ def push(ws: Workspace, *, all_history: bool, archive: str | None) -> PushResult
             updates[row.path] = Row(row.path, row.hex, row.size, False, facts)
     if updates:
         update_inventory(ws.repo, updates, from_index=False)
-    from git_cvfs.core.lean_cache import drop_cache_copies  # here: the pre-push hook need not import it
+    from git_cvfs.core.model.lean_cache import drop_cache_copies  # here: the pre-push hook need not import it
 
     drop_cache_copies(ws, [(r.path, Ref(r.hex, r.size)) for r in unversioned], outcome.facts)
     return PushResult(outcome, paths)

@@ -7,10 +7,10 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from git_cvfs.core.holdings import archive_view
-from git_cvfs.core.managed import ManagedFile, State, holding_committed_bytes, list_managed
-from git_cvfs.core.refscan import refs_in_history
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.holdings import archive_view
+from git_cvfs.core.model.managed import ManagedFile, State, holding_committed_bytes, list_managed
+from git_cvfs.core.model.refscan import refs_in_history
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.format.inventory import Row
 from git_cvfs.format.ref import Ref

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import UsageError
 from git_cvfs.format.inventory import Row
 from git_cvfs.local.cache import CHUNK

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from git_cvfs.core.managed import list_managed
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.managed import list_managed
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.local.index_store import read_worktree_inventory
 from git_cvfs.remote.archive import object_key

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.setup import track
-from git_cvfs.core.workspace import Workspace
 from git_cvfs.local.git import split_z
 
 

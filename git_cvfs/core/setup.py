@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from git_cvfs.core.hooks import executable, install_hooks, uninstall_hooks
+from git_cvfs.core.plumbing.hook_shims import executable, install_hooks, uninstall_hooks
 from git_cvfs.errors import UsageError
 from git_cvfs.format.inventory import SHARD_DIR
 from git_cvfs.local.config import CONFIG_FILE, ArchiveSettings, default_archive_url

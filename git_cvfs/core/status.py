@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from git_cvfs.core.holdings import archives_holding
-from git_cvfs.core.managed import ManagedFile, State, list_managed
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.holdings import archives_holding
+from git_cvfs.core.model.managed import ManagedFile, State, list_managed
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.local.index_store import check_inventory
 
 

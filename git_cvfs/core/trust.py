@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import ConfigError
 from git_cvfs.local.config import TRUST_KEY
 from git_cvfs.local.git import Repo, run_git

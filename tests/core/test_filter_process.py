@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from git_cvfs.core.filter import local_archive_chunks
-from git_cvfs.core.filter_process import FilterServer
-from git_cvfs.core.hooks import HOOKS, is_ours
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.workspace import Workspace
+from git_cvfs.core.plumbing.filter import local_archive_chunks
+from git_cvfs.core.plumbing.filter_process import FilterServer
+from git_cvfs.core.plumbing.hook_shims import HOOKS, is_ours
 from git_cvfs.errors import IntegrityError
 from git_cvfs.format.pktline import encode_packet, read_packet, read_text_list, write_content
 from git_cvfs.format.ref import Ref
@@ -328,7 +328,7 @@ def test_unreadable_cache_object_gets_status_error_before_any_content(project: P
 def test_filter_pipes_are_widened_to_one_mib(tmp_path: Path) -> None:
     import fcntl
 
-    from git_cvfs.core.filter_process import _widen_pipe
+    from git_cvfs.core.plumbing.filter_process import _widen_pipe
 
     r, w = os.pipe()
     try:
@@ -343,7 +343,7 @@ def test_filter_pipes_are_widened_to_one_mib(tmp_path: Path) -> None:
 
 
 def test_the_filter_remembers_only_its_latest_deliveries_for_settling() -> None:
-    from git_cvfs.core.filter_process import RecentDeliveries
+    from git_cvfs.core.plumbing.filter_process import RecentDeliveries
 
     recent = RecentDeliveries(limit=3)
     assert not recent
@@ -430,7 +430,7 @@ def test_the_filter_git_waits_for_imports_only_what_it_uses(
     assert replies.status() == "status=success"
     assert replies.content() == (data if skip_smudge == "0" else Ref(hex_digest, len(data)).encode())
     imported = imported_modules(proc.stderr.decode())
-    assert "git_cvfs.core.filter_process" in imported
+    assert "git_cvfs.core.plumbing.filter_process" in imported
     assert imported & unwanted == set()
     assert all(is_ours(hooks / hook) for hook in HOOKS)
 
@@ -438,7 +438,7 @@ def test_the_filter_git_waits_for_imports_only_what_it_uses(
 def test_the_notice_names_paths_in_path_order_whatever_order_downloads_finished(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from git_cvfs.core.filter import SmudgeReport
+    from git_cvfs.core.plumbing.filter import SmudgeReport
 
     report = SmudgeReport()
     for path in ("data/z.bin", "data/a/b.bin", "data/m.bin", "data/c.bin"):

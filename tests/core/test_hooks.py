@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from git_cvfs.core.hooks import HOOKS, SHIM_ID
+from git_cvfs.core.plumbing.hook_shims import HOOKS, SHIM_ID
 from tests.conftest import Project, cvfs, git, rand
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from git_cvfs.core.refscan import read_blobs, small_blobs
+from git_cvfs.core.model.refscan import read_blobs, small_blobs
 from git_cvfs.format.ref import MAX_REF_BYTES
 from git_cvfs.local.git import Repo
 

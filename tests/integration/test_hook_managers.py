@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from git_cvfs.core.hooks import HOOKS
+from git_cvfs.core.plumbing.hook_shims import HOOKS
 from tests.conftest import Project, rand
 from tests.servers import ROOT
 

@@ -295,7 +295,7 @@ def test_pre_push_with_nothing_new_imports_only_what_it_uses(project: Project) -
             project.commit_all(name)
         pushed = project.git("push", "-q", "origin", "main", env={"PYTHONPROFILEIMPORTTIME": "1"})
         imported = imported_modules(pushed.stderr)
-        assert "git_cvfs.core.git_hooks" in imported, name  # the hook ran, and was measured
+        assert "git_cvfs.core.plumbing.hooks" in imported, name  # the hook ran, and was measured
         assert imported & unwanted == set(), name
 
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import pytest
 
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.cache import Cache
 from git_cvfs.local.config import ArchiveSettings

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from git_cvfs import output, trace
-from git_cvfs.core.buffer import SpillBuffer
-from git_cvfs.core.filter import (
+from git_cvfs.core.model.buffer import SpillBuffer
+from git_cvfs.core.model.workspace import Workspace
+from git_cvfs.core.plumbing.filter import (
     Action,
     SmudgePlan,
     SmudgeReport,
@@ -24,8 +25,7 @@ from git_cvfs.core.filter import (
     local_archive_chunks,
     plan_smudge,
 )
-from git_cvfs.core.hooks import install_missing_hooks
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.plumbing.hook_shims import install_missing_hooks
 from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissingError
 from git_cvfs.format import filter_protocol as fp
 from git_cvfs.format.pktline import Reader, Writer, read_packet
@@ -395,7 +395,7 @@ class FilterServer:
         cache, so a clone holds its data once. The archive just gave these bytes, verified."""
         if not self._from_primary or self.ws.settings.cache_keep:
             return
-        from git_cvfs.core.lean_cache import drop_cache_copies
+        from git_cvfs.core.model.lean_cache import drop_cache_copies
 
         try:
             drop_cache_copies(self.ws, self._from_primary, {ref.hex: True for _, ref in self._from_primary})

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from git_cvfs.core.refscan import small_blobs
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.refscan import small_blobs
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.cache import sha256_file

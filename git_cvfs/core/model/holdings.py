@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.index_store import iter_worktree_rows

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from git_cvfs.core.managed import holding_committed_bytes
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.managed import holding_committed_bytes
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.archived_log import ArchivedLog
 

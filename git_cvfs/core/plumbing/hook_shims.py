@@ -63,7 +63,7 @@ def executable() -> str:
 # Beside the package's modules (package data). Read as a plain file: importlib.resources
 # brings tempfile, shutil and zlib/bz2/lzma with it, 30 ms of every clone's first smudge
 # (the filter installs the hooks then), for a package that is never imported from a zip.
-SHIM_TEMPLATE = Path(__file__).parent.parent / "shims" / "shim.sh"
+SHIM_TEMPLATE = Path(__file__).parents[2] / "shims" / "shim.sh"
 
 
 def render(hook: str, exe: str) -> str:

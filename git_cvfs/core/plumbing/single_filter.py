@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from git_cvfs import output
-from git_cvfs.core.buffer import SpillBuffer
-from git_cvfs.core.filter import Action, SmudgeReport, cache_chunks, clean, plan_smudge
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.buffer import SpillBuffer
+from git_cvfs.core.model.workspace import Workspace
+from git_cvfs.core.plumbing.filter import Action, SmudgeReport, cache_chunks, clean, plan_smudge
 from git_cvfs.errors import CvfsError
 from git_cvfs.format.ref import MAX_REF_BYTES
 from git_cvfs.local.cache import CHUNK

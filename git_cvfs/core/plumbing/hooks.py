@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from git_cvfs import output
-from git_cvfs.core.refscan import refs_in_history, scan_blobs
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.refscan import refs_in_history, scan_blobs
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import CvfsError
 from git_cvfs.format.size import format_size
@@ -113,7 +113,7 @@ def pre_commit(ws: Workspace) -> int:
     if shards:
         repo.git("add", "--sparse", "--", *shards)  # --sparse: .cvfs/ may be outside a sparse checkout
     in_primary = {h: True for h, facts in outcome.facts.items() if "primary" in facts}
-    from git_cvfs.core.lean_cache import drop_cache_copies  # here: pre-push need not pay for importing it
+    from git_cvfs.core.model.lean_cache import drop_cache_copies  # here: pre-push need not pay for importing it
 
     drop_cache_copies(ws, managed_refs, in_primary)
     return 0
@@ -172,7 +172,7 @@ def post_checkout(ws: Workspace) -> int:
     """Write the large files the filter left as refs. Never fails the checkout."""
     # Imported here, not at the top: pre-push and post-commit need none of it.
     from git_cvfs.core.ensure import EnsureResult, materialize, materialize_lock, take_pending
-    from git_cvfs.core.managed import State, list_managed
+    from git_cvfs.core.model.managed import State, list_managed
 
     pending = take_pending(ws)
     if not pending:

@@ -8,7 +8,7 @@ import fnmatch
 import os
 from collections.abc import Iterable, Sequence
 
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.local.git import split_z
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.archived_log import ArchivedLog

@@ -10,8 +10,8 @@ from enum import Enum
 from typing import BinaryIO, NamedTuple
 
 from git_cvfs import output
-from git_cvfs.core.buffer import MEMORY_LIMIT
-from git_cvfs.core.workspace import Workspace
+from git_cvfs.core.model.buffer import MEMORY_LIMIT
+from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import CvfsError, IntegrityError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
