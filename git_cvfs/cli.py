@@ -230,7 +230,7 @@ def _write_crash_log(exc: Exception) -> str:
         logs = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "git-cvfs" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     versions = [f"git-cvfs {__version__}", f"python {platform.python_version()}", git_version, platform.platform()]
-    for dist in ("boto3", "botocore", "azure-storage-blob", "filelock", "dulwich"):
+    for dist in ("boto3", "botocore", "azure-storage-blob", "filelock"):
         try:
             versions.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
