@@ -66,6 +66,15 @@ if [ "$mode" = dev ]; then
         npm install --prefix "$managers" -E husky@9.1.7 lefthook@2.2.1 --no-audit --no-fund --silent --ignore-scripts
         say "installed Husky and lefthook into $managers"
     fi
+    # libfuse 3 and fusermount3, for `git cvfs mount` and its tests on a real FUSE mount.
+    if ! command -v fusermount3 >/dev/null 2>&1; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            (apt-get update -qq && apt-get install -y -qq fuse3) >/dev/null
+            say "installed fuse3 (libfuse 3, fusermount3) with apt-get"
+        else
+            echo "warning: fuse3 is not installed: git cvfs mount and its tests need it (sudo apt-get install fuse3)" >&2
+        fi
+    fi
     # An editable install leaves pip's data files out: link the man pages where man looks
     # for the programs in .venv/bin (git help cvfs, git cvfs --help).
     mkdir -p "$venv/share/man/man1"

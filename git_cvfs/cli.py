@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ensure": ("ensure", "materialize refs in the work tree"),
     "preflight": ("ensure", "exit 1 if any of the paths is still a ref"),
     "offload": ("offload", "verify the archive holds files, then replace them with refs to free disk"),
+    "mount": ("mount", "show a revision's tree at a directory, hydrating files as they are read"),
+    "umount": ("mount", "unmount a git cvfs mount (also a stale one)"),
     "status": ("status", "managed files by state, and totals"),
     "ls-files": ("status", "managed files with their state"),
     "doctor": ("doctor", "check install, config, credentials and archive access"),
