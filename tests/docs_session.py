@@ -42,6 +42,7 @@ HEX = re.compile(r"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,64}\b")
 EXE = re.compile(r"(?:\$TMPDIR)?/\S*/bin/git-cvfs\b")  # where git-cvfs is installed differs by machine
 OBJECT = re.compile(r"objects/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")  # an archive key: a hash too
 TIMING = re.compile(r"\b\d+(?:\.\d+)? ?(?:ms|s|[KMG]i?B/s)\b")
+PID = re.compile(r"\bpid \d+\b")  # a daemon's process id (git cvfs mount --status)
 
 
 @dataclass
@@ -62,7 +63,7 @@ def _command(text: str) -> str:
 def _expected(text: str) -> str:
     for path in PATHS:
         text = text.replace(path, "$TMPDIR" + path)
-    masks = (EXE, OBJECT, ROUNDTRIP, PORT, HEX, TIMING)
+    masks = (EXE, OBJECT, ROUNDTRIP, PORT, PID, HEX, TIMING)
     if not any(m.search(text) for m in masks):
         return _literal(text)
     pattern = ""
@@ -78,6 +79,8 @@ def _expected(text: str) -> str:
             pattern += r"roundtrip-\d+-[0-9a-f]{8}"
         elif PORT.fullmatch(m.group()):
             pattern += r"127\.0\.0\.1:\d+"
+        elif PID.fullmatch(m.group()):
+            pattern += r"pid \d+"
         elif OBJECT.fullmatch(m.group()):
             pattern += r"objects/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}"
         elif HEX.fullmatch(m.group()):

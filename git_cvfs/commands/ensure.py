@@ -34,6 +34,10 @@ def run(name: str, args: argparse.Namespace) -> int:
         f"git-cvfs: materialized {len(result.materialized)} file(s); "
         f"{len(result.already)} already present; {len(result.failed)} failed"
     )
+    if result.budget is not None:
+        from git_cvfs.core.budget import report
+
+        report(result.budget)
     if result.failed and len(result.changed_underfoot) == len(result.failed):
         output.info("hint: files changed while ensure ran (a checkout or an edit); run `git cvfs ensure` again")
     elif result.failed:

@@ -17,6 +17,8 @@ def nothing_to_do(hook: str) -> bool:
         git_dir = git_dir_here()
         if git_dir is None:
             return False
+        if os.path.exists(os.path.join(git_dir, "cvfs", "budget-due")):  # core/budget.py DUE_FILE
+            return False
         return not _has_list(os.path.join(git_dir, "cvfs", "pending"))
     if hook in ("post-commit", "post-applypatch"):
         git_dir = git_dir_here()

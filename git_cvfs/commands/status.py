@@ -53,6 +53,9 @@ def run(name: str, args: argparse.Namespace) -> int:
         if state in totals:
             t = totals[state]
             output.data(f"  {state:<13} {t['files']:>6}  {format_size(t['bytes']):>10}")
+    if report.budget is not None:
+        over = " (over: `git cvfs offload --budget` or push, then offload)" if report.used > report.budget else ""
+        output.data(f"  worktree.budget {format_size(report.used)} of {format_size(report.budget)} in use{over}")
     if report.pending_upload:
         output.data(f"  pending upload {len(report.pending_upload):>5}  (run `git cvfs push`)")
     if report.checked == "records":

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from git_cvfs.core.model.holdings import recorded_in_primary
 from git_cvfs.core.model.lean_cache import drop_cache_copies
@@ -28,6 +30,9 @@ from git_cvfs.remote.archive import Archive
 from git_cvfs.remote.resumable import RESUMABLE_FROM, fetch_resumable, partial_path
 from git_cvfs.remote.transfer import download_many, fetch_verified
 
+if TYPE_CHECKING:
+    from git_cvfs.core.budget import BudgetResult
+
 
 @dataclass
 class EnsureResult:
@@ -37,6 +42,7 @@ class EnsureResult:
     failed: dict[str, str] = field(default_factory=dict)
     changed_underfoot: list[str] = field(default_factory=list)  # among failed: changed while being written
     sparse: list[str] = field(default_factory=list)  # outside the sparse checkout: left out of the work tree
+    budget: BudgetResult | None = None  # what worktree.budget offloaded afterwards, when set
 
     @property
     def ok(self) -> bool:
@@ -50,6 +56,7 @@ class EnsureResult:
             "still_refs": self.still_refs,
             "failed": self.failed,
             "sparse": self.sparse,
+            **({"budget": self.budget.to_json()} if self.budget is not None else {}),
         }
 
 
@@ -66,7 +73,13 @@ def ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool = False)
     if check_only:
         return _ensure(ws, pathspecs, check_only=True)
     with materialize_lock(ws):
-        return _ensure(ws, pathspecs, check_only=False)
+        result = _ensure(ws, pathspecs, check_only=False)
+        if ws.settings.worktree_budget is not None:
+            from git_cvfs.core.budget import keep_within_budget
+
+            asked = set(result.materialized) | set(result.already)
+            result.budget = keep_within_budget(ws, keep=asked)
+        return result
 
 
 def _ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool) -> EnsureResult:
@@ -88,13 +101,23 @@ def _ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool) -> Ens
     if check_only:
         result.still_refs = [f.path for f in todo]
         return result
-    materialize(ws, todo, result)
+    materialize(ws, _in_wanted_order(ws, todo, pathspecs), result)
     # Complete: every file still a ref when ensure is done (its download failed, it changed
     # underfoot), not only those a check would list.
     done = set(result.materialized) | set(result.changed_underfoot)  # the latter hold what changed them
     result.still_refs = [f.path for f in todo if f.path not in done]
     _refresh_stale_index_entries(ws, [f for f in files if f.state is State.MATERIALIZED])
     return result
+
+
+def _in_wanted_order(ws: Workspace, files: list[ManagedFile], pathspecs: Sequence[str]) -> list[ManagedFile]:
+    """The files a user named one by one first, then small before large: what is waited for
+    soonest arrives first, and many small files are not stuck behind one large one."""
+    named = set()
+    for spec in pathspecs:
+        if not spec.startswith(":"):
+            named.add(Path(os.path.relpath(os.path.abspath(spec), ws.repo.root)).as_posix())
+    return sorted(files, key=lambda f: (f.path not in named, f.size, f.path))
 
 
 def _refresh_stale_index_entries(ws: Workspace, files: Sequence[ManagedFile]) -> None:

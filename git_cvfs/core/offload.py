@@ -9,7 +9,7 @@ stored bytes are verified (remote/verify.py), never taken from records.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from git_cvfs.core.model.copies import CopyChecker
@@ -70,10 +70,12 @@ class OffloadResult:
         }
 
 
-def plan_budget(ws: Workspace, budget: int) -> list[ManagedFile]:
-    """Least recently used materialized files (by access time, else mtime) until the rest fit in budget."""
+def plan_budget(ws: Workspace, budget: int, *, keep: Collection[str] = ()) -> list[ManagedFile]:
+    """Least recently used materialized files (by access time, else mtime) until the rest fit in
+    budget; never one of the paths in keep."""
     files = [f for f in list_managed(ws) + list_unversioned(ws) if f.state is State.MATERIALIZED]
     total = sum(f.size for f in files)
+    files = [f for f in files if f.path not in keep]
 
     def last_used(f: ManagedFile) -> float:
         st = os.stat(ws.repo.root / f.path)

@@ -19,6 +19,7 @@ class StatusReport:
     checked: str = "archives"  # what pending_upload was asked of: "archives", or "records" (--offline)
     outside_scope: list[str] = field(default_factory=list)  # refs at paths git-cvfs does not manage
     archive_errors: dict[str, str] = field(default_factory=dict)
+    budget: int | None = None  # worktree.budget, when set: bytes materialized files may use
 
     def entry(self, f: ManagedFile) -> dict[str, object]:
         ref = f.target
@@ -48,7 +49,13 @@ class StatusReport:
             "checked": self.checked,
             "archive_errors": self.archive_errors,
             "refs_outside_scope": self.outside_scope,
+            **({"worktree_budget": {"budget": self.budget, "used": self.used}} if self.budget is not None else {}),
         }
+
+    @property
+    def used(self) -> int:
+        """Bytes the materialized files take (what worktree.budget counts)."""
+        return sum(f.size for f in self.files if f.state is State.MATERIALIZED)
 
 
 def status(ws: Workspace, pathspecs: Sequence[str] = (), *, offline: bool = False) -> StatusReport:
@@ -61,6 +68,7 @@ def status(ws: Workspace, pathspecs: Sequence[str] = (), *, offline: bool = Fals
     check_inventory(ws.repo)  # every row read and checked: a damaged inventory is named here too
     report = StatusReport(files, [], set(sizes), checked="records" if offline else "archives")
     report.outside_scope = outside
+    report.budget = ws.settings.worktree_budget
     problem = ws.trust_problem("primary")
     if problem is not None and not offline:
         report.archive_errors["primary"] = problem.message

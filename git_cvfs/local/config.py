@@ -34,7 +34,10 @@ _PLAIN_KEYS = {
     "transfer.timeout",
     "transfer.attempts",
     "cache.keep",
+    "worktree.budget",
 }
+# This machine's, never the repository's: how much disk its work tree may use.
+_MACHINE_KEYS = {"worktree.budget"}
 _MULTI_KEYS = {"scope.prefix", "fetch.include", "fetch.exclude"}
 _ENV_KEYS = {
     "GIT_CVFS_SCOPE_MINSIZE": "scope.minsize",
@@ -43,6 +46,7 @@ _ENV_KEYS = {
     "GIT_CVFS_TRANSFER_TIMEOUT": "transfer.timeout",
     "GIT_CVFS_TRANSFER_ATTEMPTS": "transfer.attempts",
     "GIT_CVFS_CACHE_KEEP": "cache.keep",
+    "GIT_CVFS_WORKTREE_BUDGET": "worktree.budget",
     "GIT_CVFS_FETCH_INCLUDE": "fetch.include",
     "GIT_CVFS_FETCH_EXCLUDE": "fetch.exclude",
     "GIT_CVFS_ARCHIVE_PRIMARY_URL": "archive.primary.url",
@@ -52,7 +56,8 @@ _ENV_KEYS = {
 _KEY_HINT = (
     "known keys: archive.<name>.url/endpoint/region/profile, archive.minCopies, scope.prefix, scope.minSize, "
     'scope "<prefix>".minSize, fetch.include, fetch.exclude, smudge.streamMax, '
-    "transfer.concurrency, transfer.timeout, transfer.attempts, cache.keep"
+    "transfer.concurrency, transfer.timeout, transfer.attempts, cache.keep, "
+    "and (in git config only) worktree.budget"
 )
 
 # A request to an archive that has not answered in TIMEOUT seconds is abandoned, and each is
@@ -89,6 +94,7 @@ class Settings(NamedTuple):
     configured: bool = False
     skip_smudge: bool = False  # GIT_CVFS_SKIP_SMUDGE=1: every managed file stays a ref (read once)
     trusted: frozenset[str] = frozenset()  # approved archive locations, canonical (local/trust.py)
+    worktree_budget: int | None = None  # bytes materialized files may use (cvfs.worktree.budget)
 
     @property
     def primary(self) -> ArchiveSettings:
@@ -228,6 +234,11 @@ def _normalise(key: str, source: str) -> str:
     if section == "scope" and subsection and name == "minsize":
         return f"scope.{subsection}.minsize"
     if subsection is None and f"{section}.{name}" in _PLAIN_KEYS:
+        if f"{section}.{name}" in _MACHINE_KEYS and source == CONFIG_FILE:
+            raise ConfigError(
+                f"{key} is set in {CONFIG_FILE}, but how much disk a work tree may use is each machine's choice",
+                hint=f"remove it from {CONFIG_FILE}; set it for this clone with `git config cvfs.{key} SIZE`",
+            )
         return f"{section}.{name}"
     raise ConfigError(f"unknown configuration key {key!r} in {source}", hint=_KEY_HINT)
 
@@ -327,4 +338,5 @@ def _build(raw: dict[str, list[tuple[str, str]]], configured: bool) -> Settings:
         min_copies=min_copies,
         configured=configured,
         skip_smudge=os.environ.get("GIT_CVFS_SKIP_SMUDGE") == "1",
+        worktree_budget=size("worktree.budget", -1) if "worktree.budget" in raw else None,
     )

@@ -134,6 +134,7 @@ class FilterServer:
         # the files given them: once git has written those, the cache copies go (one copy on disk).
         self._sources: dict[str, str] = {}
         self._from_primary: list[tuple[str, Ref]] = []
+        self._budget_noted = False
 
     def serve(self) -> None:
         caps = fp.handshake(self.read, self.write, self._flush)
@@ -293,9 +294,11 @@ class FilterServer:
         elif plan.action is Action.CACHE:
             fp.reply_content(self.write, cache_chunks(self.ws, ref))
             self._delivered.add(path, blob, ref.size)
+            self._wrote_data()
         elif (local := local_archive_chunks(self.ws, ref)) is not None:
             fp.reply_content(self.write, local)
             self._delivered.add(path, blob, ref.size)
+            self._wrote_data()
         elif self._archive_down is not None:
             self._leave(path, ref, blob, self._archive_down, encoded)
         elif self._leave_unreadable(path, ref, blob, encoded):
@@ -353,6 +356,7 @@ class FilterServer:
         if exc is None:
             fp.reply_content(self.write, cache_chunks(self.ws, ref))
             self._delivered.add(path, blob, ref.size)
+            self._wrote_data()
             if self._sources.get(ref.hex) == "primary":
                 self._from_primary.append((path, ref))
             return
@@ -401,6 +405,22 @@ class FilterServer:
             drop_cache_copies(self.ws, self._from_primary, {ref.hex: True for _, ref in self._from_primary})
         except (CvfsError, OSError) as exc:
             output.warn(f"git-cvfs kept the cache copies of what it downloaded: {exc}")
+
+    def _wrote_data(self) -> None:
+        """Once per process, when it gave git a managed file's data and worktree.budget is set:
+        the post-checkout (or post-merge) hook, which git runs before it closes this filter,
+        then keeps the work tree within it (core/budget.py)."""
+        if self._budget_noted:
+            return
+        self._budget_noted = True
+        if self.ws.settings.worktree_budget is None:
+            return
+        from git_cvfs.core.budget import mark_due
+
+        try:
+            mark_due(self.ws)
+        except OSError as exc:
+            output.warn(f"git-cvfs could not note that worktree.budget needs checking: {exc}")
 
     def _take_available(self) -> list[str]:
         if not self._delayed:

@@ -176,7 +176,7 @@ def post_checkout(ws: Workspace) -> int:
 
     pending = take_pending(ws)
     if not pending:
-        return 0
+        return _keep_within_budget(ws)
     try:
         with materialize_lock(ws):
             files = [f for f in list_managed(ws, [":(literal)" + p for p in pending]) if f.state is State.REF]
@@ -194,6 +194,22 @@ def post_checkout(ws: Workspace) -> int:
             f"git-cvfs left {len(result.failed)} file(s) as refs: {first}",
             hint="run `git cvfs ensure` to finish when the archive is reachable",
         )
+    return _keep_within_budget(ws)
+
+
+def _keep_within_budget(ws: Workspace) -> int:
+    """worktree.budget, when the checkout wrote files (core/budget.py). Never fails the checkout."""
+    from git_cvfs.core.budget import keep_within_budget, report, take_due
+
+    if not take_due(ws):
+        return 0
+    try:
+        result = keep_within_budget(ws)
+    except CvfsError as exc:
+        output.warn(f"git-cvfs could not keep the work tree within worktree.budget: {exc.message}", hint=exc.hint)
+        return 0
+    if result is not None:
+        report(result)
     return 0
 
 
