@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from git_cvfs.core.model.hydrate import Hydrator
 from git_cvfs.core.model.revision import RevisionTree, resolve_commit
 from git_cvfs.core.model.workspace import Workspace
+from git_cvfs.crash import fault_point
 from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.format.ref import Ref
 
@@ -124,10 +125,10 @@ def mount(ws: Workspace, directory: str, *, rev: str = "HEAD", budget: int | Non
         )
     while not os.path.ismount(mountpoint):
         if daemon.poll() is not None:
+            said, hint = _what_it_said(log)
             raise CvfsError(
-                f"the mount daemon stopped before {directory} was mounted (exit {daemon.returncode}): "
-                + _last_line(log),
-                hint=f"its log is {log}",
+                f"the mount daemon stopped before {directory} was mounted: {said or f'exit {daemon.returncode}'}",
+                hint=hint or f"its log is {log}",
             )
         if time.monotonic() - start > READY_WITHIN:
             daemon.terminate()
@@ -147,12 +148,15 @@ def mount(ws: Workspace, directory: str, *, rev: str = "HEAD", budget: int | Non
     )
 
 
-def _last_line(log: Path) -> str:
+def _what_it_said(log: Path) -> tuple[str, str | None]:
+    """The daemon's last error and hint lines (it reports as every command does), from its log."""
     try:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        lines = log.read_text(errors="replace").splitlines()
     except OSError:
-        return ""
-    return lines[-1] if lines else ""
+        return "", None
+    said = next((line[len("error: ") :] for line in reversed(lines) if line.startswith("error: ")), "")
+    hint = next((line[len("hint: ") :] for line in reversed(lines) if line.startswith("hint: ")), None)
+    return said, hint if said else None
 
 
 def _read_record(mountpoint: Path) -> dict[str, Any] | None:
@@ -223,6 +227,7 @@ def serve(ws: Workspace, directory: str, *, rev: str, budget: int | None) -> int
     write_record()
     log(f"mounting {label} ({tree.commit[:12]}) at {mountpoint}: {base['files']} files, {len(managed)} managed")
     operations = MountedTree(tree, hydrator, log)
+    fault_point("mount:serve")
     try:
         mfusepy.FUSE(
             operations,

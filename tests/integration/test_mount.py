@@ -381,3 +381,15 @@ def test_mount_refuses_what_it_cannot_do_with_a_hint(tmp_path: Path, mounts: Mou
     assert again.returncode == 2 and "already a mount point" in again.stderr
     done = cvfs(project.root, "umount", str(tmp_path / "m"))
     assert "unmounted" in done.stderr and not os.path.ismount(tmp_path / "m")
+
+
+def test_a_daemon_that_fails_before_mounting_is_reported_with_what_it_said(tmp_path: Path) -> None:
+    project = new_project(tmp_path, {})
+    build(project)
+    (tmp_path / "m").mkdir()
+    env = {"GIT_CVFS_FAIL_AT": "mount:serve:ENOSPC"}
+    proc = cvfs(project.root, "mount", str(tmp_path / "m"), env=env, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: the mount daemon stopped before")
+    assert "No space left on device" in proc.stderr and "hint:" in proc.stderr
+    assert not os.path.ismount(tmp_path / "m")
