@@ -237,6 +237,7 @@ def serve(ws: Workspace, directory: str, *, rev: str, budget: int | None) -> int
             fsname=f"git-cvfs:{ws.repo.root.name}",
             subtype="cvfs",
             default_permissions=True,
+            kernel_cache=True,  # a mount shows one commit: its bytes never change under a cached page
             entry_timeout=3600,
             attr_timeout=3600,
             negative_timeout=3600,
