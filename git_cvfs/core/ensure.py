@@ -16,6 +16,7 @@ from git_cvfs.core.model.holdings import recorded_in_primary
 from git_cvfs.core.model.lean_cache import drop_cache_copies
 from git_cvfs.core.model.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
 from git_cvfs.core.model.pathspecs import require_matches
+from git_cvfs.core.model.refscan import refs_in_history
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import pause_point
 from git_cvfs.errors import ArchiveError, ChangedUnderfootError, CvfsError, IntegrityError
@@ -280,15 +281,30 @@ def take_pending(ws: Workspace) -> list[str]:
     return take_paths(ws.pending_dir)
 
 
-def fetch(ws: Workspace, pathspecs: Sequence[str]) -> EnsureResult:
-    """Download objects into the cache without touching the work tree."""
+def fetch(ws: Workspace, pathspecs: Sequence[str], *, revs: Sequence[str] = (), history: bool = False) -> EnsureResult:
+    """Download objects into the cache without touching the work tree: of the managed files
+    here (pathspecs), of the trees of other revisions (revs), or of all history."""
     result = EnsureResult()
     wanted: dict[str, Ref] = {}
-    files = list_managed(ws, pathspecs)
-    require_matches(ws, pathspecs, (f.path for f in files), "fetch")
-    for f in files:
-        if f.target is not None and f.state is not State.PLAIN:
-            wanted[f.path] = f.target
+    if history:
+        wanted = {f"{ref.hex[:12]}:{path}": ref for path, ref in refs_in_history(ws.repo, ["--all"])}
+    elif revs:
+        from git_cvfs.core.model.revision import RevisionTree
+
+        for rev in revs:
+            tree = RevisionTree(ws.repo, rev)  # a revision that does not exist is an error, named
+            for path, ref in tree.managed.items():
+                if _selected_path(ws, path, pathspecs):
+                    wanted[f"{rev}:{path}"] = ref
+    else:
+        files = list_managed(ws, pathspecs)
+        try:
+            require_matches(ws, pathspecs, (f.path for f in files), "fetch")
+        except CvfsError as exc:
+            raise _maybe_a_revision(ws, pathspecs, exc) from None
+        for f in files:
+            if f.target is not None and f.state is not State.PLAIN:
+                wanted[f.path] = f.target
     missing = [ref for ref in wanted.values() if not ws.cache.has(ref.hex, ref.size)]
     archives = ws.archives if missing else []
     outcome = download_many(archives, ws.cache, missing, concurrency=ws.settings.concurrency)
@@ -298,3 +314,40 @@ def fetch(ws: Workspace, pathspecs: Sequence[str]) -> EnsureResult:
         else:
             result.materialized.append(path)
     return result
+
+
+def _selected_path(ws: Workspace, path: str, pathspecs: Sequence[str]) -> bool:
+    if not pathspecs:
+        return True
+    for spec in pathspecs:
+        rel = Path(os.path.relpath(os.path.abspath(spec), ws.repo.root)).as_posix()
+        if rel == "." or path == rel or path.startswith(rel.rstrip("/") + "/"):
+            return True
+    return False
+
+
+def _maybe_a_revision(ws: Workspace, pathspecs: Sequence[str], exc: CvfsError) -> CvfsError:
+    """`git cvfs fetch main` names a branch, not a path: say how to fetch a revision."""
+    from git_cvfs.local.git import run_git
+
+    for spec in pathspecs:
+        proc = run_git(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{spec}^{{commit}}"],
+            cwd=ws.repo.root,
+            check=False,
+        )
+        if proc.returncode == 0 and not (ws.repo.root / spec).exists():
+            return CvfsError(
+                f"{spec!r} is a revision, not a path git-cvfs manages",
+                hint=f"to fill the cache for that revision: git cvfs fetch --rev {spec}",
+            )
+    return exc
+
+
+def recent_revisions(ws: Workspace, count: int) -> list[str]:
+    """The tips of the `count` branches (local and remote-tracking) with the newest commits."""
+    out = ws.repo.git(
+        "for-each-ref", "--sort=-committerdate", "--format=%(refname:short)", "refs/heads", "refs/remotes"
+    ).decode()
+    names = [n for n in out.splitlines() if n and not n.endswith("/HEAD")]
+    return names[:count]
