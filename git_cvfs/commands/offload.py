@@ -44,6 +44,8 @@ def run(name: str, args: argparse.Namespace) -> int:
             output.error(f"{item.path}: not offloaded: {item.refused}", hint)
         else:
             verb = "would offload" if result.dry_run else "offloaded"
+            if item.registers:  # not managed before: registered and archived in the same step
+                verb = "would register, archive and offload" if result.dry_run else "registered, archived, offloaded"
             output.data(f"{verb} {item.path}  {format_size(item.size)}  {item.url}")
     if result.dry_run and result.checked == "records":
         output.data("(from this machine's records: no archive was asked)")

@@ -34,6 +34,7 @@ class OffloadItem:
     done: bool = False
     refused: str | None = None
     hint: str | None = None  # the fix for why it was refused, when there is one
+    registers: bool = False  # not managed before: registered and uploaded first, in the same step
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -42,6 +43,7 @@ class OffloadItem:
             "archive_url": self.url,
             "offloaded": self.done,
             "refused": self.refused,
+            "registered": self.registers,
         }
 
 
@@ -106,13 +108,21 @@ def offload(
     result = OffloadResult(dry_run, checked="records" if offline else "archives")
     base = ws.settings.primary.url.rstrip("/")
     todo: list[tuple[OffloadItem, ManagedFile]] = []
+    fresh: list[str] = []
     if files is None:
         files = list_managed(ws, pathspecs) + list_unversioned(ws, pathspecs)
-        require_matches(ws, pathspecs, (f.path for f in files), "offload")
+        fresh = not_yet_managed(ws, pathspecs, {f.path for f in files})
+        require_matches(ws, pathspecs, [f.path for f in files] + fresh, "offload")
+        if fresh and dry_run:
+            _plan_registering(ws, fresh, result, base)
+        elif fresh:
+            files += _register_and_archive(ws, fresh, result, base)
     for f in files:
         if f.state in (State.REF, State.PLAIN, State.SPARSE):
             continue  # already offloaded, plain git content with nothing archived, or not in this checkout
-        item = OffloadItem(f.path, f.size, f"{base}/{object_key(f.ref.hex)}" if f.ref else base)
+        item = OffloadItem(
+            f.path, f.size, f"{base}/{object_key(f.ref.hex)}" if f.ref else base, registers=f.path in fresh
+        )
         result.items.append(item)
         if f.state is State.MODIFIED or f.ref is None:
             item.refused = "modified since it was added; commit it first (`git add` + `git commit`)"
@@ -139,6 +149,74 @@ def offload(
             refresh[f.path] = st
     patch_index_stat(ws.repo.index_file, ws.repo.root, refresh)
     return result
+
+
+def not_yet_managed(ws: Workspace, pathspecs: Sequence[str], known: set[str]) -> list[str]:
+    """Files the pathspecs name on disk that git does not track and no inventory row records
+    (untracked or gitignored): offload registers and archives them first. A file named by a
+    directory counts at or above its minSize; one named itself, always. Each must be where a
+    tracked pattern puts data (filter=cvfs), or it is an error saying how to track it."""
+    from git_cvfs.errors import UsageError
+    from git_cvfs.local.git import split_z
+    from git_cvfs.local.worktree import files_under
+
+    root = ws.repo.root
+    named = [s for s in pathspecs if not s.startswith(":") and not set("*?[") & set(s) and os.path.lexists(s)]
+    if not named:
+        return []
+    exact = {os.path.relpath(os.path.abspath(s), root) for s in named if not os.path.isdir(s)}
+    tracked = set(split_z(ws.repo.git("ls-files", "-z", "--full-name", "--", *named)))
+    fresh = [
+        p
+        for p in files_under(root, named)
+        if p not in known
+        and p not in tracked
+        and not (root / p).is_symlink()
+        and (p in exact or (root / p).stat().st_size >= ws.settings.min_size_for(p))
+    ]
+    if not fresh:
+        return []
+    filters = ws.repo.attr_values("filter", fresh)
+    outside = [p for p in fresh if filters.get(p) != "cvfs"]
+    if outside:
+        parent = os.path.dirname(outside[0]) or "."
+        raise UsageError(
+            f"{outside[0]} is not managed, and no tracked pattern covers it"
+            + (f" (nor {len(outside) - 1} more)" if len(outside) > 1 else ""),
+            hint=f"track its directory first: git cvfs track '{parent}/**'",
+        )
+    return fresh
+
+
+def _plan_registering(ws: Workspace, fresh: Sequence[str], result: OffloadResult, base: str) -> None:
+    """A dry run: each file hashed (nothing written), to show the object it would become."""
+    for path in fresh:
+        hex_digest, size = sha256_file(ws.repo.root / path)
+        result.items.append(OffloadItem(path, size, f"{base}/{object_key(hex_digest)}", registers=True))
+
+
+def _register_and_archive(ws: Workspace, fresh: Sequence[str], result: OffloadResult, base: str) -> list[ManagedFile]:
+    """Register the files (hashed into the cache, a `git: false` row each), archive their
+    objects (every archive, verified), and record where: then they are managed files offload
+    frees like any other. Those no archive took are refused here, registered but kept."""
+    from git_cvfs.core.push import archive_refs, record_unversioned
+    from git_cvfs.core.register import register
+    from git_cvfs.format.ref import Ref
+
+    ws.require_trusted(["primary"])
+    rows = register(ws, [str(ws.repo.root / p) for p in fresh])
+    outcome = archive_refs(ws, [(r.path, Ref(r.hex, r.size)) for r in rows], trust_log=False)
+    record_unversioned(ws, rows, outcome.facts)
+    failed = {**outcome.unreachable, **outcome.missing}
+    for row in rows:
+        if row.hex in failed:
+            item = OffloadItem(row.path, row.size, f"{base}/{object_key(row.hex)}", registers=True)
+            item.refused = f"registered, but not archived: {failed[row.hex]}"
+            item.hint = "run `git cvfs push` once the archive is reachable, then offload it"
+            result.items.append(item)
+    archived = [row.path for row in rows if row.hex not in failed]
+    managed = list_unversioned(ws, archived) if archived else []
+    return [f for f in managed if f.path in set(archived)]
 
 
 def _plan_against_archives(ws: Workspace, todo: list[tuple[OffloadItem, ManagedFile]], *, offline: bool) -> None:

@@ -165,18 +165,22 @@ def push(ws: Workspace, *, all_history: bool, archive: str | None) -> PushResult
     found += [(row.path, Ref(row.hex, row.size)) for row in unversioned]
     paths = {ref.hex: path for path, ref in found}
     outcome = archive_refs(ws, found, names=[archive] if archive else None, trust_log=False)
-    # A gitignored file's row is its only record: write down where its bytes now are.
-    updates: dict[str, Row | None] = {}
-    for row in unversioned:
-        facts = {**row.archives, **outcome.facts.get(row.hex, {})}
-        if facts != row.archives:
-            updates[row.path] = Row(row.path, row.hex, row.size, False, facts)
-    if updates:
-        update_inventory(ws.repo, updates, from_index=False)
+    record_unversioned(ws, unversioned, outcome.facts)
     from git_cvfs.core.model.lean_cache import drop_cache_copies  # here: the pre-push hook need not import it
 
     drop_cache_copies(ws, [(r.path, Ref(r.hex, r.size)) for r in unversioned], outcome.facts)
     return PushResult(outcome, paths)
+
+
+def record_unversioned(ws: Workspace, rows: Sequence[Row], facts: dict[str, dict[str, dict[str, str]]]) -> None:
+    """A gitignored file's row is its only record: write down where its bytes now are."""
+    updates: dict[str, Row | None] = {}
+    for row in rows:
+        merged = {**row.archives, **facts.get(row.hex, {})}
+        if merged != row.archives:
+            updates[row.path] = Row(row.path, row.hex, row.size, False, merged)
+    if updates:
+        update_inventory(ws.repo, updates, from_index=False)
 
 
 def raise_for_missing(result: PushResult, what: str) -> None:

@@ -27,6 +27,7 @@ def test_dry_run_lists_sizes_and_urls_and_changes_nothing(project: Project) -> N
         "archive_url": f"{project.archive.as_uri()}/objects/{h[:2]}/{h[2:4]}/{h}",
         "offloaded": False,
         "refused": None,
+        "registered": False,
     } in out["files"]
     for p, st in before.items():
         assert (project.root / p).stat().st_mtime_ns == st.st_mtime_ns
