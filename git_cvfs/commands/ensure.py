@@ -5,19 +5,31 @@ import argparse
 from git_cvfs import output
 from git_cvfs.core.ensure import ensure
 from git_cvfs.core.model.workspace import Workspace
+from git_cvfs.errors import UsageError
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: everything)")
     if name == "ensure":
         parser.add_argument("--check-only", action="store_true", help="report refs, change nothing; exit 1 if any")
+        parser.add_argument(
+            "--target-root",
+            metavar="DIR",
+            help="write the files' data under DIR (a scratch disk) instead of the work tree, which stays as it is",
+        )
+        parser.add_argument("--source", metavar="NAME", help="read from this archive only (primary or secondary)")
     parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
 
 
 def run(name: str, args: argparse.Namespace) -> int:
     ws = Workspace.discover()
     check_only = name == "preflight" or args.check_only
-    result = ensure(ws, args.paths, check_only=check_only)
+    source = getattr(args, "source", None)
+    if getattr(args, "target_root", None):
+        if check_only:
+            raise UsageError("--target-root writes files; --check-only writes none", hint="give one of them")
+        return _into(ws, args, source)
+    result = ensure(ws, args.paths, check_only=check_only, source=source)
     if args.json:
         output.emit_json(result.to_json())
         return 0 if result.ok else 1
@@ -42,4 +54,26 @@ def run(name: str, args: argparse.Namespace) -> int:
         output.info("hint: files changed while ensure ran (a checkout or an edit); run `git cvfs ensure` again")
     elif result.failed:
         output.info("hint: run `git cvfs ensure` again once the archive is reachable; nothing was changed for those")
+    return 0 if result.ok else 1
+
+
+def _into(ws: Workspace, args: argparse.Namespace, source: str | None) -> int:
+    from pathlib import Path
+
+    from git_cvfs.core.ensure import ensure_into
+
+    result = ensure_into(ws, args.paths, Path(args.target_root), source=source)
+    if args.json:
+        doc = result.to_json()
+        doc["target_root"] = str(Path(args.target_root).resolve())
+        output.emit_json(doc)
+        return 0 if result.ok else 1
+    for path, why in sorted(result.failed.items()):
+        output.error(f"{path}: {why}")
+    output.info(
+        f"git-cvfs: wrote {len(result.materialized)} file(s) under {args.target_root}; "
+        f"{len(result.already)} already there; {len(result.failed)} failed"
+    )
+    if result.failed:
+        output.info("hint: run it again once the archive is reachable; files already there are kept")
     return 0 if result.ok else 1

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from git_cvfs.core.model.holdings import recorded_in_primary
 from git_cvfs.core.model.lean_cache import drop_cache_copies
@@ -19,8 +20,9 @@ from git_cvfs.core.model.pathspecs import require_matches
 from git_cvfs.core.model.refscan import refs_in_history
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import pause_point
-from git_cvfs.errors import ArchiveError, ChangedUnderfootError, CvfsError, IntegrityError
+from git_cvfs.errors import ArchiveError, ChangedUnderfootError, CvfsError, IntegrityError, UsageError
 from git_cvfs.format.ref import Ref
+from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import patch_index_stat
 from git_cvfs.local.journal import take_paths
@@ -70,11 +72,15 @@ def materialize_lock(ws: Workspace) -> contextlib.AbstractContextManager[None]:
     )
 
 
-def ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool = False) -> EnsureResult:
+def ensure(
+    ws: Workspace, pathspecs: Sequence[str], *, check_only: bool = False, source: str | None = None
+) -> EnsureResult:
+    if source is not None and source not in ws.settings.archives:
+        raise UsageError(f"no archive named {source!r}", hint=f"configured: {', '.join(ws.archive_names)}")
     if check_only:
         return _ensure(ws, pathspecs, check_only=True)
     with materialize_lock(ws):
-        result = _ensure(ws, pathspecs, check_only=False)
+        result = _ensure(ws, pathspecs, check_only=False, source=source)
         if ws.settings.worktree_budget is not None:
             from git_cvfs.core.budget import keep_within_budget
 
@@ -83,7 +89,7 @@ def ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool = False)
         return result
 
 
-def _ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool) -> EnsureResult:
+def _ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool, source: str | None = None) -> EnsureResult:
     files = list_managed(ws, pathspecs) + list_unversioned(ws, pathspecs)
     require_matches(ws, pathspecs, (f.path for f in files), "preflight" if check_only else "ensure")
     result = EnsureResult()
@@ -102,7 +108,7 @@ def _ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool) -> Ens
     if check_only:
         result.still_refs = [f.path for f in todo]
         return result
-    materialize(ws, _in_wanted_order(ws, todo, pathspecs), result)
+    materialize(ws, _in_wanted_order(ws, todo, pathspecs), result, source=source)
     # Complete: every file still a ref when ensure is done (its download failed, it changed
     # underfoot), not only those a check would list.
     done = set(result.materialized) | set(result.changed_underfoot)  # the latter hold what changed them
@@ -130,7 +136,9 @@ def _refresh_stale_index_entries(ws: Workspace, files: Sequence[ManagedFile]) ->
     patch_index_stat(ws.repo.index_file, ws.repo.root, verified)
 
 
-def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResult) -> None:
+def materialize(
+    ws: Workspace, files: Sequence[ManagedFile], result: EnsureResult, *, source: str | None = None
+) -> None:
     """Plan, download, write, settle: each file written atomically and verified, then git's
     index told about the files it holds (the stat each had when it was put in place).
 
@@ -142,7 +150,7 @@ def materialize(ws: Workspace, files: Sequence[ManagedFile], result: EnsureResul
     """
     if not files:
         return
-    plan = _plan(ws, files)
+    plan = _plan(ws, files, source)
     failed = _download(ws, plan)
     pause_point("ensure:before-write")
     ready = []
@@ -165,7 +173,7 @@ class _Plan:
     archives: Sequence[Archive] = ()  # the approved archives, asked in order; empty when none is needed
 
 
-def _plan(ws: Workspace, files: Sequence[ManagedFile]) -> _Plan:
+def _plan(ws: Workspace, files: Sequence[ManagedFile], source: str | None = None) -> _Plan:
     uses = Counter(f.target.hex for f in files if f.target is not None)
     direct = {
         ref.hex
@@ -178,7 +186,8 @@ def _plan(ws: Workspace, files: Sequence[ManagedFile]) -> _Plan:
     through_cache = [f.target for f in files if f.target is not None and f.target.hex not in direct]
     plan = _Plan(direct, through_cache)
     if direct or any(not ws.cache.has(r.hex, r.size) for r in through_cache):
-        plan.archives = ws.archives  # none approved on this machine: the error names the location and the fix
+        # None approved on this machine: the error names the location and the fix.
+        plan.archives = [ws.archive(source)] if source else ws.archives
     return plan
 
 
@@ -351,3 +360,91 @@ def recent_revisions(ws: Workspace, count: int) -> list[str]:
     ).decode()
     names = [n for n in out.splitlines() if n and not n.endswith("/HEAD")]
     return names[:count]
+
+
+def ensure_into(
+    ws: Workspace, pathspecs: Sequence[str], target_root: Path, *, source: str | None = None
+) -> EnsureResult:
+    """Write the managed files' data under target_root (a scratch disk) at their paths, each
+    atomically and verified, leaving the work tree and git's index alone: from the cache, the
+    work tree when it holds the very bytes, or the archives (only `source`, when named)."""
+    root = ws.repo.root.resolve()
+    target = target_root.resolve()
+    if target == root or root in target.parents:
+        raise UsageError(
+            f"--target-root {target_root} is inside the work tree",
+            hint="name a directory outside it (a scratch disk); `git cvfs ensure PATH` writes the work tree itself",
+        )
+    if source is not None and source not in ws.settings.archives:
+        raise UsageError(f"no archive named {source!r}", hint=f"configured: {', '.join(ws.archive_names)}")
+    files = list_managed(ws, pathspecs) + list_unversioned(ws, pathspecs)
+    require_matches(ws, pathspecs, (f.path for f in files), "ensure")
+    result = EnsureResult()
+    todo = [f for f in files if f.target is not None and f.state not in (State.PLAIN, State.INVALID)]
+    result.failed.update({f.path: f.problem or "invalid ref" for f in files if f.state is State.INVALID})
+    if not todo:
+        return result
+    target.mkdir(parents=True, exist_ok=True)
+    archives: list[Archive] = []
+    if any(not ws.cache.has(f.target.hex, f.target.size) for f in todo if f.target is not None):
+        archives = [ws.archive(source)] if source else ws.archives
+    progress = Progress("Writing files", len(todo), sum(f.size for f in todo))
+
+    def one(f: ManagedFile) -> tuple[str, str | None]:
+        try:
+            return f.path, _write_into(ws, target, f, archives)
+        except CvfsError as exc:
+            return f.path, exc.message
+        except OSError as exc:
+            return f.path, f"cannot write: {exc.strerror or exc}"
+        finally:
+            progress.advance(1, f.size)
+
+    ordered = _in_wanted_order(ws, todo, pathspecs)
+    with ThreadPoolExecutor(max_workers=max(1, min(ws.settings.concurrency, len(ordered)))) as pool:
+        outcomes = list(pool.map(one, ordered))
+    progress.finish()
+    for path, outcome in outcomes:
+        if outcome == "already":
+            result.already.append(path)
+        elif outcome is None:
+            result.materialized.append(path)
+        else:
+            result.failed[path] = outcome
+    return result
+
+
+def _write_into(ws: Workspace, target: Path, f: ManagedFile, archives: Sequence[Archive]) -> str | None:
+    """One file under target; "already" when it holds the object's bytes there now."""
+    ref = f.target
+    assert ref is not None
+    dest = target / f.path
+    if dest.is_file() and not dest.is_symlink() and sha256_file(dest) == (ref.hex, ref.size):
+        return "already"
+    if ws.cache.has(ref.hex, ref.size):
+        replace_file(target, f.path, ws.cache.object_path(ref.hex), create_dirs=True)
+        return None
+    if f.state is State.MATERIALIZED:  # the work tree's copy, hashed as it is copied
+        here = ws.repo.root / f.path
+
+        def copy(out: BinaryIO) -> None:
+            with open(here, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+
+        try:
+            replace_file_fetched(target, f.path, copy, ref.hex, ref.size, create_dirs=True)
+            return None
+        except IntegrityError:
+            pass  # changed since it was listed: the archives have the committed bytes
+
+    def attempt(archive: Archive, key: str) -> bool | None:
+        try:
+            replace_file_fetched(
+                target, f.path, lambda out: archive.download_to(key, out, ref.size), ref.hex, ref.size, create_dirs=True
+            )
+        except IntegrityError:
+            return None
+        return True
+
+    fetch_verified(archives, ref, attempt)
+    return None
