@@ -16,7 +16,7 @@ from git_cvfs.format.ref import Ref
 from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.cache import CHUNK
 from git_cvfs.local.index_store import unversioned_rows, update_inventory
-from git_cvfs.remote.archive import Archive, object_key
+from git_cvfs.remote.archive import GC_EPOCH_KEY, Archive, object_key
 from git_cvfs.remote.transfer import Outcome, UnverifiedCopyError, Upload, download_many, unique, upload_many
 from git_cvfs.remote.verify import verify_copy
 
@@ -40,16 +40,28 @@ def archive_refs(
     *,
     names: Sequence[str] | None = None,
     trust_log: bool = True,
+    check_epoch: bool = True,
 ) -> ArchiveOutcome:
     """Make sure each archive holds each object.
 
     With trust_log (the hooks), objects this machine already saw in an archive cost
-    no request; `git cvfs push` asks the archive about every object instead.
+    no request; `git cvfs push` asks the archive about every object instead. With
+    check_epoch, the log is trusted only while the archive's gc epoch marker is the one it
+    was written under (one HEAD): pre-push, the gate before anything is published, checks;
+    pre-commit, which publishes nothing, trusts the log as it is.
     """
     outcome = ArchiveOutcome()
     refs = unique(ref for _, ref in found)
     for name in names or ws.archive_names:
         log = ArchivedLog(ws.repo.cvfs_dir, ws.settings.archives[name])
+        if trust_log and check_epoch and refs:
+            try:
+                marker = ws.archive(name).head(GC_EPOCH_KEY)
+            except ArchiveError as exc:
+                for ref in refs:
+                    outcome.unreachable[ref.hex] = exc.message
+                continue
+            log.adopt_epoch(marker.etag if marker is not None else "")
         verified = log.known()
         known = verified if trust_log else {}
         todo = []

@@ -5,6 +5,10 @@ One append-only file per archive, one `<hex> <etag>` line per object, written on
 the archive's copy was shown to be the object (remote/verify.py), with the etag it had
 then. Where an archive changes an object's etag on every write, an unchanged etag
 later still vouches for those bytes; nothing else is read from this log as proof.
+
+`git cvfs gc` deletes objects, so it changes the archive's epoch marker first (GC_EPOCH_KEY in
+remote/archive.py). The log keeps the marker's etag it was written under beside it; a
+pre-push that finds another one forgets the log and asks the archive about every object.
 """
 
 from __future__ import annotations
@@ -55,3 +59,24 @@ class ArchivedLog:
         finally:
             os.close(fd)
         self.known().update(new)
+
+    @property
+    def _epoch_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".epoch")
+
+    def adopt_epoch(self, epoch: str) -> None:
+        """The archive's epoch marker now (its etag; "" when it has none): a log written under
+        another one is forgotten, since gc may have deleted what it lists since."""
+        try:
+            seen = self._epoch_path.read_text().strip()
+        except FileNotFoundError:
+            seen = ""
+        if seen == epoch:
+            return
+        self.forget_all()
+        self._epoch_path.parent.mkdir(parents=True, exist_ok=True)
+        self._epoch_path.write_text(epoch + "\n")
+
+    def forget_all(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self._known = {}

@@ -17,6 +17,12 @@ class ObjectInfo(NamedTuple):
     key: str
     size: int
     etag: str
+    modified: float | None = None  # when the archive stored it (seconds since the epoch), as list() says
+
+
+# gc writes a new object here before it deletes anything: a pre-push hook that finds its etag
+# changed stops trusting this machine's record of what the archive held (local/archived_log.py).
+GC_EPOCH_KEY = "gc/epoch"
 
 
 # S3 multipart uploads are cut into parts of this size; per-part digests are computed the same way.

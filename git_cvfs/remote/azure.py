@@ -250,7 +250,13 @@ class AzureArchive:
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             for blob in self.container.list_blobs(name_starts_with=full):
-                yield ObjectInfo(blob.name[strip:], int(blob.size), _quoted(str(blob.etag)))
+                modified = blob.last_modified
+                yield ObjectInfo(
+                    blob.name[strip:],
+                    int(blob.size),
+                    _quoted(str(blob.etag)),
+                    modified.timestamp() if modified is not None else None,
+                )
         except (AzureError, OSError) as exc:
             raise self._fail("LIST", prefix, exc) from None
 

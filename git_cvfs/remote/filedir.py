@@ -343,7 +343,8 @@ class FileArchive:
             for name in sorted(files):
                 full = Path(dirpath, name)
                 with contextlib.suppress(FileNotFoundError):
-                    yield ObjectInfo(str(full.relative_to(self.root)), *_stat_pair(full))
+                    st = full.stat()
+                    yield ObjectInfo(str(full.relative_to(self.root)), st.st_size, _etag(st), st.st_mtime)
 
     def delete(self, key: str) -> None:
         self._require_root()

@@ -324,7 +324,13 @@ class S3Archive:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix))
             for page in pages:
                 for item in page.get("Contents", []):
-                    yield ObjectInfo(item["Key"][strip:], int(item["Size"]), item.get("ETag", ""))
+                    modified = item.get("LastModified")
+                    yield ObjectInfo(
+                        item["Key"][strip:],
+                        int(item["Size"]),
+                        item.get("ETag", ""),
+                        modified.timestamp() if modified is not None else None,
+                    )
         except (ClientError, BotoCoreError, OSError) as exc:
             raise self._fail("LIST", prefix, exc) from None
 

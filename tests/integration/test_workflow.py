@@ -261,11 +261,17 @@ def test_pre_push_over_a_remote_commit_this_clone_never_fetched(project: Project
     assert obj.read_bytes() == data
 
 
-def test_pre_push_with_nothing_new_makes_no_archive_call(project: Project, tmp_path: Path) -> None:
+def test_pre_push_with_nothing_new_asks_the_archive_only_for_its_gc_marker(project: Project, tmp_path: Path) -> None:
+    # Objects this machine verified are not asked about again, but git cvfs gc may have deleted
+    # one since (a ref to it published again would point at nothing): the archive's gc marker
+    # is the one request (core/gc.py); a docs-only push makes none.
     project.write("data/a.bin", rand(5000))
     project.commit_all()
+    trace = tmp_path / "trace.log"
+    project.git("push", "-q", "origin", "main", env={"GIT_CVFS_TRACE": str(trace)})
+    calls = [line for line in trace.read_text().splitlines() if "archive:" in line and " opened:" not in line]
+    assert len(calls) == 1 and " head gc/epoch" in calls[0], calls
     project.archive.rename(tmp_path / "archive-offline")  # any archive call would now fail
-    project.git("push", "-q", "origin", "main")
     project.write("README", b"docs only\n")
     project.commit_all("docs")
     project.git("push", "-q", "origin", "main")

@@ -1,0 +1,133 @@
+"""`git cvfs gc`: only objects no ref (remote or local), index, inventory row or recent upload
+needs are deleted; a second run deletes nothing; a machine that trusted its record of the
+archive re-uploads what gc took before it publishes a ref to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from tests.conftest import Project, git, rand, ref_of
+
+OLD = time.time() - 30 * 86400
+
+
+def objects(project: Project) -> set[str]:
+    return {p.name for p in (project.archive / "objects").rglob("*") if p.is_file()}
+
+
+def age_archive(project: Project) -> None:
+    for p in (project.archive / "objects").rglob("*"):
+        if p.is_file():
+            os.utime(p, (OLD, OLD))
+
+
+def stray(project: Project, data: bytes, when: float) -> str:
+    """An object in the archive that nothing references (someone's abandoned upload)."""
+    path = project.archive_path(ref_of(data).hex)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, (when, when))
+    return ref_of(data).hex
+
+
+def history(project: Project) -> dict[str, bytes]:
+    d = {n: rand(20_000 + i * 100, 500 + i) for i, n in enumerate(["a1", "a2", "t", "e", "l", "g", "s"])}
+    project.write(".gitignore", b"data/gen/\n")
+    project.write("data/a.bin", d["a1"])
+    project.commit_all("a1")  # old history: replaced below
+    project.write("data/t.bin", d["t"])
+    project.commit_all("tagged")
+    project.git("tag", "v1")
+    project.git("rm", "-q", "data/t.bin")  # only the tag still has it
+    project.write("data/a.bin", d["a2"])
+    project.commit_all("a2")
+    project.git("checkout", "-q", "-b", "exp")
+    project.write("data/e.bin", d["e"])
+    project.commit_all("unmerged experiment")
+    project.git("checkout", "-q", "main")
+    project.git("push", "-q", "origin", "main", "exp", "v1")
+    project.git("checkout", "-q", "-b", "local-work")  # never pushed
+    project.write("data/l.bin", d["l"])
+    project.commit_all("local only")
+    project.git("checkout", "-q", "main")
+    project.write("data/gen/g.bin", d["g"])  # gitignored: its row is its only record
+    project.cvfs("register", "data/gen/g.bin")
+    project.cvfs("push")
+    project.commit_all("record g")
+    project.git("push", "-q", "origin", "main")
+    project.write("data/staged.bin", d["s"])
+    project.git("add", "data/staged.bin")  # in the index only, uploaded by nobody yet
+    project.cvfs("push")
+    return d
+
+
+def test_gc_deletes_only_the_truly_unreferenced_and_a_second_run_nothing(project: Project) -> None:
+    d = history(project)
+    age_archive(project)
+    junk = stray(project, rand(9_000, 1), OLD)
+    fresh = stray(project, rand(9_000, 2), time.time())  # an upload for a push in flight elsewhere
+    kept = {ref_of(v).hex for v in d.values()}
+    assert kept | {junk, fresh} <= objects(project)
+
+    plan = json.loads(project.cvfs("gc", "--archive", "primary", "--json").stdout)
+    assert plan["dry_run"] and [o["key"].rsplit("/", 1)[-1] for o in plan["would_delete"]] == [junk]
+    assert plan["kept_young"] == 1 and plan["kept_referenced"] == len(kept)
+    assert junk in objects(project)  # a dry run deletes nothing
+
+    done = project.cvfs("gc", "--archive", "primary", "--apply")
+    assert "deleted 1 object(s)" in done.stdout
+    assert objects(project) == kept | {fresh} | (objects(project) & {fresh})
+    assert junk not in objects(project) and kept <= objects(project) and fresh in objects(project)
+
+    again = json.loads(project.cvfs("gc", "--archive", "primary", "--apply", "--json").stdout)
+    assert again["deleted"] == []
+
+    shorter = json.loads(project.cvfs("gc", "--archive", "primary", "--grace", "0", "--json").stdout)
+    assert [o["key"].rsplit("/", 1)[-1] for o in shorter["would_delete"]] == [fresh]
+
+
+def test_gc_refuses_when_it_cannot_see_a_remote(project: Project, tmp_path: Path) -> None:
+    history(project)
+    age_archive(project)
+    junk = stray(project, rand(9_000, 1), OLD)
+    project.git("remote", "add", "gone", str(tmp_path / "no-such-repo.git"))
+    proc = project.cvfs("gc", "--archive", "primary", "--apply", check=False)
+    assert proc.returncode == 1 and "cannot fetch the git remote 'gone'" in proc.stderr and "hint:" in proc.stderr
+    assert junk in objects(project)
+    only_origin = project.cvfs("gc", "--archive", "primary", "--remote", "origin", "--apply")
+    assert "deleted 1 object(s)" in only_origin.stdout
+
+
+def test_a_machine_that_trusted_its_record_uploads_again_what_gc_took(project: Project, tmp_path: Path) -> None:
+    project.write("data/first.bin", rand(10_000, 6))
+    project.commit_all("first")
+    project.git("push", "-q", "origin", "main")
+    other = project.clone(tmp_path / "other")
+    data = rand(40_000, 7)
+    (other / "data/x.bin").write_bytes(data)
+    git(other, "add", "data/x.bin")
+    git(other, "commit", "-q", "-m", "x")  # uploaded here: this machine records the archive holds x
+    git(other, "push", "-q", "origin", "main")
+    # The team squashes x out of history; nothing references x any more.
+    git(other, "checkout", "-q", "--orphan", "squashed", "main~1")
+    git(other, "commit", "-q", "-m", "history squashed")
+    git(other, "push", "-q", "-f", "origin", "squashed:main")
+    git(other, "checkout", "-q", "-B", "main", "squashed")
+    git(other, "branch", "-q", "-D", "squashed")
+    project.git("pull", "-q", "--rebase=false", "-X", "theirs", "origin", "main", check=False)
+    project.git("reset", "-q", "--hard", "origin/main")
+    project.git("reflog", "expire", "--expire=now", "--all")
+    age_archive(project)
+    project.cvfs("gc", "--archive", "primary", "--apply")
+    assert ref_of(data).hex not in objects(project)
+
+    # The other machine adds the same bytes again: its record says the archive holds them, so
+    # its pre-commit uploads nothing; its pre-push sees gc's marker, asks, and uploads.
+    (other / "data/x-again.bin").write_bytes(data)
+    git(other, "add", "data/x-again.bin")
+    git(other, "commit", "-q", "-m", "x again")
+    git(other, "push", "-q", "origin", "main")
+    assert project.archive_path(ref_of(data).hex).read_bytes() == data
