@@ -9,7 +9,10 @@ import os
 import time
 from pathlib import Path
 
-from tests.conftest import Project, git, rand, ref_of
+import pytest
+
+from git_cvfs.remote.archive import object_key
+from tests.conftest import CloudArchive, Project, git, new_project, rand, ref_of
 
 OLD = time.time() - 30 * 86400
 
@@ -131,3 +134,28 @@ def test_a_machine_that_trusted_its_record_uploads_again_what_gc_took(project: P
     git(other, "commit", "-q", "-m", "x again")
     git(other, "push", "-q", "origin", "main")
     assert project.archive_path(ref_of(data).hex).read_bytes() == data
+
+
+@pytest.mark.parametrize("kind", ["s3", "azure"])
+def test_gc_on_a_cloud_archive_goes_by_the_archive_s_own_dates(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from tests.integration.test_cloud import read_object, write_object
+
+    cloud: CloudArchive = request.getfixturevalue(f"{kind}_archive")
+    project = new_project(tmp_path, cloud.config())
+    kept = rand(30_000, 1)
+    project.write("data/kept.bin", kept)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    stray_data = rand(20_000, 2)
+    stray_key = f"team/{object_key(ref_of(stray_data).hex)}"
+    write_object(cloud, stray_key, stray_data)
+
+    young = json.loads(project.cvfs("gc", "--archive", "primary", "--apply", "--json").stdout)
+    assert young["deleted"] == [] and young["kept_young"] == 1  # just stored: within 14 days
+    done = json.loads(project.cvfs("gc", "--archive", "primary", "--grace", "0", "--apply", "--json").stdout)
+    assert [o["key"] for o in done["deleted"]] == [object_key(ref_of(stray_data).hex)]
+    assert read_object(cloud, stray_key) is None
+    assert read_object(cloud, f"team/{object_key(ref_of(kept).hex)}") == kept
+    assert read_object(cloud, "team/gc/epoch") is not None  # the marker pre-push hooks read
