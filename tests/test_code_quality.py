@@ -44,50 +44,47 @@ def test_cheap_paths_import_no_cloud_sdk(argv: list[str], tmp_path: Path) -> Non
 LAYERS = ["format", "local", "remote", "core", "commands"]  # each imports only from those before it
 
 
+def imported_names(path: Path) -> list[str]:
+    """Every module a file imports, at its top or inside a function."""
+    import ast
+
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(a.name for a in node.names)
+    return names
+
+
 def test_layers_import_only_downward() -> None:
     """docs/ARCHITECTURE.md: format → local → remote → core → commands; output, errors, trace
     and crash beside them all. Any import counts, at the top of a module or inside a function."""
-    import ast
-
     root = Path(__file__).resolve().parents[1] / "git_cvfs"
     upward = []
     for layer_no, layer in enumerate(LAYERS):
         for path in sorted((root / layer).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text())):
-                names = []
-                if isinstance(node, ast.ImportFrom) and node.module:
-                    names = [node.module]
-                elif isinstance(node, ast.Import):
-                    names = [a.name for a in node.names]
-                for name in names:
-                    parts = name.split(".")
-                    if parts[0] != "git_cvfs" or len(parts) < 2:
-                        continue
-                    if parts[1] in LAYERS and LAYERS.index(parts[1]) > layer_no:
-                        upward.append(f"{path.relative_to(root)} imports {name}")
-                    if parts[1] == "cli":
-                        upward.append(f"{path.relative_to(root)} imports {name}")
+            for name in imported_names(path):
+                parts = name.split(".")
+                if parts[0] != "git_cvfs" or len(parts) < 2:
+                    continue
+                if parts[1] in LAYERS and LAYERS.index(parts[1]) > layer_no:
+                    upward.append(f"{path.relative_to(root)} imports {name}")
+                if parts[1] == "cli":
+                    upward.append(f"{path.relative_to(root)} imports {name}")
     assert upward == []
 
 
 def test_core_model_imports_no_operation() -> None:
     """git_cvfs/core/__init__.py: core/model is what the operations build on; it imports
     neither an operation (core/*.py) nor what git runs (core/plumbing)."""
-    import ast
-
     model = Path(__file__).resolve().parents[1] / "git_cvfs" / "core" / "model"
     assert sorted(p.stem for p in model.glob("*.py") if p.stem != "__init__")
     upward = []
     for path in sorted(model.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            for name in names:
-                if name.startswith("git_cvfs.core.") and not name.startswith("git_cvfs.core.model."):
-                    upward.append(f"{path.name} imports {name}")
-                if name == "git_cvfs.core":
-                    upward.append(f"{path.name} imports {name}")
+        for name in imported_names(path):
+            if name == "git_cvfs.core" or (
+                name.startswith("git_cvfs.core.") and not name.startswith("git_cvfs.core.model.")
+            ):
+                upward.append(f"{path.name} imports {name}")
     assert upward == []

@@ -23,6 +23,7 @@ from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import fault_point
 from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.format.ref import Ref
+from git_cvfs.local.processes import alive
 
 READY_WITHIN = 60.0  # seconds the daemon may take to list the tree and mount it
 
@@ -262,7 +263,7 @@ def umount(directory: str) -> str:
         )
     record = _read_record(mountpoint)
     pid = int(record["pid"]) if record and "pid" in record else None
-    stale = pid is None or not _alive(pid)
+    stale = pid is None or not alive(pid)
     tool = shutil.which("fusermount3") or shutil.which("fusermount") or "fusermount3"
     args = [tool, "-u", "-z", str(mountpoint)] if stale else [tool, "-u", str(mountpoint)]
     proc = subprocess.run(args, capture_output=True, text=True)
@@ -274,35 +275,20 @@ def umount(directory: str) -> str:
         )
     if pid is not None:
         deadline = time.monotonic() + 10
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGTERM)
     _record_path(mountpoint).unlink(missing_ok=True)
     return "cleared a stale mount (its daemon had stopped)" if stale else "unmounted"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of ours counts as gone
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def mount_status(directory: str) -> dict[str, Any]:
     mountpoint = _mountpoint(directory)
     fs_type = mount_table().get(str(mountpoint))
     record = _read_record(mountpoint)
-    alive = record is not None and _alive(int(record.get("pid", 0)))
-    if fs_type == FS_TYPE and not alive:
+    running = record is not None and alive(int(record.get("pid", 0)))
+    if fs_type == FS_TYPE and not running:
         raise CvfsError(
             f"{directory} is a stale mount: its daemon stopped", hint=f"clear it: git cvfs umount {directory}"
         )

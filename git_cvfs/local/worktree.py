@@ -25,6 +25,7 @@ from git_cvfs.crash import crash_point, fault_point
 from git_cvfs.errors import ChangedUnderfootError, FileInUseError, IntegrityError, UnsafePathError, UsageError
 from git_cvfs.format.paths import validate_repo_path
 from git_cvfs.format.ref import MAX_REF_BYTES
+from git_cvfs.local.processes import alive
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
@@ -394,17 +395,7 @@ def _dead_writers_file(dir_fd: int, entry: str, pid: int) -> bool:
         info = os.lstat(entry, dir_fd=dir_fd)
     except FileNotFoundError:
         return False
-    return stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and not _alive(pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and not alive(pid)
 
 
 def _open_noatime(name: str, dir_fd: int) -> int:
