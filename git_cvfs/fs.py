@@ -40,11 +40,12 @@ class CvfsFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if isinstance(path, list):
             return [cls._strip_protocol(p) for p in path]
         path = str(path)
-        path = path.removeprefix("cvfs://")
-        if ":" in path:
-            path = path.split(":", 1)[1]
-        if "@" in path:
-            path = path.split("@", 1)[1]
+        if path.startswith("cvfs://"):  # a URL: [REPO:][REV@]PATH; a bare path is taken as it is
+            path = path.removeprefix("cvfs://")
+            if ":" in path:
+                path = path.split(":", 1)[1]
+            if "@" in path:
+                path = path.split("@", 1)[1]
         return path.strip("/")
 
     @staticmethod

@@ -64,11 +64,12 @@ def _status(args: argparse.Namespace) -> int:
     for what in ("hydrated", "pending", "failed"):
         c = s[what]
         output.data(f"  {what:<9} {c['files']:>7} file(s)  {format_size(c['bytes'])}")
-    total = f"  managed   {s['managed']:>7} file(s)  {format_size(s['managed_bytes'])}"
-    output.data(total)
+    output.data(f"  managed   {s['managed']:>7} file(s)  {format_size(s['managed_bytes'])}")
     if s.get("budget") is not None:
         output.data(
             f"  budget    {format_size(s['budget'])}: {format_size(s['fetched_bytes'])} fetched by the mount, "
             f"{s['evicted']} evicted"
         )
+    if s.get("log"):
+        output.data(f"  log       {s['log']}")
     return 0

@@ -122,7 +122,12 @@ def mount(ws: Workspace, directory: str, *, rev: str = "HEAD", budget: int | Non
             stdout=log_file,
             stderr=log_file,
             start_new_session=True,
-            env={**os.environ, "GIT_CVFS_NO_PROGRESS": "1", "GIT_CVFS_MOUNT_LABEL": rev},
+            env={
+                **os.environ,
+                "GIT_CVFS_NO_PROGRESS": "1",
+                "GIT_CVFS_MOUNT_LABEL": rev,
+                "GIT_CVFS_MOUNT_LOG": str(log),
+            },
         )
     while not os.path.ismount(mountpoint):
         if daemon.poll() is not None:

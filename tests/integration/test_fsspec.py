@@ -105,6 +105,10 @@ def test_ls_info_and_ranged_reads_at_an_explicit_repository_and_revision(tmp_pat
 
     with pytest.raises(FileNotFoundError):
         fs.info("data/nope.bin")
+    # A bare path is a path, whatever it holds; only a cvfs:// URL carries REPO: and REV@.
+    project.write("data/odd:name@v2.bin", rand(20_000, 8))
+    project.commit_all("an odd name")
+    assert fsspec.filesystem("cvfs", repo=str(project.root)).info("data/odd:name@v2.bin")["size"] == 20_000
     with pytest.raises(OSError) as err:
         fs.open("data/x.bin", "wb")
     assert err.value.errno == errno.EROFS
