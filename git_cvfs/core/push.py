@@ -47,8 +47,8 @@ def archive_refs(
     With trust_log (the hooks), objects this machine already saw in an archive cost
     no request; `git cvfs push` asks the archive about every object instead. With
     check_epoch, the log is trusted only while the archive's gc epoch marker is the one it
-    was written under (one HEAD): pre-push, the gate before anything is published, checks;
-    pre-commit, which publishes nothing, trusts the log as it is.
+    was written under (one HEAD): since `git cvfs gc`, the archive may have lost what this
+    machine once verified, and a commit's rows and the lean cache's drops rest on the answer.
     """
     outcome = ArchiveOutcome()
     refs = unique(ref for _, ref in found)

@@ -83,7 +83,7 @@ def pre_commit(ws: Workspace) -> int:
                 "or limit the check to some directories with scope.prefix; docs/configuration.md)"
             )
         raise CvfsError("commit refused:\n  " + "\n  ".join(problems), hint=hint)
-    outcome = archive_refs(ws, managed_refs, check_epoch=False)  # publishes nothing: pre-push checks
+    outcome = archive_refs(ws, managed_refs)
     paths = {r.hex: p for p, r in managed_refs}
     raise_for_missing(PushResult(outcome, paths), "commit refused")
     if outcome.unreachable:
