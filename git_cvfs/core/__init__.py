@@ -9,6 +9,8 @@
         lean_cache    the lean cache: the cache copy goes once the archive and work tree hold it
         pathspecs     paths a user names must match managed files, as git's pathspecs must
         buffer        content held in memory up to a bound, then spilled
+        revision      one commit's tree as a mount or cvfs:// shows it: paths, modes, real sizes
+        hydrate       objects fetched into the cache in the order readers need them, under a budget
 
     core/plumbing/   what git runs
         filter, filter_process, single_filter    clean and smudge
@@ -18,7 +20,8 @@
     core/*.py        the operations, one per command or pair of commands:
         setup (install, init, track), ensure (ensure, fetch, preflight), push, offload, prune,
         guard, status, reconcile, fsck, resolve, register, scan, ingest, export (archive),
-        trust, doctor, bare (audits in a bare repository), demo (try)
+        trust, doctor, bare (audits in a bare repository), demo (try), mount and mount_fs
+        (mount, umount), budget (worktree.budget), gc, migrate
 
 docs/ARCHITECTURE.md has the layers and the main flows through these modules.
 """
