@@ -33,6 +33,9 @@ from git_cvfs.local.git import run_git, split_z
 from git_cvfs.local.index_store import iter_worktree_rows
 from git_cvfs.remote.archive import GC_EPOCH_KEY, Archive, ObjectInfo, hex_of_key
 
+# Where gc fetches every ref of each remote (refs/pull/* included), for the length of a run.
+GC_REFS = "refs/cvfs-gc/"
+
 
 @dataclass
 class GcResult:
@@ -66,6 +69,13 @@ class GcResult:
 
 
 def gc(ws: Workspace, name: str, *, remotes: list[str], grace: float, apply: bool) -> GcResult:
+    try:
+        return _gc(ws, name, remotes=remotes, grace=grace, apply=apply)
+    finally:
+        _drop_gc_refs(ws)
+
+
+def _gc(ws: Workspace, name: str, *, remotes: list[str], grace: float, apply: bool) -> GcResult:
     if name not in ws.settings.archives:
         raise UsageError(f"no archive named {name!r}", hint=f"configured: {', '.join(ws.archive_names)}")
     ws.require_trusted([name])
@@ -113,12 +123,22 @@ def gc(ws: Workspace, name: str, *, remotes: list[str], grace: float, apply: boo
     return result
 
 
+def _drop_gc_refs(ws: Workspace) -> None:
+    """The remotes' refs gc fetched under GC_REFS: not the user's, and not kept."""
+    out = ws.repo.git("for-each-ref", "--format=delete %(refname)", GC_REFS)
+    if out.strip():
+        ws.repo.git("update-ref", "--stdin", input=out)
+
+
 def _needed(ws: Workspace, remotes: list[str]) -> set[str]:
     """Every object a commit on any ref (the remotes', fetched now, and this repository's own),
     the index, or an inventory row on those refs or in the work tree names."""
     repo = ws.repo
     for remote in remotes:
-        proc = run_git(["fetch", "--quiet", "--prune", "--tags", remote], cwd=repo.root, check=False)
+        # Every ref the remote has, not only branches and tags: a pull request from a fork
+        # (refs/pull/*, refs/merge-requests/*) or notes need their objects too.
+        spec = f"+refs/*:{GC_REFS}{remote}/*"
+        proc = run_git(["fetch", "--quiet", "--prune", "--no-tags", remote, spec], cwd=repo.root, check=False)
         if proc.returncode != 0:
             said = proc.stderr.decode(errors="replace").splitlines()
             first = next((line for line in said if line.startswith(("fatal:", "error:"))), said[0] if said else "")

@@ -92,6 +92,22 @@ def test_gc_deletes_only_the_truly_unreferenced_and_a_second_run_nothing(project
     assert [o["key"].rsplit("/", 1)[-1] for o in shorter["would_delete"]] == [fresh]
 
 
+def test_a_pull_request_from_a_fork_keeps_its_objects(project: Project, tmp_path: Path) -> None:
+    history(project)
+    project.git("checkout", "-q", "--detach")
+    pr = rand(25_000, 9)
+    project.write("data/pr.bin", pr)
+    project.commit_all("a contributor's change, on no branch of ours")
+    project.git("push", "-q", "origin", "HEAD:refs/pull/7/head")  # as GitHub keeps a fork's PR
+    project.git("checkout", "-q", "main")
+    project.git("reflog", "expire", "--expire=now", "--all")
+    project.git("gc", "-q", "--prune=now")
+    age_archive(project)
+    project.cvfs("gc", "--archive", "primary", "--apply")
+    assert ref_of(pr).hex in objects(project)
+    assert project.git("for-each-ref", "refs/cvfs-gc/").stdout == ""  # gc's own fetch leaves no refs
+
+
 def test_gc_refuses_when_it_cannot_see_a_remote(project: Project, tmp_path: Path) -> None:
     history(project)
     age_archive(project)
