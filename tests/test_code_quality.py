@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("boto3", "botocore", "azure", "filelock")
+HEAVY = ("boto3", "botocore", "azure", "filelock", "mfusepy", "fsspec", "pandas")
 
 
 def test_ruff_lint_is_clean() -> None:
