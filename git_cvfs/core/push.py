@@ -180,7 +180,8 @@ def push(ws: Workspace, *, all_history: bool, archive: str | None) -> PushResult
     record_unversioned(ws, unversioned, outcome.facts)
     from git_cvfs.core.model.lean_cache import drop_cache_copies  # here: the pre-push hook need not import it
 
-    drop_cache_copies(ws, [(r.path, Ref(r.hex, r.size)) for r in unversioned], outcome.facts)
+    in_primary = {h: True for h, facts in outcome.facts.items() if "primary" in facts}
+    drop_cache_copies(ws, [(r.path, Ref(r.hex, r.size)) for r in unversioned], in_primary)
     return PushResult(outcome, paths)
 
 

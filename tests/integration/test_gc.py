@@ -175,3 +175,20 @@ def test_gc_on_a_cloud_archive_goes_by_the_archive_s_own_dates(
     assert read_object(cloud, stray_key) is None
     assert read_object(cloud, f"team/{object_key(ref_of(kept).hex)}") == kept
     assert read_object(cloud, "team/gc/epoch") is not None  # the marker pre-push hooks read
+
+
+def test_an_offline_commit_keeps_its_cache_copy_whatever_this_machine_recorded(
+    project: Project, tmp_path: Path
+) -> None:
+    # This machine's record says the archive holds these bytes, but with the archive out of
+    # reach nobody can say whether gc took them since: the cache copy stays for the push.
+    data = rand(40_000, 11)
+    project.write("data/a.bin", data)
+    project.commit_all("a")
+    project.archive.rename(tmp_path / "away")
+    project.write("data/b.bin", data)
+    project.git("add", "data/b.bin")
+    proc = project.git("commit", "-q", "-m", "b")
+    assert "committing without archiving 1 object(s)" in proc.stderr
+    h = ref_of(data).hex
+    assert (project.root / ".git/cvfs/objects" / h[:2] / h[2:4] / h).read_bytes() == data

@@ -8,23 +8,19 @@ from collections.abc import Iterable, Mapping
 from git_cvfs.core.model.managed import holding_committed_bytes
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.format.ref import Ref
-from git_cvfs.local.archived_log import ArchivedLog
 
 
-def drop_cache_copies(ws: Workspace, files: Iterable[tuple[str, Ref]], archived: Mapping[str, object] = {}) -> int:
+def drop_cache_copies(ws: Workspace, files: Iterable[tuple[str, Ref]], archived: Mapping[str, object]) -> int:
     """Drop cache objects whose bytes are in the work tree and confirmed in the primary archive.
 
-    archived: oids the caller just confirmed in the primary; otherwise this machine's
-    record of what the primary holds is asked. Returns how many objects were dropped.
+    archived: the oids the caller has the primary's word for (an answer, or this machine's
+    record once the archive's gc marker showed it still holds). Nothing else is taken for
+    it: after `git cvfs gc`, the record alone may name what the archive no longer has.
+    Returns how many objects were dropped.
     """
     if ws.settings.cache_keep:
         return 0
-    known = ArchivedLog(ws.repo.cvfs_dir, ws.settings.primary).known()
-    candidates = {
-        path: ref
-        for path, ref in files
-        if (ref.hex in archived or ref.hex in known) and ws.cache.has(ref.hex, ref.size)
-    }
+    candidates = {path: ref for path, ref in files if ref.hex in archived and ws.cache.has(ref.hex, ref.size)}
     if not candidates:
         return 0
     vouched, verified = holding_committed_bytes(ws, sorted(candidates.items()))
