@@ -51,9 +51,11 @@ def keep_within_budget(ws: Workspace, *, keep: Collection[str] = ()) -> BudgetRe
     budget = ws.settings.worktree_budget
     if budget is None:
         return None
-    chosen = plan_budget(ws, budget, keep=keep)
     result = BudgetResult(budget, 0)
-    if chosen:
+    kept = set(keep)
+    # A refused file (not archived, changed) stays: plan again without it, so the next least
+    # recently used go in its place, until the rest fit or nothing more can go.
+    while chosen := plan_budget(ws, budget, keep=kept):
         done = offload(ws, [], dry_run=False, files=chosen)
         for item in done.items:
             if item.done:
@@ -61,6 +63,9 @@ def keep_within_budget(ws: Workspace, *, keep: Collection[str] = ()) -> BudgetRe
                 result.freed += item.size
             elif item.refused:
                 result.refused[item.path] = item.refused
+            kept.add(item.path)
+        if not any(item.refused for item in done.items):
+            break
     result.used = usage(ws)
     return result
 

@@ -85,7 +85,7 @@ def test_what_the_archive_cannot_show_it_holds_is_never_offloaded(project: Proje
 
     proc = git(clone, "cvfs", "ensure", "data/shard-4.bin")  # exit 0: ensure did what it was asked
     assert (clone / lost).read_bytes() == files[lost]
-    assert lost in materialized(clone)
+    assert materialized(clone) == {lost, "data/shard-4.bin"}  # every other one went in its place
     assert "warning: the work tree is" in proc.stderr and "over worktree.budget" in proc.stderr
     assert "hint:" in proc.stderr
 
@@ -142,3 +142,17 @@ def test_ensure_fetches_the_named_file_first_then_small_before_large(tmp_path: P
                 order.append(name)
     assert order == ["c.bin", "b.bin", "d.bin", "a.bin", "e.bin"]
     assert all((lazy / "data" / name).read_bytes() == rand(size, size) for name, size in sizes.items())
+
+
+def test_a_file_that_cannot_go_is_replaced_by_the_next_least_recently_used(project: Project, tmp_path: Path) -> None:
+    files = five_shards(project)
+    clone = project.clone(tmp_path / "clone")
+    for i, rel in enumerate(sorted(files)):
+        age(clone, rel, 1000 - i * 100)  # shard-0 least recently used
+    lost = "data/shard-0.bin"
+    project.archive_path(ref_of(files[lost]).hex).unlink()
+    git(clone, "config", "cvfs.worktree.budget", "4000000")
+    git(clone, "cvfs", "offload", "data/shard-4.bin")
+    git(clone, "cvfs", "ensure", "data/shard-4.bin")
+    # shard-0 cannot go (no archive holds it); shard-1, the next least recently used, goes instead.
+    assert materialized(clone) == {lost, "data/shard-2.bin", "data/shard-3.bin", "data/shard-4.bin"}
