@@ -337,19 +337,19 @@ def _selected_path(ws: Workspace, path: str, pathspecs: Sequence[str]) -> bool:
 
 def _maybe_a_revision(ws: Workspace, pathspecs: Sequence[str], exc: CvfsError) -> CvfsError:
     """`git cvfs fetch main` names a branch, not a path: say how to fetch a revision."""
-    from git_cvfs.local.git import run_git
+    from git_cvfs.core.model.revision import resolve_commit
 
     for spec in pathspecs:
-        proc = run_git(
-            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{spec}^{{commit}}"],
-            cwd=ws.repo.root,
-            check=False,
+        if (ws.repo.root / spec).exists():
+            continue
+        try:
+            resolve_commit(ws.repo, spec)
+        except CvfsError:
+            continue
+        return CvfsError(
+            f"{spec!r} is a revision, not a path git-cvfs manages",
+            hint=f"to fill the cache for that revision: git cvfs fetch --rev {spec}",
         )
-        if proc.returncode == 0 and not (ws.repo.root / spec).exists():
-            return CvfsError(
-                f"{spec!r} is a revision, not a path git-cvfs manages",
-                hint=f"to fill the cache for that revision: git cvfs fetch --rev {spec}",
-            )
     return exc
 
 
