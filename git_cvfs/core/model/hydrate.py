@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import threading
 import time
 import traceback
@@ -106,8 +107,6 @@ class Hydrator:
         """A read-only descriptor of the verified object, fetched first if need be (ahead of
         everything queued). The object is kept while the descriptor is open: call close(ref).
         Raises what the archives said when none could give verified bytes."""
-        import os
-
         while True:
             with self._lock:
                 if self.cache.has(ref.hex, ref.size):
