@@ -75,6 +75,16 @@ if [ "$mode" = dev ]; then
             echo "warning: fuse3 is not installed: git cvfs mount and its tests need it (sudo apt-get install fuse3)" >&2
         fi
     fi
+    # Git LFS, for the tests of `git cvfs migrate import --from-lfs` (real git-lfs history) and
+    # the benchmarks that measure against it.
+    if ! command -v git-lfs >/dev/null 2>&1; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            (apt-get update -qq && apt-get install -y -qq git-lfs) >/dev/null
+            say "installed git-lfs with apt-get"
+        else
+            echo "warning: git-lfs is not installed: the --from-lfs tests need it (sudo apt-get install git-lfs)" >&2
+        fi
+    fi
     # An editable install leaves pip's data files out: link the man pages where man looks
     # for the programs in .venv/bin (git help cvfs, git cvfs --help).
     mkdir -p "$venv/share/man/man1"

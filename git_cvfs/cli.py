@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "guard": ("guard", "exit 1 if deleting the paths would lose bytes that are nowhere else"),
     "fsck": ("fsck", "verify cache objects, refs and inventory shards"),
     "prune": ("prune", "drop cache objects the primary archive is confirmed to hold"),
-    "migrate": ("migrate", "info: what across history would become refs, by pattern and size"),
+    "migrate": ("migrate", "bring history in (plain git blobs, Git LFS) and take it out again"),
     "gc": ("gc", "delete archived objects no ref, inventory row or recent upload needs (dry run unless --apply)"),
     "filter-process": ("filter", "git's long-running filter (run by git)"),
     "clean": ("filter", "single-file clean filter (run by git)"),

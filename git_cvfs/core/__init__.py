@@ -21,7 +21,10 @@
         setup (install, init, track), ensure (ensure, fetch, preflight), push, offload, prune,
         guard, status, reconcile, fsck, resolve, register, scan, ingest, export (archive),
         trust, doctor, bare (audits in a bare repository), demo (try), mount and mount_fs
-        (mount, umount), budget (worktree.budget), gc, migrate
+        (mount, umount), budget (worktree.budget), gc
+
+    core/migrate/    history in and out: info, to_refs (import, --from-lfs), to_blobs (export),
+                     rewrite (the fast-export | fast-import pass they share)
 
 docs/ARCHITECTURE.md has the layers and the main flows through these modules.
 """

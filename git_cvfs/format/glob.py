@@ -14,6 +14,30 @@ def _compile(pattern: str) -> re.Pattern[str]:
     pat = pattern.lstrip("/")
     if pat.endswith("/"):
         pat += "**"
+    body = _translate(pat)
+    if body is None:
+        return _NEVER
+    # A pattern without a slash matches a name at any depth, as in .gitignore;
+    # a matched directory matches everything under it.
+    prefix = "" if anchored else "(?:.*/)?"
+    return re.compile(f"{prefix}{body}(?:/.*)?")
+
+
+@lru_cache(maxsize=256)
+def _compile_attr(pattern: str) -> re.Pattern[str]:
+    """As .gitattributes reads a pattern: no slash matches a name at any depth, a slash anchors
+    it, and a pattern names files only (a directory's attributes are not its files')."""
+    if pattern.endswith("/"):
+        return _NEVER
+    anchored = "/" in pattern
+    body = _translate(pattern.lstrip("/"))
+    if body is None:
+        return _NEVER
+    return re.compile(("" if anchored else "(?:.*/)?") + body)
+
+
+def _translate(pat: str) -> str | None:
+    """The regular expression for a wildmatch pattern; None when it can match nothing."""
     out = []
     i = 0
     while i < len(pat):
@@ -35,17 +59,13 @@ def _compile(pattern: str) -> re.Pattern[str]:
         elif pat[i] == "[":
             found = _bracket(pat, i)
             if found is None:
-                return _NEVER  # as git: a class that is not closed makes the pattern match nothing
+                return None  # as git: a class that is not closed makes the pattern match nothing
             cls, i = found
             out.append(cls)
         else:
             out.append(re.escape(pat[i]))
             i += 1
-    body = "".join(out)
-    # A pattern without a slash matches a name at any depth, as in .gitignore;
-    # a matched directory matches everything under it.
-    prefix = "" if anchored else "(?:.*/)?"
-    return re.compile(f"{prefix}{body}(?:/.*)?")
+    return "".join(out)
 
 
 _POSIX = {
@@ -109,3 +129,8 @@ def match_path(pattern: str, path: str) -> bool:
 
 def match_any(patterns: tuple[str, ...] | list[str], path: str) -> bool:
     return any(match_path(p, path) for p in patterns)
+
+
+def match_attr_pattern(pattern: str, path: str) -> bool:
+    """Whether a .gitattributes pattern (relative to its file's directory) names path."""
+    return _compile_attr(pattern).fullmatch(path) is not None
