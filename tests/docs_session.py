@@ -43,6 +43,7 @@ EXE = re.compile(r"(?:\$TMPDIR)?/\S*/bin/git-cvfs\b")  # where git-cvfs is insta
 OBJECT = re.compile(r"objects/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")  # an archive key: a hash too
 TIMING = re.compile(r"\b\d+(?:\.\d+)? ?(?:ms|s|[KMG]i?B/s)\b")
 PID = re.compile(r"\bpid \d+\b")  # a daemon's process id (git cvfs mount --status)
+STAMP = re.compile(r"cvfs-migrate/\d{8}-\d{6}(?:-\d+)?")  # where migrate keeps the originals: a time
 
 
 @dataclass
@@ -63,7 +64,7 @@ def _command(text: str) -> str:
 def _expected(text: str) -> str:
     for path in PATHS:
         text = text.replace(path, "$TMPDIR" + path)
-    masks = (EXE, OBJECT, ROUNDTRIP, PORT, PID, HEX, TIMING)
+    masks = (EXE, OBJECT, ROUNDTRIP, PORT, PID, STAMP, HEX, TIMING)
     if not any(m.search(text) for m in masks):
         return _literal(text)
     pattern = ""
@@ -81,6 +82,8 @@ def _expected(text: str) -> str:
             pattern += r"127\.0\.0\.1:\d+"
         elif PID.fullmatch(m.group()):
             pattern += r"pid \d+"
+        elif STAMP.fullmatch(m.group()):
+            pattern += r"cvfs-migrate/\d{8}-\d{6}(?:-\d+)?"
         elif OBJECT.fullmatch(m.group()):
             pattern += r"objects/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}"
         elif HEX.fullmatch(m.group()):

@@ -228,8 +228,13 @@ class BlobStream:
     """One `git cat-file --batch` that streams blobs of any size in chunks."""
 
     def __init__(self, repo: Repo) -> None:
+        # git maps pack windows up to core.packedGitLimit (8 GiB) and keeps them while it runs:
+        # reading a whole history's blobs would map the whole pack. Small windows, small limit.
         self._proc = subprocess.Popen(
-            ["git", "cat-file", "--batch"], cwd=repo.root, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            ["git", "-c", "core.packedGitWindowSize=16m", "-c", "core.packedGitLimit=64m", "cat-file", "--batch"],
+            cwd=repo.root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
 
     def read(self, blob: str) -> Iterator[bytes]:

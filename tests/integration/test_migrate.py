@@ -204,7 +204,9 @@ def test_export_fetches_what_this_machine_lacks_and_refuses_a_lying_archive(tmp_
 
 def test_include_converts_only_what_matches(tmp_path: Path) -> None:
     repo, d = plain_history(tmp_path)
+    first = repo.git("rev-parse", "main~2").stdout
     repo.cvfs("migrate", "import", "--include", "models/**")
+    assert repo.git("rev-parse", "main~2").stdout == first  # before models/ existed: the same commit
     assert parse_ref(repo.blob("main:models/m.pt")) is not None
     assert repo.blob("main:data/a.bin") == d["a2"]
     assert "models/** filter=cvfs" in repo.blob("main:.gitattributes").decode()
@@ -235,6 +237,11 @@ def test_refusals_change_nothing(tmp_path: Path) -> None:
     assert not_a_ref.returncode == 2 and "not a branch or tag" in not_a_ref.stderr
     missing = repo.cvfs("migrate", "import", "no-such-branch", check=False)
     assert missing.returncode == 2
+    repo.git("worktree", "add", "-q", str(tmp_path / "other"), "exp")
+    elsewhere = repo.cvfs("migrate", "import", "--everything", check=False)
+    assert elsewhere.returncode == 1 and "refs/heads/exp is checked out in another worktree" in elsewhere.stderr
+    repo.git("worktree", "remove", str(tmp_path / "other"))
+    before = repo.refs()
     shutil.rmtree(repo.archive)
     repo.archive.write_text("not a directory")  # the archive cannot take anything
     unarchived = repo.cvfs("migrate", "import", "--everything", check=False)

@@ -10,6 +10,7 @@ update-ref however the run ended.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from git_cvfs.local.history import BlobStream, Commit, FastImport, Passthrough, 
 
 BACKUP_NAMESPACE = "refs/cvfs-migrate"
 REGULAR = ("100644", "100755")
+CACHED_BYTES = 64 << 10
+ATTRIBUTES_MAX_BYTES = 100 << 20
 
 
 class HistoryReader:
@@ -37,9 +40,14 @@ class HistoryReader:
         self._rules: dict[str, list[tuple[str, str | None]]] = {}
 
     def small(self, blob: str) -> bytes:
-        if blob not in self._content:
-            self._content[blob] = self.blobs.read_all(blob)
-        return self._content[blob]
+        """A blob's bytes: pointers, refs, .gitattributes and shards. Those up to CACHED_BYTES
+        are kept (commits share them); a shard of a large inventory is read again when asked."""
+        if blob in self._content:
+            return self._content[blob]
+        data = self.blobs.read_all(blob)
+        if len(data) <= CACHED_BYTES:
+            self._content[blob] = data
+        return data
 
     def attributes(self, commit: Commit) -> CommitAttributes:
         files = {}
@@ -47,7 +55,9 @@ class HistoryReader:
             directory = attributes_dir(path)
             if directory is not None and entry.mode in REGULAR:
                 if entry.blob not in self._rules:
-                    self._rules[entry.blob] = filter_rules(self.small(entry.blob))
+                    # git ignores a .gitattributes past 100 MiB, and so does this: never held whole
+                    big = self.sizes.get(entry.blob, 0) > ATTRIBUTES_MAX_BYTES
+                    self._rules[entry.blob] = [] if big else filter_rules(self.small(entry.blob))
                 files[directory] = self._rules[entry.blob]
         return CommitAttributes(files)
 
@@ -99,7 +109,7 @@ def select_revs(ws: Workspace, revs: Sequence[str], *, everything: bool) -> list
             raise UsageError("--everything and revisions were both given", hint="use one of them")
         return ["--branches", "--tags"]
     for rev in revs:
-        if rev.startswith("-") and rev not in ("--branches", "--tags", "--all"):
+        if rev.startswith("-") and rev not in ("--branches", "--tags"):
             raise UsageError(f"unknown option {rev!r}", hint="name branches or tags, or --everything")
     if revs:
         for rev in revs:
@@ -163,6 +173,7 @@ def rewrite(
     """One pass: every commit of revs through change (which edits commit.files, writing new
     blobs to the FastImport it is given), into fast-import. Then the work tree follows HEAD."""
     repo = ws.repo
+    _refuse_other_worktrees(ws, refs)
     result = RewriteResult(backup=_backup_name(ws))
     old = _ref_values(ws, refs)
     head_ref = run_git(["symbolic-ref", "-q", "HEAD"], cwd=repo.root, check=False).stdout.decode().strip()
@@ -257,3 +268,19 @@ def _backup_name(ws: Workspace) -> str:
         n += 1
         name = f"{stamp}-{n}"
     return name
+
+
+def _refuse_other_worktrees(ws: Workspace, refs: set[str]) -> None:
+    """A branch checked out in another worktree would be moved under that worktree's feet: its
+    index and files would stay at the old commit, and every managed file would look changed."""
+    out = run_git(["worktree", "list", "--porcelain"], cwd=ws.repo.root).stdout.decode("utf-8", "surrogateescape")
+    here = os.path.realpath(ws.repo.root)
+    path = ""
+    for line in out.splitlines():
+        if line.startswith("worktree "):
+            path = os.path.realpath(line[len("worktree ") :])
+        elif line.startswith("branch ") and path != here and line[len("branch ") :] in refs:
+            raise CvfsError(
+                f"{line[len('branch ') :]} is checked out in another worktree ({path})",
+                hint="switch that worktree to another branch (or remove it) first, then run this again",
+            )

@@ -360,6 +360,8 @@ def _write_rows(
     for path, entry in commit.files.items():
         if path.startswith(SHARD_DIR + "/") and path.endswith(".jsonl") and entry.mode in REGULAR:
             if entry.blob not in shards:
+                if len(shards) >= 64:  # consecutive commits share shards: the last few are enough
+                    del shards[next(iter(shards))]
                 shards[entry.blob] = parse_shard(plan.small(entry.blob), where=path)
             by_shard[path] = dict(shards[entry.blob])
     for path, row in rows.items():
