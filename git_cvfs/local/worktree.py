@@ -57,6 +57,71 @@ def open_parent(root: Path, rel_path: str, *, create: bool = False) -> Iterator[
         os.close(fd)
 
 
+class HeadReader:
+    """read_head for many files: each directory is opened once (O_NOFOLLOW, component by
+    component, as open_parent does), and a file larger than a ref is only lstat'ed. Only the
+    directories on the way to the current one stay open, so sorted paths need few descriptors."""
+
+    def __init__(self, root: Path) -> None:
+        self._open: dict[str, int] = {"": os.open(root, os.O_RDONLY | os.O_DIRECTORY)}
+
+    def _dir_fd(self, rel_dir: str, rel_path: str) -> int:
+        fd = self._open.get(rel_dir)
+        if fd is not None:
+            return fd
+        parent, _, name = rel_dir.rpartition("/")
+        parent_fd = self._dir_fd(parent, rel_path)
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise UnsafePathError(
+                    f"{rel_path}: '{name}' on the path is a symlink or not a directory; refusing to write through it",
+                    hint="replace the symlink with a real directory, or move the data elsewhere",
+                ) from None
+            raise
+        chain = {""} | {rel_dir[:i] for i, c in enumerate(rel_dir) if c == "/"}
+        for other in [d for d in self._open if d not in chain]:
+            os.close(self._open.pop(other))
+        self._open[rel_dir] = fd
+        return fd
+
+    def read(self, rel_path: str) -> tuple[os.stat_result, bytes] | None:
+        """As read_head: (lstat, the first bytes if it could be a ref, else b""); None when missing."""
+        validate_repo_path(rel_path)
+        rel_dir, _, name = rel_path.rpartition("/")
+        try:
+            dir_fd = self._dir_fd(rel_dir, rel_path)
+            st = os.lstat(name, dir_fd=dir_fd)
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafePathError(
+                    f"{rel_path} is a symlink; git-cvfs never writes through symlinks",
+                    hint="remove the symlink, then run the command again",
+                )
+            if not stat.S_ISREG(st.st_mode):
+                raise UnsafePathError(f"{rel_path} is not a regular file")
+            if st.st_size > MAX_REF_BYTES:
+                return st, b""
+            fd = _open_noatime(name, dir_fd)
+            try:
+                return st, os.read(fd, MAX_REF_BYTES + 1)
+            finally:
+                os.close(fd)
+        except FileNotFoundError:
+            return None
+
+    def close(self) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open = {}
+
+    def __enter__(self) -> HeadReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
 def read_head(root: Path, rel_path: str, limit: int = MAX_REF_BYTES + 1) -> tuple[os.stat_result, bytes] | None:
     """lstat and the first bytes of a regular file; None when missing. Refuses symlinks."""
     try:

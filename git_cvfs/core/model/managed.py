@@ -15,7 +15,7 @@ from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.git import Repo, split_z
 from git_cvfs.local.index_stat import unchanged_since_indexed
 from git_cvfs.local.index_store import unversioned_rows
-from git_cvfs.local.worktree import read_head
+from git_cvfs.local.worktree import HeadReader, read_head
 
 
 class State(Enum):
@@ -74,10 +74,13 @@ def list_managed(
         unmanaged = [(p, b) for p, b in entries if attrs.get(p) != "cvfs" and not p.startswith(".cvfs/")]
         outside_scope.extend(_holding_refs(repo, unmanaged))
     _, contents = small_blobs(repo, [b for _, b in managed])
-    return [
-        _sparse(path, blob, contents.get(blob)) if path in sparse else _classify(ws, path, blob, contents.get(blob))
-        for path, blob in managed
-    ]
+    with HeadReader(repo.root) as heads:
+        return [
+            _sparse(path, blob, contents.get(blob))
+            if path in sparse
+            else _classify(ws, path, blob, contents.get(blob), heads)
+            for path, blob in managed
+        ]
 
 
 def _sparse(path: str, blob: str, index_data: bytes | None) -> ManagedFile:
@@ -88,13 +91,15 @@ def _sparse(path: str, blob: str, index_data: bytes | None) -> ManagedFile:
     return ManagedFile(path, blob, ref, State.SPARSE)
 
 
-def _classify(ws: Workspace, path: str, blob: str, index_data: bytes | None) -> ManagedFile:
+def _classify(
+    ws: Workspace, path: str, blob: str, index_data: bytes | None, heads: HeadReader | None = None
+) -> ManagedFile:
     try:
         ref = parse_ref(index_data) if index_data is not None else None
     except RefError as exc:
         return ManagedFile(path, blob, None, State.INVALID, problem=f"staged ref is invalid: {exc.message}")
     try:
-        head = read_head(ws.repo.root, path)
+        head = heads.read(path) if heads is not None else read_head(ws.repo.root, path)
     except CvfsError as exc:
         return ManagedFile(path, blob, ref, State.INVALID, problem=exc.message)
     if head is None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from git_cvfs.errors import RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.git import Repo, split_z
+from git_cvfs.local.ref_blobs import known_ref_blobs, remember_ref_blobs
 
 
 class BlobScan:
@@ -44,9 +45,15 @@ def small_blobs(repo: Repo, blobs: Sequence[str]) -> tuple[dict[str, int], dict[
     pre-commit over 5,000 files). Memory is at most MAX_REF_BYTES per blob.
     """
     unique = list(dict.fromkeys(blobs))
-    sizes = blob_sizes(repo, unique)
-    small = [b for b in unique if sizes.get(b, MAX_REF_BYTES + 1) <= MAX_REF_BYTES]
-    return sizes, read_blobs(repo, small)
+    known = known_ref_blobs(repo.cvfs_dir, set(unique)) if unique else {}
+    rest = [b for b in unique if b not in known]
+    sizes = blob_sizes(repo, rest)
+    small = [b for b in rest if sizes.get(b, MAX_REF_BYTES + 1) <= MAX_REF_BYTES]
+    contents = read_blobs(repo, small)
+    remember_ref_blobs(repo.cvfs_dir, contents)
+    sizes.update((blob, len(data)) for blob, data in known.items())
+    contents.update(known)
+    return sizes, contents
 
 
 def read_blobs(repo: Repo, blobs: Sequence[str]) -> dict[str, bytes]:

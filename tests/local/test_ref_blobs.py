@@ -1,0 +1,45 @@
+"""The remembered blob -> ref answers are believed only when the ref hashes to the blob id."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+from git_cvfs.core.model.refscan import small_blobs
+from git_cvfs.format.ref import Ref
+from git_cvfs.local.git import Repo
+from git_cvfs.local.ref_blobs import FILE, known_ref_blobs, remember_ref_blobs
+
+
+def blob_of(root: Path, data: bytes) -> str:
+    return (
+        subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=root, input=data, capture_output=True, check=True)
+        .stdout.decode()
+        .strip()
+    )
+
+
+def test_only_lines_that_hash_to_their_blob_are_believed(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    repo = Repo.discover(root)
+    refs = [Ref(hashlib.sha256(bytes([i])).hexdigest(), 1000 + i) for i in range(3)]
+    blobs = [blob_of(root, r.encode()) for r in refs]
+    plain = blob_of(root, b"not a ref\n")
+    sizes, contents = small_blobs(repo, [*blobs, plain])
+    assert contents[blobs[0]] == refs[0].encode() and sizes[plain] == 10
+    assert set(known_ref_blobs(repo.cvfs_dir, set(blobs))) == set(blobs)  # remembered, the plain one not
+    # a planted line: blob 1's id named with another object; and a torn line
+    lines = (repo.cvfs_dir / FILE).read_bytes().replace(refs[1].hex.encode(), refs[2].hex.encode())
+    (repo.cvfs_dir / FILE).write_bytes(lines + blobs[0][:10].encode())
+    assert set(known_ref_blobs(repo.cvfs_dir, set(blobs))) == {blobs[0], blobs[2]}
+    _, again = small_blobs(repo, blobs)  # git answers for the one not believed
+    assert again[blobs[1]] == refs[1].encode()
+
+
+def test_a_non_canonical_ref_is_not_remembered(tmp_path: Path) -> None:
+    cvfs_dir = tmp_path / "cvfs"
+    odd = b'{"cvfs":1, "oid":"sha256:' + b"a" * 64 + b'","size":3}\n'
+    remember_ref_blobs(cvfs_dir, {"0" * 40: odd})
+    assert not (cvfs_dir / FILE).exists()
