@@ -179,16 +179,13 @@ class Dvc(Tool):
         self.run(repo, DVC, "status", "-q")
 
     def clone(self, remote: Path, dest: Path) -> None:
-        super().clone(remote, dest)
-        if self.link:
-            self.run(dest, DVC, "config", "--local", "cache.type", self.link)
-        self.run(dest, DVC, "pull", "-q")
+        self.lazy_clone(remote, dest, "")
 
     def lazy_clone(self, remote: Path, dest: Path, directory: str) -> None:
         super().clone(remote, dest)
-        if self.link:
+        if self.link:  # a clone's cache settings are its own
             self.run(dest, DVC, "config", "--local", "cache.type", self.link)
-        self.run(dest, DVC, "pull", "-q", directory)
+        self.run(dest, DVC, "pull", "-q", *([directory] if directory else []))
 
 
 class DvcLinks(Dvc):

@@ -30,6 +30,31 @@ from git_cvfs.local.processes import alive
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
+def _open_dir(name: str, dir_fd: int, rel_path: str) -> int:
+    """A directory on rel_path's way, never through a symlink."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise UnsafePathError(
+                f"{rel_path}: '{name}' on the path is a symlink or not a directory; refusing to write through it",
+                hint="replace the symlink with a real directory, or move the data elsewhere",
+            ) from None
+        raise
+
+
+def _regular_lstat(name: str, dir_fd: int, rel_path: str) -> os.stat_result:
+    st = os.lstat(name, dir_fd=dir_fd)
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafePathError(
+            f"{rel_path} is a symlink; git-cvfs never writes through symlinks",
+            hint="remove the symlink, then run the command again",
+        )
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafePathError(f"{rel_path} is not a regular file")
+    return st
+
+
 @contextlib.contextmanager
 def open_parent(root: Path, rel_path: str, *, create: bool = False) -> Iterator[tuple[int, str]]:
     """(fd of the file's directory, file name), refusing symlinks on the way."""
@@ -41,15 +66,7 @@ def open_parent(root: Path, rel_path: str, *, create: bool = False) -> Iterator[
             if create:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o777, dir_fd=fd)
-            try:
-                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise UnsafePathError(
-                        f"{rel_path}: '{part}' on the path is a symlink or not a directory; refusing to write through it",
-                        hint="replace the symlink with a real directory, or move the data elsewhere",
-                    ) from None
-                raise
+            next_fd = _open_dir(part, fd, rel_path)
             os.close(fd)
             fd = next_fd
         yield fd, parts[-1]
@@ -70,16 +87,7 @@ class HeadReader:
         if fd is not None:
             return fd
         parent, _, name = rel_dir.rpartition("/")
-        parent_fd = self._dir_fd(parent, rel_path)
-        try:
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise UnsafePathError(
-                    f"{rel_path}: '{name}' on the path is a symlink or not a directory; refusing to write through it",
-                    hint="replace the symlink with a real directory, or move the data elsewhere",
-                ) from None
-            raise
+        fd = _open_dir(name, self._dir_fd(parent, rel_path), rel_path)
         chain = {""} | {rel_dir[:i] for i, c in enumerate(rel_dir) if c == "/"}
         for other in [d for d in self._open if d not in chain]:
             os.close(self._open.pop(other))
@@ -92,14 +100,7 @@ class HeadReader:
         rel_dir, _, name = rel_path.rpartition("/")
         try:
             dir_fd = self._dir_fd(rel_dir, rel_path)
-            st = os.lstat(name, dir_fd=dir_fd)
-            if stat.S_ISLNK(st.st_mode):
-                raise UnsafePathError(
-                    f"{rel_path} is a symlink; git-cvfs never writes through symlinks",
-                    hint="remove the symlink, then run the command again",
-                )
-            if not stat.S_ISREG(st.st_mode):
-                raise UnsafePathError(f"{rel_path} is not a regular file")
+            st = _regular_lstat(name, dir_fd, rel_path)
             if st.st_size > MAX_REF_BYTES:
                 return st, b""
             fd = _open_noatime(name, dir_fd)
@@ -126,14 +127,7 @@ def read_head(root: Path, rel_path: str, limit: int = MAX_REF_BYTES + 1) -> tupl
     """lstat and the first bytes of a regular file; None when missing. Refuses symlinks."""
     try:
         with open_parent(root, rel_path) as (dir_fd, name):
-            st = os.lstat(name, dir_fd=dir_fd)
-            if stat.S_ISLNK(st.st_mode):
-                raise UnsafePathError(
-                    f"{rel_path} is a symlink; git-cvfs never writes through symlinks",
-                    hint="remove the symlink, then run the command again",
-                )
-            if not stat.S_ISREG(st.st_mode):
-                raise UnsafePathError(f"{rel_path} is not a regular file")
+            st = _regular_lstat(name, dir_fd, rel_path)
             fd = _open_noatime(name, dir_fd)
             try:
                 return st, os.read(fd, limit)
