@@ -149,6 +149,12 @@ class LocalArchive(Archive, Protocol):
         git directory (a committed setting may name it), or a kernel filesystem."""
         ...
 
+    def link_from(self, cache_objects: Path) -> None:
+        """Objects put from under cache_objects may be stored as a hard link to the cache's file
+        instead of a copy: the lean cache drops its copy once the archive holds the object, so
+        the bytes would be on this disk once either way, and need not be written twice."""
+        ...
+
 
 def as_local(archive: Archive) -> LocalArchive | None:
     """The archive as a LocalArchive when its capabilities say it is one, else None."""

@@ -35,6 +35,45 @@ _PENDING = ArchiveError("not stored")  # a placeholder while a batch is in fligh
 
 
 @functools.cache
+def _link(source: Path, tmp: Path) -> bool:
+    """Hard-link source at tmp; False where that cannot be (another filesystem, a file not ours
+    under fs.protected_hardlinks), and the caller copies instead."""
+    try:
+        os.link(source, tmp)
+    except OSError as exc:
+        if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def _hash_file(path: Path) -> tuple[hashlib._Hash, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(_COPY_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest, size
+
+
+def _copy_hashing(source: Path, tmp: Path, size: int, *, fsync: bool) -> tuple[hashlib._Hash, int]:
+    """Copy source to a new file tmp through one buffer, hashing what is written."""
+    digest = hashlib.sha256()
+    written = 0
+    with open(source, "rb", buffering=0) as src, open(tmp, "xb", buffering=0) as out:
+        buf = bytearray(min(_COPY_CHUNK, size + 1))
+        while n := src.readinto(buf):
+            view = memoryview(buf)[:n]
+            digest.update(view)
+            while view:
+                view = view[out.write(view) :]
+            written += n
+        if fsync:
+            os.fsync(out.fileno())
+    return digest, written
+
+
 def _load_syncfs() -> Callable[[Path], None] | None:
     """syncfs(2): flush one filesystem (Linux). It reports write-back errors since Linux 5.8.
     Loaded on first use: ctypes is not worth its import time to every hook and filter."""
@@ -123,6 +162,10 @@ class FileArchive:
         # missing may be an unmounted disk, and writing beside it would hide the data.
         self.is_default = settings.url == default_archive_url()
         self._create_root = self.is_default
+        self._link_source: Path | None = None
+
+    def link_from(self, cache_objects: Path) -> None:
+        self._link_source = cache_objects
 
     def _path(self, key: str) -> Path:
         return self.root / key
@@ -235,26 +278,21 @@ class FileArchive:
             return exc
 
     def _stage(self, key: str, path: Path, size: int, *, fsync: bool, made: set[Path] | None = None) -> Path:
-        """A copy of path in tmp/, whole, hashed as it is written and checked against the key (so
-        the object is known to be these bytes before it gets its name), and flushed when asked;
-        the caller removes it. Written through a buffer: works across filesystems, and the
-        hash costs no second read."""
+        """A copy of path in tmp/, whole, hashed and checked against the key (so the object is
+        known to be these bytes before it gets its name), and flushed when asked; the caller
+        removes it. A cache object, when link_from allows, is a hard link (no bytes written),
+        read back and hashed; anything else is copied through a buffer, hashed as it is
+        written (works across filesystems, and costs no second read)."""
         tmp_dir = self.root / "tmp"
         tmp = tmp_dir / f"put-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
         try:
             _mkdir(tmp_dir, made)
-            digest = hashlib.sha256()
-            written = 0
-            buf = bytearray(min(_COPY_CHUNK, size + 1))
-            with open(path, "rb", buffering=0) as src, open(tmp, "xb", buffering=0) as out:
-                while n := src.readinto(buf):
-                    view = memoryview(buf)[:n]
-                    digest.update(view)
-                    while view:
-                        view = view[out.write(view) :]
-                    written += n
-                if fsync:
-                    os.fsync(out.fileno())
+            if self._link_source is not None and path.parent.parent.parent == self._link_source and _link(path, tmp):
+                # the cache's file, whose bytes were made durable when it was stored: what the
+                # archive now holds is hashed as it is, read back, before it gets its name
+                digest, written = _hash_file(tmp)
+            else:
+                digest, written = _copy_hashing(path, tmp, size, fsync=fsync)
             expect = hex_of_key(key)
             if written != size or (expect is not None and digest.hexdigest() != expect):
                 raise IntegrityError(

@@ -87,3 +87,45 @@ def test_open_object_reads_what_is_stored_and_none_when_it_is_not_there(tmp_path
     unmounted = FileArchive(ArchiveSettings("other", (tmp_path / "unmounted").as_uri()))
     assert unmounted.open_object(key) is None
     assert not (tmp_path / "unmounted").exists()
+
+
+def cached(tmp_path: Path, data: bytes) -> tuple[str, Path]:
+    """An object in a cache laid out as the real one (objects/ab/cd/<oid>), read-only as it files them."""
+    oid = hashlib.sha256(data).hexdigest()
+    path = tmp_path / "cvfs" / "objects" / oid[:2] / oid[2:4] / oid
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(0o444)
+    return object_key(oid), path
+
+
+def test_a_cache_object_is_linked_not_copied_when_allowed_and_still_hashed(tmp_path: Path) -> None:
+    archive = FileArchive(ArchiveSettings("primary", (tmp_path / "archive").as_uri()))
+    (tmp_path / "archive").mkdir()
+    archive.link_from(tmp_path / "cvfs" / "objects")
+    key, path = cached(tmp_path, b"linked" * 1000)
+    bad_key, bad_path = cached(tmp_path, b"filed under its oid" * 100)
+    bad_path.chmod(0o644)
+    bad_path.write_bytes(b"then changed in place" * 100)  # the cache lies: never archived as the object
+    loose_key, loose_path = source(tmp_path, b"not from the cache" * 100)
+
+    results = archive.put_files(
+        [(key, path, 6000, None), (bad_key, bad_path, 1900, None), (loose_key, loose_path, 1800, None)]
+    )
+
+    assert [type(r) for r in results] == [ObjectInfo, IntegrityError, ObjectInfo]
+    stored = tmp_path / "archive" / key
+    assert stored.stat().st_ino == path.stat().st_ino  # one copy of the bytes on this disk
+    assert not (tmp_path / "archive" / bad_key).exists()
+    assert (tmp_path / "archive" / loose_key).stat().st_ino != loose_path.stat().st_ino  # copied
+    path.unlink()  # the lean cache dropping its name leaves the archive's
+    assert stored.read_bytes() == b"linked" * 1000
+    assert list((tmp_path / "archive" / "tmp").iterdir()) == []
+
+
+def test_without_link_from_a_cache_object_is_copied(tmp_path: Path) -> None:
+    archive = FileArchive(ArchiveSettings("primary", (tmp_path / "archive").as_uri()))
+    (tmp_path / "archive").mkdir()
+    key, path = cached(tmp_path, b"kept" * 1000)
+    assert isinstance(archive.put_files([(key, path, 4000, None)])[0], ObjectInfo)
+    assert (tmp_path / "archive" / key).stat().st_ino != path.stat().st_ino

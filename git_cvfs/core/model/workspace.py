@@ -80,6 +80,8 @@ class Workspace:
             local = as_local(archive)
             if local is not None:
                 local.check_placement(self.repo.root, [self.repo.git_dir, self.repo.common_dir])
+                if not self.settings.cache_keep:
+                    local.link_from(self.cache.objects)
             self._archives[name] = archive
         return self._archives[name]
 

@@ -35,6 +35,7 @@ from git_cvfs.local.cache import BackgroundStore
 from git_cvfs.local.config import CONFIG_FILE
 from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import settle_racy
+from git_cvfs.local.ref_blobs import remember_ref_blobs
 
 # Downloads alone need these (concurrent.futures with logging, and transfer: 15 ms at start-up);
 # a checkout served from the cache or a directory archive, and every lazy clone, never do.
@@ -128,6 +129,9 @@ class FilterServer:
         self._tree_checked = False  # settings taken from the tree being checked out, when needed
         self.unhooked = False  # git will not run our hooks here: archive what is cleaned, at the end
         self.cleaned: dict[str, Ref] = {}  # path -> the ref this process answered a clean with
+        # blob id -> ref bytes of every ref this process handed git or was handed: the hooks and
+        # status then need not ask git which index blobs are refs (local/ref_blobs.py)
+        self.ref_blobs: dict[str, bytes] = {}
         # path -> (git id of the ref blob, bytes given to git), for settle_racy at the end.
         self._delivered = RecentDeliveries()
         # Objects downloaded from the primary archive for this checkout (oid hex -> archive), and
@@ -147,11 +151,18 @@ class FilterServer:
                 self._flush()
             self._settle_written()
             self._drop_downloaded_copies()
+            remember_ref_blobs(self.ws.repo.cvfs_dir, self.ref_blobs)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
             if self._started:
                 self._finish()
+
+    def _cleaned_ref(self, path: str, ref: Ref) -> None:
+        encoded = ref.encode()
+        self.ref_blobs[git_blob_id(encoded)] = encoded
+        if self.unhooked:
+            self.cleaned[path] = ref
 
     def _first_request(self) -> None:
         self._started = True
@@ -190,7 +201,7 @@ class FilterServer:
         try:
             if req.command == "clean":
                 self._refuse_after_store_failure()
-                on_ref = partial(self.cleaned.__setitem__, req.pathname) if self.unhooked else None
+                on_ref = partial(self._cleaned_ref, req.pathname)
                 fp.reply_content(self.write, clean(self.ws, req.pathname, content, on_ref=on_ref, filer=self.filer))
             elif req.command == "smudge":
                 _report_store_failures(self._filer_settle())
@@ -250,7 +261,10 @@ class FilterServer:
                 buf.close()
         assert plan.ref is not None
         encoded = plan.ref.encode()
-        self._smudge_ref(req, plan, _blob_of(req, encoded, head), encoded)
+        blob = _blob_of(req, encoded, head)
+        if blob is not None:
+            self.ref_blobs[blob] = encoded
+        self._smudge_ref(req, plan, blob, encoded)
 
     def _use_tree_settings(self, req: fp.Request) -> None:
         """A checkout writes files in path order, so `.assets/x` (or `-x.bin`) comes before
