@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -30,6 +31,7 @@ from git_cvfs.remote.archive import (
 )
 
 _COPY_CHUNK = 1 << 20
+_STAGE_THREADS = min(4, os.cpu_count() or 1)
 
 _PENDING = ArchiveError("not stored")  # a placeholder while a batch is in flight
 
@@ -241,12 +243,22 @@ class FileArchive:
         staged: dict[int, Path] = {}
         made: set[Path] = set()  # directories known to exist: one mkdir each, not one per object
         try:
-            for i, (key, path, size, _) in enumerate(items):
+
+            def stage(item: PutItem) -> Path | CvfsError:
+                key, path, size, _ = item
                 try:
-                    staged[i] = self._stage(key, path, size, fsync=False, made=made)
-                    results.append(_PENDING)
+                    return self._stage(key, path, size, fsync=False, made=made)
                 except CvfsError as exc:  # unreadable, unwritable, or not the object
-                    results.append(exc)
+                    return exc
+
+            # Hashing and copying release the GIL: a few threads keep every core busy.
+            with ThreadPoolExecutor(max_workers=_STAGE_THREADS) as pool:
+                for i, outcome in enumerate(pool.map(stage, items)):
+                    if isinstance(outcome, CvfsError):
+                        results.append(outcome)
+                    else:
+                        staged[i] = outcome
+                        results.append(_PENDING)
             if staged:
                 try:
                     fault_point("archive:flush")
