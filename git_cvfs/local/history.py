@@ -201,9 +201,10 @@ class FastImport:
         return marks
 
     def abort(self) -> None:
-        self._proc.kill()
+        if self._proc.poll() is None:
+            self._proc.kill()
         self._proc.wait()
-        with contextlib.suppress(BrokenPipeError):
+        with contextlib.suppress(BrokenPipeError, ValueError):
             self._in.close()
         self._cleanup()
 
@@ -217,7 +218,8 @@ class FastImport:
 
     def _cleanup(self) -> None:
         Path(self._marks.name).unlink(missing_ok=True)
-        self._err.close()
+        if not self._err.closed:
+            self._err.close()
 
 
 def _path_bytes(path: str) -> bytes:

@@ -191,11 +191,11 @@ def rewrite(
                 importer.commit(command)
                 originals[command.mark] = command.original
                 result.commits += 1
+        marks = importer.finish()
     except BaseException:
         importer.abort()
         _update_refs(ws, [f"delete {result.backup}/{name.removeprefix('refs/')}" for name in old])
         raise
-    marks = importer.finish()
     result.changed = sum(1 for mark, oid in originals.items() if marks.get(mark, oid) != oid)
     new = _ref_values(ws, refs)
     unchanged = []

@@ -94,4 +94,7 @@ def _run(ws: Workspace, revs: list[str], refs: _Refs) -> ExportResult:
                     entry.blob = out.blob(kept)
 
     result.rewrite = rewrite(ws, revs, moved, change)
+    if not ws.settings.cache_keep:
+        for hex_digest in fetched.done:  # git holds those bytes now: the copies fetched for it go
+            ws.cache.remove(hex_digest)
     return result

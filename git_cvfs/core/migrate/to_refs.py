@@ -158,13 +158,6 @@ def _run(ws: Workspace, revs: list[str], plan: _Plan) -> ImportResult:
         _archive(ws, archive, facts, keep={r.hex for r in pointers_at_head(pointers, head_blobs, plan)}, result=result)
     else:
         _hash_and_archive(ws, plan, to_hash, head_blobs, refs_of, facts, result)
-    if plan.above is not None and plan.above != ws.settings.min_size:
-        # the filter must draw the line where the import did, or the next `git add` of a
-        # file between the two sizes would store it the other way
-        run_git(
-            ["config", "-f", str(ws.repo.root / ".cvfs" / "config"), "scope.minSize", str(plan.above)], cwd=ws.repo.root
-        )
-        result.min_size_set = plan.above
     attr_lines = _attribute_lines(plan, converted_paths)
     config = _config_bytes(ws)
     shards: dict[str, dict[str, Row]] = {}
@@ -199,6 +192,13 @@ def _run(ws: Workspace, revs: list[str], plan: _Plan) -> ImportResult:
                 commit.files[CONFIG_FILE] = Entry("100644", out.blob(config))
 
     result.rewrite = rewrite(ws, revs, refs, change)
+    if plan.above is not None and plan.above != ws.settings.min_size:
+        # the filter must draw the line where the import did, or the next `git add` of a
+        # file between the two sizes would store it the other way (written once the rewrite
+        # is done: a refused one leaves the work tree as it was)
+        config_file = str(ws.repo.root / CONFIG_FILE)
+        run_git(["config", "-f", config_file, "scope.minSize", str(plan.above)], cwd=ws.repo.root)
+        result.min_size_set = plan.above
     _settle_cache(ws, pointers, facts)
     return result
 
