@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -158,7 +159,7 @@ def test_import_rewrites_every_branch_and_tag_archives_first_and_the_result_clon
     # what to push, and pushing it works (the pre-push hook finds every object archived)
     assert result["push"] == ["git push --force-with-lease origin exp main", "git push --force origin tag v1"]
     for command in result["push"]:
-        subprocess.run(command.split(), cwd=repo.root, check=True, capture_output=True)
+        subprocess.run(shlex.split(command), cwd=repo.root, check=True, capture_output=True)
 
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo.remote), "clone")
@@ -292,7 +293,7 @@ def test_from_lfs_turns_pointers_into_refs_and_clones_without_git_lfs(tmp_path: 
     assert "*.bin filter=cvfs diff=cvfs merge=binary -text" in attributes and "lfs" not in attributes
     assert repo.git("status", "--porcelain").stdout == ""
     for command in result["push"]:
-        subprocess.run(command.split(), cwd=repo.root, check=True, capture_output=True)
+        subprocess.run(shlex.split(command), cwd=repo.root, check=True, capture_output=True)
 
     # a machine without Git LFS at all: no filter.lfs anywhere, no git-lfs on PATH
     lfs(repo.root, "uninstall", "--local")
@@ -322,3 +323,19 @@ def test_from_lfs_names_missing_objects_before_rewriting(tmp_path: Path) -> None
     refused = repo.cvfs("migrate", "import", "--from-lfs", check=False)
     assert refused.returncode == 1 and "git lfs fetch --all" in refused.stderr and "data/big.bin" in refused.stderr
     assert repo.refs() == before
+
+
+def test_push_commands_are_quoted_for_a_shell(tmp_path: Path) -> None:
+    repo, _ = plain_history(tmp_path)
+    hostile = "x;touch${IFS}pwned"
+    repo.git("branch", hostile, "exp")
+    repo.git("push", "-q", "origin", hostile)
+    result = json.loads(repo.cvfs("migrate", "import", "--everything", "--json").stdout)
+    line = next(c for c in result["push"] if "--force-with-lease" in c)
+    assert f"'{hostile}'" in line
+    subprocess.run(line, shell=True, cwd=repo.root, check=True, capture_output=True)
+    assert not (repo.root / "pwned").exists()
+    assert (
+        repo.git("rev-parse", f"refs/heads/{hostile}").stdout
+        == git(repo.remote, "rev-parse", f"refs/heads/{hostile}").stdout
+    )

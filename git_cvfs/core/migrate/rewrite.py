@@ -11,6 +11,7 @@ update-ref however the run ended.
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -250,10 +251,14 @@ def push_commands(ws: Workspace, changes: Sequence[RefChange]) -> list[str]:
                 branches.setdefault(remote, []).append(branch)
         elif change.name.startswith("refs/tags/"):
             tags.append(change.name.removeprefix("refs/tags/"))
-    commands = [f"git push --force-with-lease {remote} {' '.join(names)}" for remote, names in sorted(branches.items())]
+    # Quoted for a shell: branch and remote names come from the repository (a branch may be
+    # called `x;rm -rf ~`), and these lines are meant to be pasted.
+    commands = [
+        shlex.join(["git", "push", "--force-with-lease", remote, *names]) for remote, names in sorted(branches.items())
+    ]
     if tags:
         remote = "origin" if "origin" in remotes else (next(iter(branches)) if branches else remotes[0])
-        commands.append(f"git push --force {remote} {' '.join('tag ' + t for t in tags)}")
+        commands.append(shlex.join(["git", "push", "--force", remote, *[w for t in tags for w in ("tag", t)]]))
     return commands
 
 
