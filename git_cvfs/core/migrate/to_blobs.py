@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from git_cvfs.core.migrate.rewrite import REGULAR, HistoryReader, RewriteResult, cache_chunks, preflight, rewrite, scan
+from git_cvfs.core.migrate.rewrite import (
+    ATTRIBUTES_MAX_BYTES,
+    REGULAR,
+    HistoryReader,
+    RewriteResult,
+    cache_chunks,
+    preflight,
+    rewrite,
+    scan,
+)
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.setup import INDEX_ATTRS_LINE
 from git_cvfs.errors import CvfsError, RefError
@@ -85,7 +94,8 @@ def _run(ws: Workspace, revs: list[str], refs: _Refs) -> ExportResult:
         for path in [p for p in commit.files if p.startswith(SHARD_DIR + "/")]:
             del commit.files[path]
         for path, entry in list(commit.files.items()):
-            if attributes_dir(path) is not None and entry.mode in REGULAR:
+            big = refs.sizes.get(entry.blob, 0) > ATTRIBUTES_MAX_BYTES  # git ignores it: so does this
+            if attributes_dir(path) is not None and entry.mode in REGULAR and not big:
                 content = refs.small(entry.blob)
                 kept = drop_driver(content, "cvfs", (INDEX_ATTRS_LINE,))
                 if not kept.strip():

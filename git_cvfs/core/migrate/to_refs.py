@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from git_cvfs import output
-from git_cvfs.core.migrate.rewrite import REGULAR, HistoryReader, RewriteResult, cache_chunks, preflight, rewrite, scan
+from git_cvfs.core.migrate.rewrite import (
+    ATTRIBUTES_MAX_BYTES,
+    REGULAR,
+    HistoryReader,
+    RewriteResult,
+    cache_chunks,
+    preflight,
+    rewrite,
+    scan,
+)
 from git_cvfs.core.model.lean_cache import drop_cache_copies
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.push import archive_refs, refs_in_tree_and_index
@@ -176,6 +185,13 @@ def _run(ws: Workspace, revs: list[str], plan: _Plan) -> ImportResult:
             rows[path] = Row(path, ref.hex, ref.size, True, facts.get(ref.hex, {}))
         for path, entry in list(commit.files.items()):
             if attributes_dir(path) is None or entry.mode not in REGULAR:
+                continue
+            if plan.sizes.get(entry.blob, 0) > ATTRIBUTES_MAX_BYTES:  # git ignores it: so does this
+                if rows and path == ATTRIBUTES_FILE:
+                    raise CvfsError(
+                        f"{ATTRIBUTES_FILE} in commit {commit.original[:12]} is larger than git reads (100 MiB)",
+                        hint="nothing was rewritten; make that file smaller in history first, or import with --include",
+                    )
                 continue
             content = plan.small(entry.blob)
             edited = swap_attrs(content, FROM_LFS) if plan.from_lfs else content
