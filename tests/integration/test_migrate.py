@@ -339,3 +339,28 @@ def test_push_commands_are_quoted_for_a_shell(tmp_path: Path) -> None:
         repo.git("rev-parse", f"refs/heads/{hostile}").stdout
         == git(repo.remote, "rev-parse", f"refs/heads/{hostile}").stdout
     )
+
+
+def test_import_keeps_submodules_and_a_sparse_checkout(tmp_path: Path) -> None:
+    """A submodule entry passes through as it was; a sparse checkout stays sparse, and a large
+    file outside it is converted all the same (it is in history, not on disk)."""
+    repo, d = plain_history(tmp_path)
+    lib = tmp_path / "lib"
+    git(tmp_path, "init", "-q", str(lib))
+    (lib / "README").write_text("lib\n")
+    git(lib, "add", "-A")
+    git(lib, "commit", "-q", "-m", "lib")
+    repo.git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "vendor/lib")
+    repo.commit_all("vendor lib")
+    sub_commit = repo.git("rev-parse", "HEAD:vendor/lib").stdout
+    repo.git("sparse-checkout", "set", "--no-cone", "/*", "!/models/")
+    assert not (repo.root / "models/m.pt").exists()
+
+    repo.cvfs("migrate", "import")
+
+    assert repo.git("rev-parse", "HEAD:vendor/lib").stdout == sub_commit
+    assert repo.git("ls-tree", "HEAD", "vendor/lib").stdout.startswith("160000 commit")
+    assert parse_ref(repo.blob("HEAD:models/m.pt")) is not None
+    assert not (repo.root / "models/m.pt").exists()  # still outside the sparse checkout
+    assert (repo.root / "data/a.bin").read_bytes() == d["a2"]
+    assert repo.git("status", "--porcelain").stdout == ""
