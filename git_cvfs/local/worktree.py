@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import os
 import re
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from git_cvfs.crash import crash_point, fault_point
+from git_cvfs.crash import crash_point, fault_point, pause_point
 from git_cvfs.errors import ChangedUnderfootError, FileInUseError, IntegrityError, UnsafePathError, UsageError
 from git_cvfs.format.paths import validate_repo_path
 from git_cvfs.format.ref import MAX_REF_BYTES
@@ -356,8 +357,8 @@ def _atomic_write(
                 os.close(out)
             crash_point("worktree:before-rename")
             if expect_head is not None:
-                _check_unchanged(dir_fd, name, rel_path, expect_head)
-            if expect_stat is None:
+                _replace_holding(dir_fd, name, tmp_name, rel_path, expect_head)
+            elif expect_stat is None:
                 os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             else:
                 with _no_writers(dir_fd, name, rel_path):
@@ -467,20 +468,65 @@ def _open_noatime(name: str, dir_fd: int) -> int:
         return os.open(name, flags, dir_fd=dir_fd)
 
 
-def _check_unchanged(dir_fd: int, name: str, rel_path: str, expect: bytes) -> None:
+def _replace_holding(dir_fd: int, name: str, tmp_name: str, rel_path: str, expect: bytes) -> None:
+    """Put tmp_name in name's place only if name holds expect, also against a replace racing
+    this one (git checkout unlinks a file and creates it anew): the two are exchanged in one
+    step (renameat2 RENAME_EXCHANGE), then the file taken out must be the one that was checked
+    and still hold expect; if not, they are exchanged back, and what was there stays."""
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
     except FileNotFoundError:
         raise ChangedUnderfootError(f"{rel_path} disappeared while it was being written; left as it is") from None
+    changed = ChangedUnderfootError(
+        f"{rel_path} changed while it was being materialized; left as it now is",
+        hint=f"run `git cvfs ensure {rel_path}` again if you want the archived content",
+    )
     try:
-        current = os.read(fd, len(expect) + 1)
+        if os.read(fd, len(expect) + 1) != expect:
+            raise changed
+        checked = os.fstat(fd)
+        pause_point("worktree:before-replace")
+        if not _exchange(dir_fd, tmp_name, name):  # a filesystem without it: replace, as before
+            os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            return
+        taken = os.lstat(tmp_name, dir_fd=dir_fd)  # what was at name until the exchange
+        if (taken.st_dev, taken.st_ino) != (checked.st_dev, checked.st_ino) or os.pread(
+            fd, len(expect) + 1, 0
+        ) != expect:
+            _exchange(dir_fd, tmp_name, name)
+            raise changed
+        os.unlink(tmp_name, dir_fd=dir_fd)
     finally:
         os.close(fd)
-    if current != expect:
-        raise ChangedUnderfootError(
-            f"{rel_path} changed while it was being materialized; left as it now is",
-            hint=f"run `git cvfs ensure {rel_path}` again if you want the archived content",
-        )
+
+
+_RENAME_EXCHANGE = 2
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    import ctypes  # here: only ensure's replace needs it, not the filter's start-up
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.renameat2
+    except (OSError, AttributeError):
+        return None
+
+
+def _exchange(dir_fd: int, a: str, b: str) -> bool:
+    """Swap the two names atomically; False where the C library or filesystem cannot."""
+    call = _renameat2()
+    if call is None:
+        return False
+    if call(dir_fd, os.fsencode(a), dir_fd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    import ctypes
+
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), a)
 
 
 def copy_fd(src: int, dst: int) -> None:

@@ -10,7 +10,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -251,7 +250,10 @@ class FileArchive:
                 except CvfsError as exc:  # unreadable, unwritable, or not the object
                     return exc
 
-            # Hashing and copying release the GIL: a few threads keep every core busy.
+            # Hashing and copying release the GIL: a few threads keep every core busy. (Imported
+            # here: the filter process reads this archive and never stores through it.)
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(max_workers=_STAGE_THREADS) as pool:
                 for i, outcome in enumerate(pool.map(stage, items)):
                     if isinstance(outcome, CvfsError):

@@ -146,3 +146,35 @@ def test_ensure_racing_git_checkout(project: Project, tmp_path: Path) -> None:
         assert git(lazy, "status", "--porcelain").stdout == "", (rnd, outcomes)
     assert json.loads(git(lazy, "cvfs", "fsck", "--json").stdout)["ok"]
     assert not [p for p in lazy.rglob("*.tmp") if ".git" not in p.parts]
+
+
+def test_a_file_replaced_between_ensures_check_and_its_rename_is_left_alone(project: Project, tmp_path: Path) -> None:
+    """The window git checkout can hit: ensure has checked that the file still holds the ref,
+    and git then unlinks it and creates it anew before ensure's rename. ensure exchanges the two
+    names in one step and looks at what it took out: not the file it checked, so it puts it
+    back. (With a check, then a plain rename, git's new file was overwritten.)"""
+    data = rand(60_000, 7)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "HEAD:main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    marker = tmp_path / "at-replace"
+    ensure = subprocess.Popen(
+        [CVFS, "ensure", "data/a.bin"],
+        cwd=lazy,
+        env={**os.environ, "GIT_CVFS_PAUSE_AT": f"worktree:before-replace:{marker}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while not marker.exists():
+        assert ensure.poll() is None, ensure.communicate()
+        time.sleep(0.01)
+    target = lazy / "data/a.bin"
+    target.unlink()
+    target.write_bytes(b"what the other writer put there\n")
+    marker.unlink()
+    _, err = ensure.communicate(timeout=60)
+    assert ensure.returncode == 1 and "data/a.bin changed while it was being materialized" in err, err
+    assert target.read_bytes() == b"what the other writer put there\n"
+    assert [p.name for p in (lazy / "data").iterdir()] == ["a.bin"]  # no temporary file left
