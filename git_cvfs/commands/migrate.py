@@ -8,6 +8,7 @@ from git_cvfs import output
 from git_cvfs.core.migrate.info import migrate_info
 from git_cvfs.core.migrate.rewrite import RewriteResult, select_revs
 from git_cvfs.core.model.workspace import Workspace
+from git_cvfs.errors import UsageError
 from git_cvfs.format.size import format_size, parse_size
 
 
@@ -24,7 +25,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         metavar="REV",
         help="branches or tags whose history to read or rewrite (default: the current branch)",
     )
-    parser.add_argument("--everything", action="store_true", help="every local branch and tag")
+    parser.add_argument(
+        "--everything", action="store_true", help="import, export: every local branch and tag; info: every ref"
+    )
     parser.add_argument("--above", metavar="SIZE", help="files at or above SIZE (default: scope.minSize)")
     parser.add_argument(
         "--include", action="append", default=[], metavar="PATTERN", help="only paths matching (gitignore-style)"
@@ -38,6 +41,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
+    _refuse_options_that_do_nothing(args)
     ws = Workspace.discover()
     above = parse_size(args.above, what="--above") if args.above else None
     if args.action == "info":
@@ -111,3 +115,17 @@ def _info(ws: Workspace, args: argparse.Namespace, above: int) -> int:
         f"{info.below} blob(s), {format_size(info.below_bytes)}, below it"
     )
     return 0
+
+
+def _refuse_options_that_do_nothing(args: argparse.Namespace) -> None:
+    ignored = {
+        "info": [("--from-lfs", args.from_lfs)],
+        "import": [],
+        "export": [("--from-lfs", args.from_lfs), ("--above", args.above), ("--include", args.include)],
+    }[args.action]
+    given = [option for option, value in ignored if value]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} does nothing with `migrate {args.action}`",
+            hint="export turns every ref back into its bytes; --from-lfs goes with import",
+        )

@@ -238,6 +238,9 @@ def test_refusals_change_nothing(tmp_path: Path) -> None:
     assert not_a_ref.returncode == 2 and "not a branch or tag" in not_a_ref.stderr
     missing = repo.cvfs("migrate", "import", "no-such-branch", check=False)
     assert missing.returncode == 2
+    for useless in (["export", "--include", "data/**"], ["export", "--above", "1MB"], ["info", "--from-lfs"]):
+        ignored = repo.cvfs("migrate", *useless, check=False)
+        assert ignored.returncode == 2 and "does nothing" in ignored.stderr, useless
     repo.git("worktree", "add", "-q", str(tmp_path / "other"), "exp")
     elsewhere = repo.cvfs("migrate", "import", "--everything", check=False)
     assert elsewhere.returncode == 1 and "refs/heads/exp is checked out in another worktree" in elsewhere.stderr
