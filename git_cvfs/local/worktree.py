@@ -486,7 +486,11 @@ def _replace_holding(dir_fd: int, name: str, tmp_name: str, rel_path: str, expec
             raise changed
         checked = os.fstat(fd)
         pause_point("worktree:before-replace")
-        if not _exchange(dir_fd, tmp_name, name):  # a filesystem without it: replace, as before
+        try:
+            exchanged = _exchange(dir_fd, tmp_name, name)
+        except FileNotFoundError:  # removed since it was checked: nothing to put back either
+            raise ChangedUnderfootError(f"{rel_path} disappeared while it was being written; left as it is") from None
+        if not exchanged:  # a filesystem without it: replace, as before
             os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             return
         taken = os.lstat(tmp_name, dir_fd=dir_fd)  # what was at name until the exchange

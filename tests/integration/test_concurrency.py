@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CVFS, Project, git, rand
 
 
@@ -148,7 +150,10 @@ def test_ensure_racing_git_checkout(project: Project, tmp_path: Path) -> None:
     assert not [p for p in lazy.rglob("*.tmp") if ".git" not in p.parts]
 
 
-def test_a_file_replaced_between_ensures_check_and_its_rename_is_left_alone(project: Project, tmp_path: Path) -> None:
+@pytest.mark.parametrize("recreate", [True, False], ids=["replaced", "removed"])
+def test_a_file_replaced_between_ensures_check_and_its_rename_is_left_alone(
+    project: Project, tmp_path: Path, recreate: bool
+) -> None:
     """The window git checkout can hit: ensure has checked that the file still holds the ref,
     and git then unlinks it and creates it anew before ensure's rename. ensure exchanges the two
     names in one step and looks at what it took out: not the file it checked, so it puts it
@@ -172,9 +177,14 @@ def test_a_file_replaced_between_ensures_check_and_its_rename_is_left_alone(proj
         time.sleep(0.01)
     target = lazy / "data/a.bin"
     target.unlink()
-    target.write_bytes(b"what the other writer put there\n")
+    if recreate:
+        target.write_bytes(b"what the other writer put there\n")
     marker.unlink()
     _, err = ensure.communicate(timeout=60)
-    assert ensure.returncode == 1 and "data/a.bin changed while it was being materialized" in err, err
-    assert target.read_bytes() == b"what the other writer put there\n"
-    assert [p.name for p in (lazy / "data").iterdir()] == ["a.bin"]  # no temporary file left
+    said = "changed while it was being materialized" if recreate else "disappeared while it was being written"
+    assert ensure.returncode == 1 and f"data/a.bin {said}" in err and "Traceback" not in err, err
+    if recreate:
+        assert target.read_bytes() == b"what the other writer put there\n"
+        assert [p.name for p in (lazy / "data").iterdir()] == ["a.bin"]  # no temporary file left
+    else:
+        assert list((lazy / "data").iterdir()) == []  # nothing put where the file was removed
