@@ -35,7 +35,6 @@ _STAGE_THREADS = min(4, os.cpu_count() or 1)
 _PENDING = ArchiveError("not stored")  # a placeholder while a batch is in flight
 
 
-@functools.cache
 def _link(source: Path, tmp: Path) -> bool:
     """Hard-link source at tmp; False where that cannot be (another filesystem, a file not ours
     under fs.protected_hardlinks), and the caller copies instead."""
@@ -75,6 +74,7 @@ def _copy_hashing(source: Path, tmp: Path, size: int, *, fsync: bool) -> tuple[h
     return digest, written
 
 
+@functools.cache
 def _load_syncfs() -> Callable[[Path], None] | None:
     """syncfs(2): flush one filesystem (Linux). It reports write-back errors since Linux 5.8.
     Loaded on first use: ctypes is not worth its import time to every hook and filter."""
