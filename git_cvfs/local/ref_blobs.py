@@ -16,7 +16,7 @@ from git_cvfs.errors import RefError
 from git_cvfs.format.ref import Ref, parse_ref
 
 FILE = "ref-blobs"
-MAX_BYTES = 8 << 20  # about 75,000 refs; past this the file starts again: it only ever saves time
+MAX_BYTES = 24 << 20  # about 220,000 refs; past this it is written afresh with the working set
 
 
 def _blob_id(data: bytes, length: int) -> str:
@@ -49,8 +49,36 @@ def known_ref_blobs(cvfs_dir: Path, wanted: set[str]) -> dict[str, bytes]:
     return found
 
 
-def remember_ref_blobs(cvfs_dir: Path, contents: Mapping[str, bytes]) -> None:
-    """Note the blobs among contents that are refs in their canonical form (one appended write)."""
+def remember_ref_blobs(
+    cvfs_dir: Path, contents: Mapping[str, bytes], *, live: Mapping[str, bytes] | None = None
+) -> None:
+    """Note the blobs among contents that are refs in their canonical form (one appended write).
+    Past MAX_BYTES the file is written afresh with these and `live` (refs just looked up, so
+    likely still wanted): old versions and repeated lines go, the working set stays."""
+    lines = _lines(contents)
+    if not lines:
+        return
+    path = cvfs_dir / FILE
+    with contextlib.suppress(OSError):  # a cache of answers: failing to write it costs only time
+        cvfs_dir.mkdir(parents=True, exist_ok=True)
+        if path.exists() and path.stat().st_size > MAX_BYTES:
+            fresh = dict.fromkeys(_lines(live or {}) + lines)  # each line once
+            tmp = cvfs_dir / f"{FILE}.{os.getpid()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            try:
+                os.write(fd, b"".join(fresh))
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            os.write(fd, b"".join(lines))
+        finally:
+            os.close(fd)
+
+
+def _lines(contents: Mapping[str, bytes]) -> list[bytes]:
     lines = []
     for blob, data in contents.items():
         try:
@@ -59,15 +87,4 @@ def remember_ref_blobs(cvfs_dir: Path, contents: Mapping[str, bytes]) -> None:
             continue
         if ref is not None and ref.encode() == data:
             lines.append(b"%s %s %d\n" % (blob.encode(), ref.hex.encode(), ref.size))
-    if not lines:
-        return
-    path = cvfs_dir / FILE
-    with contextlib.suppress(OSError):  # a cache of answers: failing to write it costs only time
-        cvfs_dir.mkdir(parents=True, exist_ok=True)
-        if path.exists() and path.stat().st_size > MAX_BYTES:
-            path.unlink()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        try:
-            os.write(fd, b"".join(lines))
-        finally:
-            os.close(fd)
+    return lines

@@ -6,8 +6,11 @@ import hashlib
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from git_cvfs.core.model.refscan import small_blobs
 from git_cvfs.format.ref import Ref
+from git_cvfs.local import ref_blobs
 from git_cvfs.local.git import Repo
 from git_cvfs.local.ref_blobs import FILE, known_ref_blobs, remember_ref_blobs
 
@@ -43,3 +46,20 @@ def test_a_non_canonical_ref_is_not_remembered(tmp_path: Path) -> None:
     odd = b'{"cvfs":1, "oid":"sha256:' + b"a" * 64 + b'","size":3}\n'
     remember_ref_blobs(cvfs_dir, {"0" * 40: odd})
     assert not (cvfs_dir / FILE).exists()
+
+
+def test_past_its_limit_the_file_keeps_the_working_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines for old versions pile up (every checkout appends what it handed out); past the
+    limit the file is written afresh with what was just looked up and what is new, not
+    dropped (a repository with more refs than the limit would otherwise never keep any)."""
+    root = tmp_path / "r"
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    repo = Repo.discover(root)
+    refs = [Ref(hashlib.sha256(bytes([i])).hexdigest(), 1000 + i) for i in range(40)]
+    blobs = [blob_of(root, r.encode()) for r in refs]
+    small_blobs(repo, blobs[:30])  # old versions
+    monkeypatch.setattr(ref_blobs, "MAX_BYTES", (repo.cvfs_dir / FILE).stat().st_size - 1)
+    small_blobs(repo, blobs[20:40])  # ten known, ten new: over the limit, so written afresh
+    kept = known_ref_blobs(repo.cvfs_dir, set(blobs))
+    assert set(kept) == set(blobs[20:40])
+    assert len((repo.cvfs_dir / FILE).read_bytes().splitlines()) == 20  # each line once

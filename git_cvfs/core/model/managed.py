@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -12,7 +12,7 @@ from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.cache import sha256_file
-from git_cvfs.local.git import Repo, split_z
+from git_cvfs.local.git import split_z
 from git_cvfs.local.index_stat import unchanged_since_indexed
 from git_cvfs.local.index_store import unversioned_rows
 from git_cvfs.local.worktree import HeadReader, read_head
@@ -70,10 +70,12 @@ def list_managed(
         return []
     attrs = repo.attr_values("filter", [p for p, _ in entries])
     managed = [(p, b) for p, b in entries if attrs.get(p) == "cvfs"]
+    unmanaged = []
     if outside_scope is not None:
         unmanaged = [(p, b) for p, b in entries if attrs.get(p) != "cvfs" and not p.startswith(".cvfs/")]
-        outside_scope.extend(_holding_refs(repo, unmanaged))
-    _, contents = small_blobs(repo, [b for _, b in managed])
+    _, contents = small_blobs(repo, [b for _, b in managed + unmanaged])  # one lookup for both
+    if outside_scope is not None:
+        outside_scope.extend(_holding_refs(unmanaged, contents))
     with HeadReader(repo.root) as heads:
         return [
             _sparse(path, blob, contents.get(blob))
@@ -173,8 +175,7 @@ def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_ino, a.st_size, a.st_mtime_ns, a.st_ctime_ns) == (b.st_ino, b.st_size, b.st_mtime_ns, b.st_ctime_ns)
 
 
-def _holding_refs(repo: Repo, entries: Sequence[tuple[str, str]]) -> list[str]:
-    _, contents = small_blobs(repo, [b for _, b in entries])
+def _holding_refs(entries: Sequence[tuple[str, str]], contents: Mapping[str, bytes]) -> list[str]:
     out = []
     for path, blob in entries:
         data = contents.get(blob)

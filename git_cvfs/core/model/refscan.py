@@ -50,7 +50,7 @@ def small_blobs(repo: Repo, blobs: Sequence[str]) -> tuple[dict[str, int], dict[
     sizes = blob_sizes(repo, rest)
     small = [b for b in rest if sizes.get(b, MAX_REF_BYTES + 1) <= MAX_REF_BYTES]
     contents = read_blobs(repo, small)
-    remember_ref_blobs(repo.cvfs_dir, contents)
+    remember_ref_blobs(repo.cvfs_dir, contents, live=known)
     sizes.update((blob, len(data)) for blob, data in known.items())
     contents.update(known)
     return sizes, contents
