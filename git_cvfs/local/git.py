@@ -6,7 +6,7 @@ import hashlib
 import os
 import shlex
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -125,27 +125,54 @@ class Repo(NamedTuple):
 
 
 class CatFile:
-    """One long-lived `git cat-file --batch`: many blob reads for the price of one process."""
+    """One long-lived `git cat-file --batch`: many blob reads for the price of one process,
+    whole (`read`) or streamed in pieces of any size (`stream`)."""
 
     def __init__(self, repo: Repo) -> None:
+        # git maps pack windows up to core.packedGitLimit (8 GiB) and keeps them while it runs:
+        # reading a whole history's blobs would map the whole pack. Small windows, small limit.
         self._proc = subprocess.Popen(
-            ["git", "cat-file", "--batch"],
+            ["git", "-c", "core.packedGitWindowSize=16m", "-c", "core.packedGitLimit=64m", "cat-file", "--batch"],
             cwd=repo.root,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
 
-    def read(self, object_name: str) -> tuple[int, bytes | None]:
-        """(size, content); content is None when the object is missing."""
+    def _ask(self, object_name: str) -> int:
+        """The object's size, its content next on the pipe; -1 when it is missing."""
         assert self._proc.stdin and self._proc.stdout
         self._proc.stdin.write(object_name.encode("utf-8", "surrogateescape") + b"\n")
         self._proc.stdin.flush()
-        header = self._proc.stdout.readline()
-        if header.endswith(b" missing\n") or not header:
+        parts = self._proc.stdout.readline().split()
+        if len(parts) != 3:  # "<name> missing" (or ambiguous), or git gone
+            return -1
+        return int(parts[2])
+
+    def read(self, object_name: str) -> tuple[int, bytes | None]:
+        """(size, content); content is None when the object is missing."""
+        size = self._ask(object_name)
+        if size < 0:
             return -1, None
-        size = int(header.split()[2])
-        data = self._proc.stdout.read(size + 1)[:-1]
-        return size, data
+        return size, b"".join(self._chunks(size))
+
+    def stream(self, blob: str) -> Iterator[bytes]:
+        """The blob's bytes in pieces of up to CAT_CHUNK; read the iterator to its end before
+        the next request. A missing blob is a GitError."""
+        size = self._ask(blob)
+        if size < 0:
+            raise GitError(f"blob {blob} is not in this repository")
+        return self._chunks(size)
+
+    def _chunks(self, size: int) -> Iterator[bytes]:
+        assert self._proc.stdout is not None
+        left = size
+        while left:
+            chunk = self._proc.stdout.read(min(CAT_CHUNK, left))
+            if not chunk:
+                raise GitError("git cat-file ended in the middle of a blob")
+            left -= len(chunk)
+            yield chunk
+        self._proc.stdout.read(1)  # the newline after the content
 
     def close(self) -> None:
         if self._proc.stdin:
@@ -157,6 +184,9 @@ class CatFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+CAT_CHUNK = 1 << 20
 
 
 def git_blob_id(data: bytes) -> str:

@@ -21,7 +21,6 @@ from git_cvfs.errors import GitError
 from git_cvfs.format.gitattributes import quote_c, unquote_c
 from git_cvfs.local.git import Repo
 
-CHUNK = 1 << 20
 EXPORT_OPTIONS = (
     "--no-data",
     "--full-tree",
@@ -224,56 +223,6 @@ class FastImport:
 
 def _path_bytes(path: str) -> bytes:
     return quote_c(path).encode("utf-8", "surrogateescape")
-
-
-class BlobStream:
-    """One `git cat-file --batch` that streams blobs of any size in chunks."""
-
-    def __init__(self, repo: Repo) -> None:
-        # git maps pack windows up to core.packedGitLimit (8 GiB) and keeps them while it runs:
-        # reading a whole history's blobs would map the whole pack. Small windows, small limit.
-        self._proc = subprocess.Popen(
-            ["git", "-c", "core.packedGitWindowSize=16m", "-c", "core.packedGitLimit=64m", "cat-file", "--batch"],
-            cwd=repo.root,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-
-    def read(self, blob: str) -> Iterator[bytes]:
-        """The blob's bytes; the iterator must be read to its end before the next read."""
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(blob.encode() + b"\n")
-        self._proc.stdin.flush()
-        header = self._proc.stdout.readline()
-        parts = header.split()
-        if len(parts) != 3 or parts[1] != b"blob":
-            raise GitError(f"blob {blob} is not in this repository ({header.decode(errors='replace').strip()})")
-        return self._chunks(int(parts[2]))
-
-    def read_all(self, blob: str) -> bytes:
-        return b"".join(self.read(blob))
-
-    def _chunks(self, size: int) -> Iterator[bytes]:
-        assert self._proc.stdout is not None
-        left = size
-        while left:
-            chunk = self._proc.stdout.read(min(CHUNK, left))
-            if not chunk:
-                raise GitError("git cat-file ended in the middle of a blob")
-            left -= len(chunk)
-            yield chunk
-        self._proc.stdout.read(1)  # the newline after the content
-
-    def close(self) -> None:
-        if self._proc.stdin:
-            self._proc.stdin.close()
-        self._proc.wait()
-
-    def __enter__(self) -> BlobStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def all_blob_sizes(repo: Repo) -> dict[str, int]:

@@ -21,8 +21,8 @@ from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.format.gitattributes import CommitAttributes, attributes_dir, filter_rules
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.cache import CHUNK
-from git_cvfs.local.git import run_git
-from git_cvfs.local.history import BlobStream, Commit, FastImport, Passthrough, all_blob_sizes, fast_export
+from git_cvfs.local.git import CatFile, run_git
+from git_cvfs.local.history import Commit, FastImport, Passthrough, all_blob_sizes, fast_export
 
 BACKUP_NAMESPACE = "refs/cvfs-migrate"
 REGULAR = ("100644", "100755")
@@ -36,7 +36,7 @@ class HistoryReader:
 
     def __init__(self, ws: Workspace) -> None:
         self.sizes = all_blob_sizes(ws.repo)
-        self.blobs = BlobStream(ws.repo)
+        self.blobs = CatFile(ws.repo)
         self._content: dict[str, bytes] = {}
         self._rules: dict[str, list[tuple[str, str | None]]] = {}
 
@@ -45,7 +45,7 @@ class HistoryReader:
         are kept (commits share them); a shard of a large inventory is read again when asked."""
         if blob in self._content:
             return self._content[blob]
-        data = self.blobs.read_all(blob)
+        data = b"".join(self.blobs.stream(blob))
         if len(data) <= CACHED_BYTES:
             self._content[blob] = data
         return data

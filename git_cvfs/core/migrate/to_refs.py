@@ -289,7 +289,7 @@ def _hash_and_archive(
     batch_bytes = 0
     keep: set[str] = set()
     for blob, path in sorted(to_hash.items(), key=lambda item: item[1]):
-        hex_digest, size = ws.cache.put_stream(plan.blobs.read(blob))
+        hex_digest, size = ws.cache.put_stream(plan.blobs.stream(blob))
         ref = Ref(hex_digest, size)
         refs_of[blob] = ref
         if blob in head_blobs:
