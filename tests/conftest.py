@@ -240,6 +240,24 @@ def watched(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Watched
     return Watched(proc.returncode, out, err, peak_rss_kb / 1024, peak_fds, time.monotonic() - start)
 
 
+def paused(cwd: Path, point: str, marker: Path, *args: str) -> subprocess.Popen[str]:
+    """git-cvfs started with a pause point; returns once it waits there."""
+    proc = subprocess.Popen(
+        [CVFS, *args],
+        cwd=cwd,
+        env={**os.environ, "GIT_CVFS_PAUSE_AT": f"{point}:{marker}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "never reached the pause point"
+        time.sleep(0.01)
+    return proc
+
+
 def ref_of(data: bytes) -> Ref:
     return Ref(hashlib.sha256(data).hexdigest(), len(data))
 

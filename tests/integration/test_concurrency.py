@@ -6,12 +6,11 @@ import hashlib
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CVFS, Project, git, rand
+from tests.conftest import CVFS, Project, git, paused, rand
 
 
 def start(cwd: Path, *cmd: str) -> subprocess.Popen[str]:
@@ -97,17 +96,7 @@ def test_ensure_racing_git_checkout(project: Project, tmp_path: Path) -> None:
     # First, one race that certainly happens: ensure has read the refs and is about to write
     # when a checkout of the other branch replaces half of them. Those it must leave alone.
     marker = tmp_path / "at-write"
-    ensure = subprocess.Popen(
-        [CVFS, "ensure", "data"],
-        cwd=lazy,
-        env={**os.environ, "GIT_CVFS_PAUSE_AT": f"ensure:before-write:{marker}"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    while not marker.exists():
-        assert ensure.poll() is None, ensure.communicate()
-        time.sleep(0.01)
+    ensure = paused(lazy, "ensure:before-write", marker, "ensure", "data")
     git(lazy, "checkout", "-q", "other", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
     marker.unlink()
     _, err = ensure.communicate(timeout=120)
@@ -164,17 +153,7 @@ def test_a_file_replaced_between_ensures_check_and_its_rename_is_left_alone(
     project.git("push", "-q", "origin", "HEAD:main")
     lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
     marker = tmp_path / "at-replace"
-    ensure = subprocess.Popen(
-        [CVFS, "ensure", "data/a.bin"],
-        cwd=lazy,
-        env={**os.environ, "GIT_CVFS_PAUSE_AT": f"worktree:before-replace:{marker}"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    while not marker.exists():
-        assert ensure.poll() is None, ensure.communicate()
-        time.sleep(0.01)
+    ensure = paused(lazy, "worktree:before-replace", marker, "ensure", "data/a.bin")
     target = lazy / "data/a.bin"
     target.unlink()
     if recreate:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CVFS, CloudArchive, Project, git, new_project, rand, ref_bytes
+from tests.conftest import CloudArchive, Project, git, new_project, paused, rand, ref_bytes
 from tests.servers import FaultProxy, azurite_connection_string
 
 
@@ -180,24 +180,6 @@ def test_min_copies_needs_that_many_verified_copies(project: Project, tmp_path: 
     assert bad.returncode == 0
     refused = project.cvfs("status", check=False)
     assert refused.returncode == 2 and "archive.minCopies" in refused.stderr and "hint:" in refused.stderr
-
-
-def paused(cwd: Path, point: str, marker: Path, *args: str) -> subprocess.Popen[str]:
-    """git-cvfs started with a pause point; returns once it waits there."""
-    proc = subprocess.Popen(
-        [CVFS, *args],
-        cwd=cwd,
-        env={**os.environ, "GIT_CVFS_PAUSE_AT": f"{point}:{marker}"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "never reached the pause point"
-        time.sleep(0.01)
-    return proc
 
 
 def test_an_edit_after_ensure_wrote_a_file_is_left_for_git_to_see(project: Project, tmp_path: Path) -> None:
