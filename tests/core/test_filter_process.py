@@ -237,19 +237,81 @@ def test_delay_downloads_and_hands_back_through_list_available_blobs(s3_archive:
     assert replies.status() == "status=success"
 
 
-@pytest.mark.parametrize("size", [5000, 9 << 20])  # held in memory; hashed, then streamed
-def test_directory_archive_objects_are_served_directly_and_verified(project: Project, size: int) -> None:
-    data = rand(size, seed=6)
+def test_directory_archive_objects_are_verified_ahead_while_git_writes(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small object in a directory archive is delayed (when git can wait, past the first few
+    files): read and hashed on another thread while git writes the files already answered,
+    then handed over from memory. No download, no copy into the cache."""
+    from git_cvfs.core.plumbing import filter_process
+
+    monkeypatch.setattr(filter_process, "AHEAD_AFTER", 0)
+    data = rand(5000, seed=6)
     hex_digest = hashlib.sha256(data).hexdigest()
     obj = project.archive_path(hex_digest)
     obj.parent.mkdir(parents=True)
     obj.write_bytes(data)
     ref = Ref(hex_digest, len(data))
-    replies = serve(project, [({"command": "smudge", "pathname": "data/x.bin", "can-delay": "1"}, ref.encode())])
+    replies = serve(
+        project,
+        [
+            ({"command": "smudge", "pathname": "data/x.bin", "can-delay": "1"}, ref.encode()),
+            ({"command": "list_available_blobs"}, None),
+            ({"command": "smudge", "pathname": "data/x.bin"}, b""),
+            ({"command": "list_available_blobs"}, None),
+        ],
+    )
+    assert replies.status() == "status=delayed"
+    assert read_text_list(replies.src.read) == ["pathname=data/x.bin"]
+    assert replies.status() == "status=success"
+    assert replies.status() == "status=success"
+    assert replies.content() == data
+    assert replies.final_status() == []
+    assert read_text_list(replies.src.read) == []
+    assert not Workspace.discover(project.root).cache.has(hex_digest)
+
+
+@pytest.mark.parametrize("can_delay", ["0", "1"])  # git cannot wait / the object is too big to hold
+def test_directory_archive_objects_are_served_directly_and_verified(project: Project, can_delay: str) -> None:
+    data = rand(5000 if can_delay == "0" else 9 << 20, seed=6)
+    hex_digest = hashlib.sha256(data).hexdigest()
+    obj = project.archive_path(hex_digest)
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(data)
+    ref = Ref(hex_digest, len(data))
+    replies = serve(project, [({"command": "smudge", "pathname": "data/x.bin", "can-delay": can_delay}, ref.encode())])
     assert replies.status() == "status=success"  # not delayed: no download, no copy into the cache
     assert replies.content() == data
     assert replies.final_status() == []
     assert not Workspace.discover(project.root).cache.has(hex_digest)
+
+
+def test_a_checkout_that_ends_early_leaves_no_verifier_waiting(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git delayed three files, then went away without asking for them: the verifiers waiting
+    for memory (the budget holds one object here) are let go, and the process ends."""
+    import threading
+
+    from git_cvfs.core.plumbing import filter_process
+
+    monkeypatch.setattr(filter_process, "AHEAD_BYTES", 6000)
+    monkeypatch.setattr(filter_process, "AHEAD_AFTER", 0)
+    requests = []
+    for i in range(3):
+        data = rand(5000, seed=20 + i)
+        hex_digest = hashlib.sha256(data).hexdigest()
+        project.archive_path(hex_digest).parent.mkdir(parents=True, exist_ok=True)
+        project.archive_path(hex_digest).write_bytes(data)
+        requests.append(
+            ({"command": "smudge", "pathname": f"data/{i}.bin", "can-delay": "1"}, Ref(hex_digest, 5000).encode())
+        )
+    done = threading.Event()
+    out: list[Replies] = []
+    worker = threading.Thread(target=lambda: (out.append(serve(project, requests)), done.set()), daemon=True)
+    worker.start()
+    assert done.wait(30), "the filter process never ended"
+    assert [out[0].status() for _ in range(3)] == ["status=delayed"] * 3
 
 
 def test_directory_archive_object_changed_between_hash_and_stream_fails_the_reply(project: Project) -> None:
@@ -269,8 +331,14 @@ def test_directory_archive_object_changed_between_hash_and_stream_fails_the_repl
             pass
 
 
+@pytest.mark.parametrize("ahead", [False, True])  # read in line first / verified ahead on a thread
 @pytest.mark.parametrize("damage", ["altered", "longer", "shorter"])
-def test_corrupt_archive_object_is_never_handed_to_git(project: Project, damage: str) -> None:
+def test_corrupt_archive_object_is_never_handed_to_git(
+    project: Project, damage: str, ahead: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from git_cvfs.core.plumbing import filter_process
+
+    monkeypatch.setattr(filter_process, "AHEAD_AFTER", 0 if ahead else 8)
     big = rand(5000, seed=5)
     hex_digest = hashlib.sha256(big).hexdigest()
     obj = project.archive_path(hex_digest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 from tests.conftest import Project, git, imported_modules, rand, ref_of
@@ -127,6 +128,28 @@ def test_clone_materializes_and_gets_hooks(project: Project, tmp_path: Path) -> 
     assert git(clone, "status", "--porcelain").stdout == ""
     hooks = {p.name for p in (clone / ".git" / "hooks").iterdir() if not p.name.endswith(".sample")}
     assert {"pre-commit", "pre-push", "post-checkout", "post-merge", "post-commit"} <= hooks
+
+
+def test_clone_of_more_than_the_verify_ahead_budget_from_a_directory_archive(project: Project, tmp_path: Path) -> None:
+    """Past the first few files a checkout's objects are read and verified on other threads while
+    git writes (delayed smudges), at most 64 MiB held: 96 MiB of them here, so verifiers wait for git
+    to take what they hold, and every file still arrives whole, and clean in git's eyes; a copy
+    that lies in the archive is left as a ref, not written."""
+    files = {f"data/{i:02d}.bin": rand(3 << 20, seed=100 + i) for i in range(40)}
+    for path, data in files.items():
+        project.write(path, data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    liar = ref_of(files["data/17.bin"])
+    project.archive_path(liar.hex).chmod(0o644)
+    project.archive_path(liar.hex).write_bytes(rand(3 << 20, seed=999))  # right size, other bytes
+    clone = tmp_path / "clone"
+    # a verifier left waiting would hang the clone: bounded, so that fails instead
+    subprocess.run(["git", "clone", "-q", str(project.remote), str(clone)], check=True, timeout=120)
+    for path, data in files.items():
+        want = liar.encode() if path == "data/17.bin" else data
+        assert (clone / path).read_bytes() == want, path
+    assert git(clone, "status", "--porcelain").stdout == ""
 
 
 def test_skip_smudge_clone_keeps_refs_and_ensure_materializes(project: Project, tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from enum import Enum
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from git_cvfs import output
 from git_cvfs.core.model.buffer import MEMORY_LIMIT
@@ -17,6 +17,9 @@ from git_cvfs.errors import CvfsError, IntegrityError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.cache import CHUNK, BackgroundStore, Spool
 from git_cvfs.local.journal import PathJournal
+
+if TYPE_CHECKING:
+    from git_cvfs.remote.archive import LocalArchive
 
 
 def clean(
@@ -107,12 +110,11 @@ def _read_back(spool: Spool) -> Iterator[bytes]:
 LOCAL_IN_MEMORY = 8 << 20
 
 
-def local_archive_chunks(ws: Workspace, ref: Ref) -> Iterator[bytes] | None:
-    """The object's bytes straight from a directory archive, verified before the first byte
-    goes out: no copy into the cache, no fsync, no second read of a cache file. None when
-    no directory archive has a good copy (the caller downloads as usual, and reports)."""
-    from git_cvfs.remote.archive import as_local, capabilities_of, object_key
+def local_archives(ws: Workspace) -> list[LocalArchive]:
+    """The directory archives this machine may read, in the order reads try them."""
+    from git_cvfs.remote.archive import as_local, capabilities_of
 
+    out = []
     for name in ws.readable_names:  # an archive not approved on this machine is never read
         if not capabilities_of(ws.settings.archives[name].url).local:
             continue  # not opened at all: its SDK would cost more than this whole smudge
@@ -120,17 +122,42 @@ def local_archive_chunks(ws: Workspace, ref: Ref) -> Iterator[bytes] | None:
             archive = as_local(ws.archive(name))
         except CvfsError:
             continue  # a bad URL: the download path reports it, as for any archive
-        if archive is None:
-            continue
+        if archive is not None:
+            out.append(archive)
+    return out
+
+
+def local_archive_bytes(archives: Sequence[LocalArchive], ref: Ref) -> bytes | None:
+    """A small object's bytes (up to LOCAL_IN_MEMORY) from the first of these archives whose
+    copy hashes to it, held in memory while verified; None when none has a good copy."""
+    from git_cvfs.remote.archive import object_key
+
+    assert ref.size <= LOCAL_IN_MEMORY
+    for archive in archives:
         f = archive.open_object(object_key(ref.hex))
         if f is None:
             continue
-        if ref.size <= LOCAL_IN_MEMORY:
-            with f:
-                data = f.read(ref.size)
-                longer = f.read(1)  # asking for size + 1 at once would cost a copy of the whole
-            if len(data) == ref.size and not longer and hashlib.sha256(data).hexdigest() == ref.hex:
-                return iter([data])
+        with f:
+            data = f.read(ref.size)
+            longer = f.read(1)  # asking for size + 1 at once would cost a copy of the whole
+        if len(data) == ref.size and not longer and hashlib.sha256(data).hexdigest() == ref.hex:
+            return data
+    return None
+
+
+def local_archive_chunks(ws: Workspace, ref: Ref) -> Iterator[bytes] | None:
+    """The object's bytes straight from a directory archive, verified before the first byte
+    goes out: no copy into the cache, no fsync, no second read of a cache file. None when
+    no directory archive has a good copy (the caller downloads as usual, and reports)."""
+    from git_cvfs.remote.archive import object_key
+
+    archives = local_archives(ws)
+    if ref.size <= LOCAL_IN_MEMORY:
+        data = local_archive_bytes(archives, ref)
+        return None if data is None else iter([data])
+    for archive in archives:
+        f = archive.open_object(object_key(ref.hex))
+        if f is None:
             continue
         h = hashlib.sha256()
         size = 0

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -17,12 +18,15 @@ from git_cvfs import output, trace
 from git_cvfs.core.model.buffer import SpillBuffer
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.plumbing.filter import (
+    LOCAL_IN_MEMORY,
     Action,
     SmudgePlan,
     SmudgeReport,
     cache_chunks,
     clean,
+    local_archive_bytes,
     local_archive_chunks,
+    local_archives,
     plan_smudge,
 )
 from git_cvfs.core.plumbing.hook_shims import install_missing_hooks
@@ -41,6 +45,8 @@ from git_cvfs.local.ref_blobs import remember_ref_blobs
 # a checkout served from the cache or a directory archive, and every lazy clone, never do.
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
+
+    from git_cvfs.remote.archive import LocalArchive
 
 # git commands that run post-checkout or post-merge after the filter: out-of-band
 # writes are finished by the hook there, so the notice would only be noise.
@@ -105,6 +111,44 @@ class RecentDeliveries:
         return dict(self._items)
 
 
+class _Budget:
+    """Bytes held in memory for files verified ahead of git's asking for them: a verifier waits
+    while taking its object would pass the limit (one object is always let through), until git
+    has been given what is held. Closed when the process ends, so no verifier waits forever."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def take(self, n: int) -> bool:
+        with self._cond:
+            while not self._closed and self.used and self.used + n > self.limit:
+                self._cond.wait()
+            if self._closed:
+                return False
+            self.used += n
+            return True
+
+    def give(self, n: int) -> None:
+        with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+# Verified ahead (delayed smudges from a directory archive): at most this much held at once,
+# and only after this many files were served in line (a checkout of a few files pays neither
+# the threads nor their imports).
+AHEAD_BYTES = 64 << 20
+AHEAD_AFTER = 8
+
+
 class FilterServer:
     def __init__(
         self,
@@ -122,8 +166,14 @@ class FilterServer:
         self.report = SmudgeReport()
         self.can_delay = False
         self._pool: ThreadPoolExecutor | None = None
-        self._delayed: dict[str, tuple[Ref, str | None, Future[Path]]] = {}
-        self._ready: dict[str, tuple[Ref, str | None, Future[Path]]] = {}
+        # Directory archives' objects are read and hashed on threads of their own while git
+        # writes the files already answered (delayed smudges), within a memory budget.
+        self._ahead_pool: ThreadPoolExecutor | None = None
+        self._ahead = _Budget(AHEAD_BYTES)
+        self._served_local = 0  # files served from a directory archive in line
+        # path -> (ref, ref blob, the cache file or the verified bytes to give git)
+        self._delayed: dict[str, tuple[Ref, str | None, Future[Path | bytes]]] = {}
+        self._ready: dict[str, tuple[Ref, str | None, Future[Path | bytes]]] = {}
         self._archive_down: str | None = None
         self._started = False
         self._tree_checked = False  # settings taken from the tree being checked out, when needed
@@ -153,8 +203,10 @@ class FilterServer:
             self._drop_downloaded_copies()
             remember_ref_blobs(self.ws.repo.cvfs_dir, self.ref_blobs)
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
+            self._ahead.close()
+            for pool in (self._ahead_pool, self._pool):
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
             if self._started:
                 self._finish()
 
@@ -309,7 +361,12 @@ class FilterServer:
             fp.reply_content(self.write, cache_chunks(self.ws, ref))
             self._delivered.add(path, blob, ref.size)
             self._wrote_data()
+        elif self._served_local >= AHEAD_AFTER and self._may_verify_ahead(req, ref):
+            # Read and verified on another core while git writes the files already answered.
+            self._delayed[path] = (ref, blob, self._verify_ahead_pool().submit(self._verify_ahead, ref))
+            fp.reply_status(self.write, "delayed")
         elif (local := local_archive_chunks(self.ws, ref)) is not None:
+            self._served_local += 1
             fp.reply_content(self.write, local)
             self._delivered.add(path, blob, ref.size)
             self._wrote_data()
@@ -323,7 +380,7 @@ class FilterServer:
         else:
             from concurrent.futures import Future
 
-            future: Future[Path] = Future()
+            future: Future[Path | bytes] = Future()
             try:
                 future.set_result(self._download(ref))
             except CvfsError as exc:
@@ -358,6 +415,35 @@ class FilterServer:
             self._pool = ThreadPoolExecutor(max_workers=self.ws.settings.concurrency)
         return self._pool
 
+    @cached_property
+    def _local_archives(self) -> list[LocalArchive]:
+        return local_archives(self.ws)
+
+    def _may_verify_ahead(self, req: fp.Request, ref: Ref) -> bool:
+        return req.can_delay and self.can_delay and ref.size <= LOCAL_IN_MEMORY and bool(self._local_archives)
+
+    def _verify_ahead_pool(self) -> ThreadPoolExecutor:
+        if self._ahead_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._ahead_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
+        return self._ahead_pool
+
+    def _verify_ahead(self, ref: Ref) -> Path | bytes:
+        """The object's bytes from a directory archive, verified, held (within the budget) until
+        git asks; when no directory archive has a good copy, downloaded into the cache as usual."""
+        if not self._ahead.take(ref.size):
+            raise CvfsError("the checkout ended before this file was asked for")
+        try:
+            data = local_archive_bytes(self._local_archives, ref)
+        except BaseException:
+            self._ahead.give(ref.size)
+            raise
+        if data is not None:
+            return data
+        self._ahead.give(ref.size)
+        return self._download(ref)
+
     def _download(self, ref: Ref) -> Path:
         from git_cvfs.remote.transfer import download_to_cache
 
@@ -365,8 +451,16 @@ class FilterServer:
             self.ws.archives, self.ws.cache, ref, concurrency=self.ws.settings.concurrency, source=self._sources
         )
 
-    def _reply_downloaded(self, path: str, ref: Ref, blob: str | None, future: Future[Path]) -> None:
+    def _reply_downloaded(self, path: str, ref: Ref, blob: str | None, future: Future[Path | bytes]) -> None:
         exc = future.exception()
+        if exc is None and isinstance(held := future.result(), bytes):
+            try:
+                fp.reply_content(self.write, [held])
+            finally:
+                self._ahead.give(len(held))
+            self._delivered.add(path, blob, ref.size)
+            self._wrote_data()
+            return
         if exc is None:
             fp.reply_content(self.write, cache_chunks(self.ws, ref))
             self._delivered.add(path, blob, ref.size)
