@@ -4,6 +4,7 @@ import argparse
 
 from git_cvfs import output
 from git_cvfs.core.ensure import fetch, recent_revisions
+from git_cvfs.core.model.pathspecs import work_from_top
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import UsageError
 
@@ -26,6 +27,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 def run(name: str, args: argparse.Namespace) -> int:
     ws = Workspace.discover()
+    args.paths = work_from_top(ws, args.paths)
     if args.all and args.paths:
         raise UsageError("--all takes no paths", hint="git cvfs fetch --all, or git cvfs fetch --rev REV PATH")
     revs = args.rev

@@ -6,6 +6,7 @@ import argparse
 
 from git_cvfs import output
 from git_cvfs.core.guard import guard
+from git_cvfs.core.model.pathspecs import work_from_top
 from git_cvfs.core.model.workspace import Workspace
 
 
@@ -18,7 +19,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    g = guard(Workspace.discover(), args.paths, offline=args.offline)
+    ws = Workspace.discover()
+    g = guard(ws, work_from_top(ws, args.paths), offline=args.offline)
     if args.json:
         output.emit_json(g.to_json())
     else:

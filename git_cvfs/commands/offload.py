@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 
 from git_cvfs import output
+from git_cvfs.core.model.pathspecs import work_from_top
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.offload import offload, plan_budget
 from git_cvfs.errors import UsageError
@@ -24,6 +25,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 def run(name: str, args: argparse.Namespace) -> int:
     ws = Workspace.discover()
+    args.paths = work_from_top(ws, args.paths)
     if args.budget is not None:
         if args.paths:
             raise UsageError("give either paths or --budget, not both", hint="git cvfs offload --budget 50GB")

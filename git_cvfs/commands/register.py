@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from git_cvfs import output
+from git_cvfs.core.model.pathspecs import work_from_top
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.register import register
 from git_cvfs.format.size import format_size
@@ -16,7 +17,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    rows = register(Workspace.discover(), args.paths)
+    ws = Workspace.discover()
+    rows = register(ws, work_from_top(ws, args.paths))
     if args.json:
         output.emit_json([{"path": r.path, "oid": r.oid, "size": r.size} for r in rows])
         return 0

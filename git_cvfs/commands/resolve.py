@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from git_cvfs import output
+from git_cvfs.core.model.pathspecs import work_from_top
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.resolve import resolve
 
@@ -16,5 +17,6 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    output.emit_json(resolve(Workspace.discover(), args.path))
+    ws = Workspace.discover()
+    output.emit_json(resolve(ws, work_from_top(ws, [args.path])[0]))
     return 0

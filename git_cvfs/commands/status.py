@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 
 from git_cvfs import output
+from git_cvfs.core.model.pathspecs import work_from_top
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.status import status
 from git_cvfs.format.size import format_size
@@ -27,6 +28,7 @@ def run(name: str, args: argparse.Namespace) -> int:
     ws = Workspace(Repo.discover_bare() if name == "ls-files" else Repo.discover())
     if ws.repo.bare:
         return _ls_files_bare(ws, args.json)
+    args.paths = work_from_top(ws, args.paths)
     # ls-files lists; status asks the primary archive what it lacks (unless --offline).
     report = status(ws, args.paths, offline=name == "ls-files" or args.offline)
     drift = None

@@ -15,6 +15,45 @@ from git_cvfs.local.git import split_z
 _GLOB = set("*?[")
 
 
+def work_from_top(ws: Workspace, specs: Sequence[str]) -> list[str]:
+    """The user's pathspecs, which name paths from the current directory as git's do, made
+    relative to the top of the work tree; then this process moves there, where git is run
+    and where every path git-cvfs reports starts. `git cvfs ensure a.bin` in data/ is
+    data/a.bin, not a.bin at the top (which would match nothing, or another file)."""
+    root = os.path.realpath(ws.repo.root)
+    here = os.path.realpath(os.getcwd())
+    out = []
+    for spec in specs:
+        out.append(spec if here == root else _from(here, root, spec))
+    os.chdir(root)
+    return out
+
+
+def _from(here: str, root: str, spec: str) -> str:
+    if spec.startswith(":/"):
+        return spec  # git's "from the top" already
+    if spec.startswith(":("):
+        magic, _, rest = spec[2:].partition(")")
+        if "top" in magic.split(","):
+            return spec
+        return f":({magic}){_join(here, root, rest, spec)}"
+    if spec.startswith(":"):  # :!exclude, :^exclude and other short forms
+        raise UsageError(
+            f"{spec}: this pathspec magic is read from the top of the work tree by git-cvfs",
+            hint="run the command there, or name the paths from the top with :/PATH",
+        )
+    return _join(here, root, spec, spec)
+
+
+def _join(here: str, root: str, rel: str, spec: str) -> str:
+    path = os.path.relpath(os.path.normpath(os.path.join(here, rel)), root)
+    if path == ".." or path.startswith("../"):
+        raise UsageError(f"{spec}: outside the repository at {root}", hint="name paths inside the work tree")
+    if path == ".":
+        return "."
+    return path + ("/" if rel.endswith("/") else "")
+
+
 def _repo_relative(ws: Workspace, spec: str) -> tuple[str, bool]:
     """(the spec as a path from the top of the work tree, whether it is a glob)."""
     glob = True
