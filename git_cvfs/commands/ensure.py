@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from git_cvfs import output
 from git_cvfs.core.ensure import ensure
+from git_cvfs.core.model.pathspecs import work_from_top
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import UsageError
 
@@ -23,6 +25,10 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 def run(name: str, args: argparse.Namespace) -> int:
     ws = Workspace.discover()
+    target_root = getattr(args, "target_root", None)
+    if target_root:  # from where the user is, before the move to the top
+        args.target_root_abs = Path(target_root).resolve()
+    args.paths = work_from_top(ws, args.paths)
     check_only = name == "preflight" or args.check_only
     source = getattr(args, "source", None)
     if getattr(args, "target_root", None):
@@ -50,22 +56,36 @@ def run(name: str, args: argparse.Namespace) -> int:
         from git_cvfs.core.budget import report
 
         report(result.budget)
-    if result.failed and len(result.changed_underfoot) == len(result.failed):
+    missing = [p for p in result.missing if p not in result.failed]
+    if missing:
+        output.info(f"git-cvfs: {len(missing)} file(s) not in the work tree (deleted): {_some(missing)}")
+    other = [p for p in result.failed if p not in result.missing]
+    if result.missing:
+        output.info(f"hint: `git checkout -- {_quoted(result.missing)}` restores deleted files")
+    if other and len(result.changed_underfoot) == len(other):
         output.info("hint: files changed while ensure ran (a checkout or an edit); run `git cvfs ensure` again")
-    elif result.failed:
+    elif other:
         output.info("hint: run `git cvfs ensure` again once the archive is reachable; nothing was changed for those")
     return 0 if result.ok else 1
 
 
-def _into(ws: Workspace, args: argparse.Namespace, source: str | None) -> int:
-    from pathlib import Path
+def _some(paths: list[str]) -> str:
+    return ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
+
+def _quoted(paths: list[str]) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(f":/{p}") for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
+
+
+def _into(ws: Workspace, args: argparse.Namespace, source: str | None) -> int:
     from git_cvfs.core.ensure import ensure_into
 
-    result = ensure_into(ws, args.paths, Path(args.target_root), source=source)
+    result = ensure_into(ws, args.paths, args.target_root_abs, source=source)
     if args.json:
         doc = result.to_json()
-        doc["target_root"] = str(Path(args.target_root).resolve())
+        doc["target_root"] = str(args.target_root_abs)
         output.emit_json(doc)
         return 0 if result.ok else 1
     for path, why in sorted(result.failed.items()):

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from git_cvfs.core.budget import BudgetResult
 
 
+MISSING_REASON = "not in the work tree (deleted, or a checkout that did not finish)"
+
+
 @dataclass
 class EnsureResult:
     materialized: list[str] = field(default_factory=list)
@@ -45,6 +48,7 @@ class EnsureResult:
     failed: dict[str, str] = field(default_factory=dict)
     changed_underfoot: list[str] = field(default_factory=list)  # among failed: changed while being written
     sparse: list[str] = field(default_factory=list)  # outside the sparse checkout: left out of the work tree
+    missing: list[str] = field(default_factory=list)  # in git's index, gone from the work tree (deleted)
     budget: BudgetResult | None = None  # what worktree.budget offloaded afterwards, when set
 
     @property
@@ -59,6 +63,7 @@ class EnsureResult:
             "still_refs": self.still_refs,
             "failed": self.failed,
             "sparse": self.sparse,
+            "missing": self.missing,
             **({"budget": self.budget.to_json()} if self.budget is not None else {}),
         }
 
@@ -101,6 +106,10 @@ def _ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool, source
                 result.failed[f.path] = "outside the sparse checkout (`git sparse-checkout add` its directory)"
         elif f.state is State.REF or (f.state is State.MISSING and not f.blob):  # a gitignored file to bring back
             todo.append(f)
+        elif f.state is State.MISSING:  # deleted, or left out by a checkout that did not finish
+            result.missing.append(f.path)
+            if pathspecs:  # named, and not here: not ready (a deletion is the user's to undo)
+                result.failed[f.path] = MISSING_REASON
         elif f.state is State.INVALID:
             result.failed[f.path] = f.problem or "invalid ref"
         elif f.state in (State.MATERIALIZED, State.MODIFIED, State.PLAIN):

@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import Project, git, imported_modules, rand, ref_of
+from tests.conftest import Project, cvfs, git, imported_modules, rand, ref_of
 
 
 def rows(project: Project, root: Path | None = None) -> dict[str, dict[str, object]]:
@@ -171,11 +171,55 @@ def test_skip_smudge_clone_keeps_refs_and_ensure_materializes(project: Project, 
         "still_refs": [],
         "failed": {},
         "sparse": [],
+        "missing": [],
     }
     assert (lazy / "data/big.bin").read_bytes() == big
     assert (lazy / "data/other.bin").stat().st_size < 1024
     assert git(lazy, "status", "--porcelain").stdout == ""
     assert git(lazy, "cvfs", "preflight", "data/big.bin").returncode == 0
+
+
+def test_ensure_of_a_deleted_file_says_so_and_fails_when_it_was_named(project: Project, tmp_path: Path) -> None:
+    """A managed file gone from the work tree (deleted, or a checkout that stopped half-way) is
+    not materialized by ensure, which only turns refs into data: named, that is a failure (it
+    is not ready), with the command that restores it; unnamed, a notice."""
+    project.write("data/a.bin", rand(5000, 1))
+    project.write("data/b.bin", rand(5000, 2))
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    (lazy / "data/a.bin").unlink()
+    named = git(lazy / "data", "cvfs", "ensure", "a.bin", "b.bin", check=False)
+    assert named.returncode == 1, named.stderr
+    assert "error: data/a.bin: not in the work tree (deleted" in named.stderr
+    assert "hint: `git checkout -- :/data/a.bin` restores deleted files" in named.stderr
+    assert (lazy / "data/b.bin").stat().st_size == 5000  # the other named file is still done
+    result = json.loads(git(lazy, "cvfs", "ensure", "--json", "data", check=False).stdout)
+    assert result["ok"] is False and result["missing"] == ["data/a.bin"] and "data/a.bin" in result["failed"]
+    everything = git(lazy, "cvfs", "ensure", check=False)
+    assert everything.returncode == 0 and "1 file(s) not in the work tree (deleted): data/a.bin" in everything.stderr
+    assert git(lazy / "data", "checkout", "--", ":/data/a.bin").returncode == 0  # the hint works from a subdirectory
+    assert (lazy / "data/a.bin").exists()
+    assert git(lazy, "cvfs", "preflight", "data").returncode == 0
+
+
+def test_paths_named_from_a_subdirectory_are_read_from_there_as_git_reads_them(project: Project) -> None:
+    """`git cvfs offload a.bin` in data/ means data/a.bin. It used to be read from the top,
+    where it matched nothing: offload freed nothing and status listed nothing, both exit 0."""
+    project.write("data/a.bin", rand(5000, 1))
+    project.write("data/sub/b.bin", rand(5000, 2))
+    project.commit_all()
+    here = project.root / "data"
+    assert "offloaded data/a.bin" in cvfs(here, "offload", "a.bin").stdout
+    status = json.loads(cvfs(here, "status", "--json", "--offline", "a.bin", "sub/").stdout)
+    assert sorted(f["path"] for f in status["files"]) == ["data/a.bin", "data/sub/b.bin"]
+    assert cvfs(here / "sub" / "..", "ensure", ":(literal)a.bin").returncode == 0
+    assert (here / "a.bin").stat().st_size == 5000
+    assert cvfs(here / "sub", "offload", ":/data/sub/b.bin").returncode == 0  # git's "from the top"
+    for args in (("status", "nope.bin"), ("offload", "nope.bin"), ("ensure", "../../outside.bin")):
+        refused = cvfs(here, *args, check=False)
+        assert refused.returncode != 0 and "hint:" in refused.stderr and "Traceback" not in refused.stderr, args
+    assert "outside the repository" in cvfs(here, "ensure", "../../outside.bin", check=False).stderr
 
 
 def test_fetch_exclude_leaves_refs(project: Project, tmp_path: Path) -> None:
