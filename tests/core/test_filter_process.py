@@ -246,6 +246,7 @@ def test_directory_archive_objects_are_verified_ahead_while_git_writes(
     from git_cvfs.core.plumbing import filter_process
 
     monkeypatch.setattr(filter_process, "AHEAD_AFTER", 0)
+    monkeypatch.setattr(filter_process, "AHEAD_MIN", 0)
     data = rand(5000, seed=6)
     hex_digest = hashlib.sha256(data).hexdigest()
     obj = project.archive_path(hex_digest)
@@ -297,6 +298,7 @@ def test_a_checkout_that_ends_early_leaves_no_verifier_waiting(
 
     monkeypatch.setattr(filter_process, "AHEAD_BYTES", 6000)
     monkeypatch.setattr(filter_process, "AHEAD_AFTER", 0)
+    monkeypatch.setattr(filter_process, "AHEAD_MIN", 0)
     requests = []
     for i in range(3):
         data = rand(5000, seed=20 + i)
@@ -339,6 +341,7 @@ def test_corrupt_archive_object_is_never_handed_to_git(
     from git_cvfs.core.plumbing import filter_process
 
     monkeypatch.setattr(filter_process, "AHEAD_AFTER", 0 if ahead else 8)
+    monkeypatch.setattr(filter_process, "AHEAD_MIN", 0)
     big = rand(5000, seed=5)
     hex_digest = hashlib.sha256(big).hexdigest()
     obj = project.archive_path(hex_digest)

@@ -45,6 +45,7 @@ from git_cvfs.local.ref_blobs import remember_ref_blobs
 # a checkout served from the cache or a directory archive, and every lazy clone, never do.
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
+    from queue import SimpleQueue
 
     from git_cvfs.remote.archive import LocalArchive
 
@@ -142,11 +143,28 @@ class _Budget:
             self._cond.notify_all()
 
 
+class _Slot:
+    """One delayed file: what git will ask for again, and once done, what to give it (the cache
+    file, or verified bytes held in memory) or why not. Small on purpose: a checkout of 100,000
+    files holds 100,000 of them (a Future each cost 2 KB)."""
+
+    __slots__ = ("blob", "error", "path", "ref", "value")
+
+    def __init__(self, path: str, ref: Ref, blob: str | None) -> None:
+        self.path = path
+        self.ref = ref
+        self.blob = blob
+        self.value: Path | bytes | None = None
+        self.error: BaseException | None = None
+
+
 # Verified ahead (delayed smudges from a directory archive): at most this much held at once,
 # and only after this many files were served in line (a checkout of a few files pays neither
 # the threads nor their imports).
+# Objects below AHEAD_MIN are served in line: hashing one costs less than git's second request.
 AHEAD_BYTES = 64 << 20
 AHEAD_AFTER = 8
+AHEAD_MIN = 64 << 10
 
 
 class FilterServer:
@@ -168,12 +186,14 @@ class FilterServer:
         self._pool: ThreadPoolExecutor | None = None
         # Directory archives' objects are read and hashed on threads of their own while git
         # writes the files already answered (delayed smudges), within a memory budget.
-        self._ahead_pool: ThreadPoolExecutor | None = None
+        self._ahead_todo: SimpleQueue[_Slot | None] | None = None
+        self._ahead_threads: list[threading.Thread] = []
         self._ahead = _Budget(AHEAD_BYTES)
         self._served_local = 0  # files served from a directory archive in line
-        # path -> (ref, ref blob, the cache file or the verified bytes to give git)
-        self._delayed: dict[str, tuple[Ref, str | None, Future[Path | bytes]]] = {}
-        self._ready: dict[str, tuple[Ref, str | None, Future[Path | bytes]]] = {}
+        self._delayed: dict[str, _Slot] = {}  # answered "delayed", not yet listed as available
+        self._ready: dict[str, _Slot] = {}  # listed as available: git asks for each next
+        self._finished = threading.Condition()  # a delayed file's work is done
+        self._done_paths: list[str] = []  # those done since the last list_available_blobs
         self._archive_down: str | None = None
         self._started = False
         self._tree_checked = False  # settings taken from the tree being checked out, when needed
@@ -204,9 +224,13 @@ class FilterServer:
             remember_ref_blobs(self.ws.repo.cvfs_dir, self.ref_blobs)
         finally:
             self._ahead.close()
-            for pool in (self._ahead_pool, self._pool):
-                if pool is not None:
-                    pool.shutdown(wait=True, cancel_futures=True)
+            for _ in self._ahead_threads:
+                assert self._ahead_todo is not None
+                self._ahead_todo.put(None)
+            for thread in self._ahead_threads:
+                thread.join()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
             if self._started:
                 self._finish()
 
@@ -286,8 +310,8 @@ class FilterServer:
             self._use_tree_settings(req)
         if req.pathname in self._ready:
             content.drain()
-            ref, blob, future = self._ready.pop(req.pathname)
-            self._reply_downloaded(req.pathname, ref, blob, future)
+            slot = self._ready.pop(req.pathname)
+            self._reply_downloaded(req.pathname, slot.ref, slot.blob, slot)
             return
         first = next(content, b"")
         if content.finished or (second := next(content, None)) is None:
@@ -363,7 +387,8 @@ class FilterServer:
             self._wrote_data()
         elif self._served_local >= AHEAD_AFTER and self._may_verify_ahead(req, ref):
             # Read and verified on another core while git writes the files already answered.
-            self._delayed[path] = (ref, blob, self._verify_ahead_pool().submit(self._verify_ahead, ref))
+            self._delayed[path] = slot = _Slot(path, ref, blob)
+            self._verify_ahead_queue().put(slot)
             fp.reply_status(self.write, "delayed")
         elif (local := local_archive_chunks(self.ws, ref)) is not None:
             self._served_local += 1
@@ -375,17 +400,17 @@ class FilterServer:
         elif self._leave_unreadable(path, ref, blob, encoded):
             return
         elif req.can_delay and self.can_delay:
-            self._delayed[path] = (ref, blob, self._download_pool().submit(self._download, ref))
+            self._delayed[path] = slot = _Slot(path, ref, blob)
+            future = self._download_pool().submit(self._download, ref)
+            future.add_done_callback(partial(self._downloaded, slot))
             fp.reply_status(self.write, "delayed")
         else:
-            from concurrent.futures import Future
-
-            future: Future[Path | bytes] = Future()
+            slot = _Slot(path, ref, blob)
             try:
-                future.set_result(self._download(ref))
+                slot.value = self._download(ref)
             except CvfsError as exc:
-                future.set_exception(exc)
-            self._reply_downloaded(path, ref, blob, future)
+                slot.error = exc
+            self._reply_downloaded(path, ref, blob, slot)
 
     def _leave_unreadable(self, path: str, ref: Ref, blob: str | None, encoded: bytes) -> bool:
         """Leave the ref when the object is not in the cache and no archive may be read on this
@@ -420,14 +445,41 @@ class FilterServer:
         return local_archives(self.ws)
 
     def _may_verify_ahead(self, req: fp.Request, ref: Ref) -> bool:
-        return req.can_delay and self.can_delay and ref.size <= LOCAL_IN_MEMORY and bool(self._local_archives)
+        return (
+            req.can_delay and self.can_delay and AHEAD_MIN <= ref.size <= LOCAL_IN_MEMORY and bool(self._local_archives)
+        )
 
-    def _verify_ahead_pool(self) -> ThreadPoolExecutor:
-        if self._ahead_pool is None:
-            from concurrent.futures import ThreadPoolExecutor
+    def _verify_ahead_queue(self) -> SimpleQueue[_Slot | None]:
+        if self._ahead_todo is None:
+            from queue import SimpleQueue  # here: a checkout of a few files never needs it
 
-            self._ahead_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
-        return self._ahead_pool
+            self._ahead_todo = SimpleQueue()
+            for _ in range(max(2, os.cpu_count() or 2)):
+                thread = threading.Thread(target=self._verify_ahead_worker, daemon=True)
+                thread.start()
+                self._ahead_threads.append(thread)
+        return self._ahead_todo
+
+    def _verify_ahead_worker(self) -> None:
+        assert self._ahead_todo is not None
+        while (slot := self._ahead_todo.get()) is not None:
+            try:
+                value = self._verify_ahead(slot.ref)
+            except BaseException as exc:  # handed to the main thread, which reports it
+                self._slot_done(slot, None, exc)
+            else:
+                self._slot_done(slot, value, None)
+
+    def _downloaded(self, slot: _Slot, future: Future[Path]) -> None:
+        error = future.exception()
+        self._slot_done(slot, None if error else future.result(), error)
+
+    def _slot_done(self, slot: _Slot, value: Path | bytes | None, error: BaseException | None) -> None:
+        with self._finished:
+            slot.value = value
+            slot.error = error
+            self._done_paths.append(slot.path)
+            self._finished.notify_all()
 
     def _verify_ahead(self, ref: Ref) -> Path | bytes:
         """The object's bytes from a directory archive, verified, held (within the budget) until
@@ -451,9 +503,9 @@ class FilterServer:
             self.ws.archives, self.ws.cache, ref, concurrency=self.ws.settings.concurrency, source=self._sources
         )
 
-    def _reply_downloaded(self, path: str, ref: Ref, blob: str | None, future: Future[Path | bytes]) -> None:
-        exc = future.exception()
-        if exc is None and isinstance(held := future.result(), bytes):
+    def _reply_downloaded(self, path: str, ref: Ref, blob: str | None, slot: _Slot) -> None:
+        exc = slot.error
+        if exc is None and isinstance(held := slot.value, bytes):
             try:
                 fp.reply_content(self.write, [held])
             finally:
@@ -533,11 +585,10 @@ class FilterServer:
     def _take_available(self) -> list[str]:
         if not self._delayed:
             return []
-        from concurrent.futures import FIRST_COMPLETED, wait
-
-        futures = {future for _, _, future in self._delayed.values()}
-        wait(futures, return_when=FIRST_COMPLETED)
-        done = [path for path, (_, _, future) in self._delayed.items() if future.done()]
+        with self._finished:
+            while not self._done_paths:
+                self._finished.wait()
+            done, self._done_paths = self._done_paths, []
         for path in done:
             self._ready[path] = self._delayed.pop(path)
         return done
