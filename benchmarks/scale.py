@@ -1,11 +1,12 @@
 """Scale run: how git-cvfs grows with the number of managed files.
 
-Runs the everyday operations on N small managed files for several N (default 12,500,
-25,000 and 50,000) and prints seconds per operation and per 1,000 files, so linear
-growth shows as a flat per-1,000 column. Uses the embedded file archive; no LFS here
-(benchmarks/run.py is the side-by-side comparison).
+Runs the everyday operations on N small managed files for several N (default 10,000,
+50,000 and 100,000) and prints, per operation, seconds, milliseconds per 1,000 files
+and the peak RSS of the largest process it ran (git's or ours), so linear growth shows
+as a flat per-1,000 column and flat memory as a flat RSS column. Uses the embedded
+directory archive; no peers here (benchmarks/peers.py is the side-by-side comparison).
 
-    .venv/bin/python benchmarks/scale.py                  # 12,500 / 25,000 / 50,000
+    .venv/bin/python benchmarks/scale.py                  # 10,000 / 50,000 / 100,000
     .venv/bin/python benchmarks/scale.py --sizes 2000 4000  # quick
 """
 
@@ -17,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import run as bench  # benchmarks/run.py, beside this script
@@ -25,16 +25,31 @@ import run as bench  # benchmarks/run.py, beside this script
 FILE_SIZE = 2048
 
 
+# Times the command and reads the largest RSS among the processes it waited for, from
+# inside a child of its own (RUSAGE_CHILDREN only grows, so each measurement needs one).
+TIMED = (
+    "import resource,subprocess,sys,time;t=time.perf_counter();rc=subprocess.call(sys.argv[2:]);"
+    "t=time.perf_counter()-t;m=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss;"
+    "open(sys.argv[1],'w').write(f'{t} {m}');sys.exit(rc)"
+)
+
+
 def run(cwd: Path, env: dict[str, str], *cmd: str) -> float:
-    start = time.perf_counter()
     proc = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True)
-    elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr.decode()[-2000:]}")
-    return elapsed
+    return 0.0
 
 
-def one_size(n: int, work: Path) -> dict[str, float]:
+def measured(cwd: Path, env: dict[str, str], *cmd: str) -> tuple[float, float]:
+    """Seconds and peak RSS in MiB of the largest process `cmd` ran."""
+    log = cwd.parent / "timed"
+    run(cwd, env, sys.executable, "-c", TIMED, str(log), *cmd)
+    seconds, kib = log.read_text().split()
+    return float(seconds), int(kib) / 1024
+
+
+def one_size(n: int, work: Path) -> dict[str, tuple[float, float]]:
     home = work / "home"
     home.mkdir(parents=True)
     env = bench.isolated_env(home)
@@ -45,7 +60,7 @@ def one_size(n: int, work: Path) -> dict[str, float]:
     run(work, env, "git", "init", "-q", "--bare", str(remote))
     run(work, env, "git", "init", "-q", str(repo))
     run(repo, env, "git", "remote", "add", "origin", str(remote))
-    run(repo, env, bench.CVFS, "init", "--archive", (work / "archive").as_uri())
+    run(repo, env, bench.CVFS, "init", "--archive", (work / "archive").as_uri(), "--create")
     run(repo, env, "git", "config", "-f", ".cvfs/config", "scope.minSize", "1KB")
     run(repo, env, bench.CVFS, "track", "data/**")
     run(repo, env, "git", "add", "-A")
@@ -55,43 +70,57 @@ def one_size(n: int, work: Path) -> dict[str, float]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(i.to_bytes(8, "little") + os.urandom(FILE_SIZE - 8))
     subprocess.run(["sync"], check=False)
-    t: dict[str, float] = {}
-    t["git add"] = run(repo, env, "git", "add", "-A")
-    t["git commit (hook archives)"] = run(repo, env, "git", "commit", "-q", "-m", "data")
-    t["git status"] = run(repo, env, "git", "status", "--porcelain")
-    t["git cvfs reconcile"] = run(repo, env, bench.CVFS, "reconcile")
-    t["git push (pre-push checks all)"] = run(repo, env, "git", "push", "-q", "origin", "main")
+    t: dict[str, tuple[float, float]] = {}
+    t["git add"] = measured(repo, env, "git", "add", "-A")
+    t["git commit (hook archives)"] = measured(repo, env, "git", "commit", "-q", "-m", "data")
+    t["git status"] = measured(repo, env, "git", "status", "--porcelain")
+    t["git cvfs status"] = measured(repo, env, bench.CVFS, "status")
+    t["git cvfs reconcile"] = measured(repo, env, bench.CVFS, "reconcile")
+    t["git push (pre-push checks all)"] = measured(repo, env, "git", "push", "-q", "origin", "main")
     bench.set_aside(repo / "data", work)  # not deleted: see set_aside in run.py (ext4 without a journal)
     bench.quiesce()
-    t["git checkout -- data"] = run(repo, env, "git", "checkout", "--", "data")
-    t["git status after checkout"] = run(repo, env, "git", "status", "--porcelain")
+    t["git checkout -- data"] = measured(repo, env, "git", "checkout", "--", "data")
+    t["git status after checkout"] = measured(repo, env, "git", "status", "--porcelain")
     run(repo, env, "git", "commit", "-q", "--allow-empty", "--no-verify", "-m", "x")
     run(repo, env, "git", "-c", "core.hooksPath=/dev/null", "push", "-q", "origin", "main")
-    t["git cvfs push (all archived)"] = run(repo, env, bench.CVFS, "push")
+    t["git cvfs push (all archived)"] = measured(repo, env, bench.CVFS, "push")
+    bench.quiesce()
+    t["lazy clone (refs only)"] = measured(
+        work, {**env, "GIT_CVFS_SKIP_SMUDGE": "1"}, "git", "clone", "-q", str(remote), "lazy"
+    )
+    t["git cvfs ensure data"] = measured(work / "lazy", env, bench.CVFS, "ensure", "data")
+    t["git cvfs reconcile (clone)"] = measured(work / "lazy", env, bench.CVFS, "reconcile")
+    got = sum(len(files) for _, _, files in os.walk(work / "lazy" / "data"))
+    sizes = {p.stat().st_size for p in (work / "lazy" / "data" / "d0000").iterdir()}
+    if got != n or sizes != {FILE_SIZE}:
+        raise SystemExit(f"error: the lazy clone holds {got} files of sizes {sizes}, not {n} of {FILE_SIZE} bytes")
     return t
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[12_500, 25_000, 50_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--dev-install", action="store_true", help="measure this venv's editable install instead")
     args = parser.parse_args()
     base = args.work or Path(tempfile.mkdtemp(prefix="cvfs-scale-"))
     if not args.dev_install:
         bench.CVFS = bench.user_install(base)
-    results: dict[int, dict[str, float]] = {}
+    results: dict[int, dict[str, tuple[float, float]]] = {}
     for n in args.sizes:
         print(f"{n} files...", file=sys.stderr, flush=True)
         work = base / str(n)
         results[n] = one_size(n, work)
         bench.release_space(work)  # the trees go after the last size, as in run.py
     ops = list(next(iter(results.values())))
-    header = " | ".join(f"{n:,} files | s per 1,000" for n in args.sizes)
+    header = " | ".join(f"{n:,} files | ms per 1,000 | peak RSS" for n in args.sizes)
     print(f"| operation | {header} |")
-    print("|---|" + "---|---|" * len(args.sizes))
+    print("|---|" + "---|---|---|" * len(args.sizes))
     for op in ops:
-        cells = " | ".join(f"{results[n][op]:.2f} s | {results[n][op] / n * 1000:.3f}" for n in args.sizes)
+        cells = " | ".join(
+            f"{results[n][op][0]:.2f} s | {results[n][op][0] / n * 1e6:.0f} | {results[n][op][1]:.0f} MiB"
+            for n in args.sizes
+        )
         print(f"| {op} | {cells} |")
     if args.work is None:
         shutil.rmtree(base, ignore_errors=True)
