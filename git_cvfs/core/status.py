@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from git_cvfs.core.model.holdings import archives_holding
-from git_cvfs.core.model.managed import ManagedFile, State, list_managed
+from git_cvfs.core.model.managed import ManagedFile, State, list_managed, list_unversioned
 from git_cvfs.core.model.pathspecs import require_matches
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.local.index_store import check_inventory
@@ -65,7 +65,9 @@ def status(ws: Workspace, pathspecs: Sequence[str] = (), *, offline: bool = Fals
     as the records say."""
     outside: list[str] = []
     files = list_managed(ws, pathspecs, outside_scope=outside)
-    require_matches(ws, pathspecs, [f.path for f in files] + outside, "status")  # a typo is not "0 files"
+    if pathspecs:  # a typo is not "0 files"; a registered (gitignored) file is not a typo either
+        known = [f.path for f in files] + outside + [f.path for f in list_unversioned(ws, pathspecs)]
+        require_matches(ws, pathspecs, known, "status")
     sizes = {f.target.hex: f.target.size for f in files if f.target and ws.cache.has(f.target.hex)}
     check_inventory(ws.repo)  # every row read and checked: a damaged inventory is named here too
     report = StatusReport(files, [], set(sizes), checked="records" if offline else "archives")

@@ -60,6 +60,7 @@ def test_gitignored_data_register_push_offload_and_ensure_in_a_clone(project: Pr
     assert (project.root / "data/scratch/big.npy").stat().st_size < 1024
     project.cvfs("ensure", "data/scratch")
     assert (project.root / "data/scratch/big.npy").read_bytes() == data
+    assert project.cvfs("status", "data/scratch").returncode == 0  # registered: not "no such managed file"
     project.git("push", "-q", "origin", "main")
     clone = project.clone(tmp_path / "clone")
     assert not (clone / "data/scratch/big.npy").exists()
