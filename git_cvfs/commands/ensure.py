@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 from pathlib import Path
 
 from git_cvfs import output
@@ -28,6 +30,7 @@ def run(name: str, args: argparse.Namespace) -> int:
     target_root = getattr(args, "target_root", None)
     if target_root:  # from where the user is, before the move to the top
         args.target_root_abs = Path(target_root).resolve()
+    below_top = os.path.realpath(os.getcwd()) != os.path.realpath(ws.repo.root)
     args.paths = work_from_top(ws, args.paths)
     check_only = name == "preflight" or args.check_only
     source = getattr(args, "source", None)
@@ -46,7 +49,10 @@ def run(name: str, args: argparse.Namespace) -> int:
             output.data(path)
         if result.still_refs:
             output.info(f"git-cvfs: {len(result.still_refs)} file(s) are refs, not data")
-            output.info(f"hint: git cvfs ensure {' '.join(args.paths) or '.'}")
+            named = [f":/{p}" if below_top else p for p in args.paths]  # from where the user is
+            output.info(
+                f"hint: git cvfs ensure {' '.join(shlex.quote(p) for p in named) or (':/' if below_top else '.')}"
+            )
         return 0 if result.ok else 1
     output.info(
         f"git-cvfs: materialized {len(result.materialized)} file(s); "
@@ -74,8 +80,6 @@ def _some(paths: list[str]) -> str:
 
 
 def _quoted(paths: list[str]) -> str:
-    import shlex
-
     return " ".join(shlex.quote(f":/{p}") for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
 
 

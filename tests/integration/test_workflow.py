@@ -213,6 +213,8 @@ def test_paths_named_from_a_subdirectory_are_read_from_there_as_git_reads_them(p
     assert "offloaded data/a.bin" in cvfs(here, "offload", "a.bin").stdout
     status = json.loads(cvfs(here, "status", "--json", "--offline", "a.bin", "sub/").stdout)
     assert sorted(f["path"] for f in status["files"]) == ["data/a.bin", "data/sub/b.bin"]
+    pre = cvfs(here, "preflight", "a.bin", check=False)  # a ref: its hint must work from here too
+    assert pre.returncode == 1 and "hint: git cvfs ensure :/data/a.bin" in pre.stderr, pre.stderr
     assert cvfs(here / "sub" / "..", "ensure", ":(literal)a.bin").returncode == 0
     assert (here / "a.bin").stat().st_size == 5000
     assert cvfs(here / "sub", "offload", ":/data/sub/b.bin").returncode == 0  # git's "from the top"
