@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from git_cvfs.core.model.workspace import Workspace
-from git_cvfs.core.plumbing.filter import local_archive_chunks
+from git_cvfs.core.plumbing.filter import local_archive_chunks, local_archives
 from git_cvfs.core.plumbing.filter_process import FilterServer
 from git_cvfs.core.plumbing.hook_shims import HOOKS, is_ours
 from git_cvfs.errors import IntegrityError
@@ -323,7 +323,7 @@ def test_directory_archive_object_changed_between_hash_and_stream_fails_the_repl
     obj.parent.mkdir(parents=True)
     obj.write_bytes(data)
     ws = Workspace.discover(project.root)
-    chunks = local_archive_chunks(ws, Ref(hex_digest, len(data)))
+    chunks = local_archive_chunks(local_archives(ws), Ref(hex_digest, len(data)))
     assert chunks is not None  # the first pass verified it
     with open(obj, "r+b") as f:  # then someone rewrites it in place
         f.seek(len(data) - 1)

@@ -145,13 +145,12 @@ def local_archive_bytes(archives: Sequence[LocalArchive], ref: Ref) -> bytes | N
     return None
 
 
-def local_archive_chunks(ws: Workspace, ref: Ref) -> Iterator[bytes] | None:
-    """The object's bytes straight from a directory archive, verified before the first byte
-    goes out: no copy into the cache, no fsync, no second read of a cache file. None when
-    no directory archive has a good copy (the caller downloads as usual, and reports)."""
+def local_archive_chunks(archives: Sequence[LocalArchive], ref: Ref) -> Iterator[bytes] | None:
+    """The object's bytes straight from one of these directory archives (local_archives),
+    verified before the first byte goes out: no copy into the cache, no fsync, no second read
+    of a cache file. None when none has a good copy (the caller downloads as usual, and reports)."""
     from git_cvfs.remote.archive import object_key
 
-    archives = local_archives(ws)
     if ref.size <= LOCAL_IN_MEMORY:
         data = local_archive_bytes(archives, ref)
         return None if data is None else iter([data])

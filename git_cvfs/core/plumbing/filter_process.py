@@ -390,7 +390,7 @@ class FilterServer:
             self._delayed[path] = slot = _Slot(path, ref, blob)
             self._verify_ahead_queue().put(slot)
             fp.reply_status(self.write, "delayed")
-        elif (local := local_archive_chunks(self.ws, ref)) is not None:
+        elif (local := local_archive_chunks(self._local_archives, ref)) is not None:
             self._served_local += 1
             fp.reply_content(self.write, local)
             self._delivered.add(path, blob, ref.size)
