@@ -34,11 +34,10 @@ TIMED = (
 )
 
 
-def run(cwd: Path, env: dict[str, str], *cmd: str) -> float:
+def run(cwd: Path, env: dict[str, str], *cmd: str) -> None:
     proc = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr.decode()[-2000:]}")
-    return 0.0
 
 
 def measured(cwd: Path, env: dict[str, str], *cmd: str) -> tuple[float, float]:

@@ -34,7 +34,7 @@ def run(name: str, args: argparse.Namespace) -> int:
     args.paths = work_from_top(ws, args.paths)
     check_only = name == "preflight" or args.check_only
     source = getattr(args, "source", None)
-    if getattr(args, "target_root", None):
+    if target_root:
         if check_only:
             raise UsageError("--target-root writes files; --check-only writes none", hint="give one of them")
         return _into(ws, args, source)
