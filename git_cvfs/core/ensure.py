@@ -118,12 +118,24 @@ def _ensure(ws: Workspace, pathspecs: Sequence[str], *, check_only: bool, source
         result.still_refs = [f.path for f in todo]
         return result
     materialize(ws, _in_wanted_order(ws, todo, pathspecs), result, source=source)
+    _reappeared(ws, result)
     # Complete: every file still a ref when ensure is done (its download failed, it changed
     # underfoot), not only those a check would list.
     done = set(result.materialized) | set(result.changed_underfoot)  # the latter hold what changed them
     result.still_refs = [f.path for f in todo if f.path not in done]
     _refresh_stale_index_entries(ws, [f for f in files if f.state is State.MATERIALIZED])
     return result
+
+
+def _reappeared(ws: Workspace, result: EnsureResult) -> None:
+    """A file missing when ensure listed it and present when it is done was being written by
+    someone else (git checkout unlinks a file before it writes the new one): it changed while
+    ensure ran, it was not deleted, so running ensure again is the fix, not restoring it; and
+    the run did not see it through, a failure even when not named."""
+    for path in [p for p in result.missing if os.path.lexists(os.path.join(ws.repo.root, p))]:
+        result.missing.remove(path)
+        result.changed_underfoot.append(path)
+        result.failed[path] = "changed while ensure ran (a checkout was writing it)"
 
 
 def _in_wanted_order(ws: Workspace, files: list[ManagedFile], pathspecs: Sequence[str]) -> list[ManagedFile]:

@@ -139,6 +139,32 @@ def test_ensure_racing_git_checkout(project: Project, tmp_path: Path) -> None:
     assert not [p for p in lazy.rglob("*.tmp") if ".git" not in p.parts]
 
 
+def test_a_file_a_checkout_is_rewriting_is_not_called_deleted(project: Project, tmp_path: Path) -> None:
+    """git checkout unlinks a file before it writes the new one (and a delayed smudge keeps it
+    away a while): ensure that finds it gone then must say it changed, not that it was deleted
+    and wants restoring, and must not pass. A file gone for good is still called deleted.
+    (The race test above met this by chance.)"""
+    for i in range(3):
+        project.write(f"data/f{i}.bin", rand(50_000, i))
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    (lazy / "data/f0.bin").unlink()  # mid-checkout: the old file gone, the new one not yet there
+    (lazy / "data/f2.bin").unlink()  # and one the user deleted
+    marker = tmp_path / "at-write"
+    ensure = paused(lazy, "ensure:before-write", marker, "ensure", "data")
+    git(lazy, "checkout", "--", "data/f0.bin", env={"GIT_CVFS_SKIP_SMUDGE": "1"})  # written back
+    marker.unlink()
+    _, err = ensure.communicate(timeout=120)
+    assert ensure.returncode == 1, err
+    assert "data/f0.bin: changed while ensure ran" in err, err
+    assert "hint: `git checkout -- :/data/f0.bin`" not in err, err
+    assert "data/f2.bin: not in the work tree" in err, err
+    assert "hint: `git checkout -- :/data/f2.bin` restores deleted files" in err, err
+    assert "hint: files changed while ensure ran" in err, err  # each its own hint
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize("recreate", [True, False], ids=["replaced", "removed"])
 def test_a_file_replaced_between_ensures_check_and_its_rename_is_left_alone(
     project: Project, tmp_path: Path, recreate: bool
