@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import measure  # noqa: E402  (benchmarks/measure.py, beside this script)
+
 from tests.servers import AZURITE_ACCOUNT, azurite_connection_string, start_azurite, start_moto  # noqa: E402
 
 CVFS = str(Path(sys.executable).parent / "git-cvfs")
@@ -188,24 +189,14 @@ def timed(step: Callable[[], None]) -> float:
 
 
 def ensure_rss(repo: Path, path: str, env: dict[str, str]) -> tuple[float, int]:
-    """Seconds and peak RSS (MiB) of `git cvfs ensure path`, in a child of its own."""
+    """Seconds and peak RSS (MiB) of `git cvfs ensure path` (benchmarks/measure.py: not this
+    process's memory, which holds the test data)."""
     subprocess.run(["sync"], check=True)
-    pid = os.fork()
-    if pid == 0:
-        start = time.perf_counter()
-        proc = subprocess.run([CVFS, "ensure", path], cwd=repo, env=env, capture_output=True, text=True)
-        took = time.perf_counter() - start
-        code = proc.returncode
-        if code:
-            sys.stderr.write(proc.stderr)
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
-        (repo / ".git" / "bench").write_text(f"{took} {rss} {code}")
-        os._exit(0)
-    os.waitpid(pid, 0)
-    took, rss, code = (repo / ".git" / "bench").read_text().split()
-    if code != "0":
-        raise SystemExit(f"error: git cvfs ensure {path} failed in {repo}")
-    return float(took), int(rss)
+    try:
+        took, rss = measure.measured([CVFS, "ensure", path], repo, env)
+    except RuntimeError as exc:
+        raise SystemExit(f"error: git cvfs ensure {path} failed in {repo}\n{exc}") from None
+    return took, round(rss)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ commits x blob. Each round copies it afresh for each tool, alternating which goe
   .git/lfs/objects, rewrites; no server is involved).
 
 Reports wall time and the peak RSS of the largest process each tool ran (ru_maxrss of the
-waited-for children), and checks that git-cvfs's result holds no large blob.
+waited-for children, benchmarks/measure.py), and checks that git-cvfs's result holds no large blob.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -29,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import measure  # benchmarks/measure.py, beside this script
 
 CVFS = str(Path(sys.executable).parent / "git-cvfs")
 FILES = 20
@@ -63,22 +64,17 @@ def build_history(repo: Path, commits: int, blob: int) -> None:
 
 
 def timed(cmds: list[list[str]], cwd: Path, env: dict[str, str]) -> tuple[float, int]:
-    """Seconds for cmds run one after another, and the peak RSS (MiB) of the largest process."""
-    pid = os.fork()
-    if pid == 0:  # a child of our own, so ru_maxrss covers only this tool's processes
-        start = time.perf_counter()
-        for cmd in cmds:
-            subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        elapsed = time.perf_counter() - start
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
-        Path(cwd / ".bench").write_text(f"{elapsed} {rss}")
-        os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    if status != 0:
-        raise SystemExit(f"error: {cmds} failed in {cwd}")
-    elapsed, rss = (cwd / ".bench").read_text().split()
-    (cwd / ".bench").unlink()
-    return float(elapsed), int(rss)
+    """Seconds for cmds run one after another, and the peak RSS (MiB) of the largest process
+    (benchmarks/measure.py: each under an interpreter of its own, so this one's memory is not
+    counted)."""
+    elapsed, rss = 0.0, 0.0
+    for cmd in cmds:
+        try:
+            seconds, mib = measure.measured(cmd, cwd, env)
+        except RuntimeError as exc:
+            raise SystemExit(f"error: {exc}") from None
+        elapsed, rss = elapsed + seconds, max(rss, mib)
+    return elapsed, round(rss)
 
 
 def cvfs_round(source: Path, scratch: Path, env: dict[str, str]) -> tuple[float, int]:

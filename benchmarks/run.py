@@ -31,6 +31,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import measure  # benchmarks/measure.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 # The git-cvfs under test: main() replaces it with a user install (see user_install).
 CVFS = str(Path(sys.executable).parent / "git-cvfs")
@@ -77,12 +79,6 @@ def steal_share(before: int | None, after: int | None, seconds: float) -> float 
     if before is None or after is None or seconds <= 0:
         return None
     return (after - before) / (os.sysconf("SC_CLK_TCK") * (os.cpu_count() or 1) * seconds)
-
-
-RSS_WRAPPER = (
-    "import resource,subprocess,sys;rc=subprocess.call(sys.argv[2:]);"
-    "open(sys.argv[1],'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss));sys.exit(rc)"
-)
 
 
 def user_env() -> dict[str, str]:
@@ -133,8 +129,8 @@ class Bench:
 
     def peak_rss_mb(self, cwd: Path, cmd: list[str]) -> tuple[float, float]:
         log = self.work / "rss"
-        seconds = self.run(cwd, [sys.executable, "-c", RSS_WRAPPER, str(log), *cmd])
-        return seconds, int(log.read_text()) / 1024
+        seconds = self.run(cwd, measure.wrapped(log, cmd))  # timed here too, for the steal share
+        return seconds, measure.read_log(log)[1]
 
     def new_repo(self, name: str) -> tuple[Path, Path]:
         remote = self.work / f"{name}-remote.git"

@@ -20,18 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import run as bench  # benchmarks/run.py, beside this script
+import measure  # benchmarks/measure.py, beside this script
+import run as bench  # benchmarks/run.py
 
 FILE_SIZE = 2048
-
-
-# Times the command and reads the largest RSS among the processes it waited for, from
-# inside a child of its own (RUSAGE_CHILDREN only grows, so each measurement needs one).
-TIMED = (
-    "import resource,subprocess,sys,time;t=time.perf_counter();rc=subprocess.call(sys.argv[2:]);"
-    "t=time.perf_counter()-t;m=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss;"
-    "open(sys.argv[1],'w').write(f'{t} {m}');sys.exit(rc)"
-)
 
 
 def run(cwd: Path, env: dict[str, str], *cmd: str) -> None:
@@ -42,10 +34,7 @@ def run(cwd: Path, env: dict[str, str], *cmd: str) -> None:
 
 def measured(cwd: Path, env: dict[str, str], *cmd: str) -> tuple[float, float]:
     """Seconds and peak RSS in MiB of the largest process `cmd` ran."""
-    log = cwd.parent / "timed"
-    run(cwd, env, sys.executable, "-c", TIMED, str(log), *cmd)
-    seconds, kib = log.read_text().split()
-    return float(seconds), int(kib) / 1024
+    return measure.measured(cmd, cwd, env)
 
 
 def one_size(n: int, work: Path) -> dict[str, tuple[float, float]]:
