@@ -272,6 +272,52 @@ def test_directory_archive_objects_are_verified_ahead_while_git_writes(
     assert not Workspace.discover(project.root).cache.has(hex_digest)
 
 
+def test_an_object_the_directory_archive_lacks_is_handed_on_to_the_download_threads(
+    s3_archive: CloudArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verifier (a thread per core) finds no copy in the directory archive: the download
+    from the cloud archive runs on the download threads (transfer.concurrency of them), not
+    on the verifier, and git is handed the bytes as for any delayed file."""
+    import threading
+
+    import boto3
+
+    from git_cvfs.core.plumbing import filter_process
+
+    monkeypatch.setattr(filter_process, "AHEAD_AFTER", 0)
+    monkeypatch.setattr(filter_process, "AHEAD_MIN", 0)
+    project = new_project(tmp_path, s3_archive.config("secondary"), name="both")  # primary: a directory
+    data = rand(5000, seed=8)
+    hex_digest = hashlib.sha256(data).hexdigest()
+    boto3.client("s3", endpoint_url=s3_archive.endpoint, region_name="us-east-1").put_object(
+        Bucket="cvfs-test", Key=f"team/objects/{hex_digest[:2]}/{hex_digest[2:4]}/{hex_digest}", Body=data
+    )
+    downloaded_on: list[str] = []
+    download = filter_process.FilterServer._download
+
+    def recorded(self: filter_process.FilterServer, ref: Ref) -> Path:
+        downloaded_on.append(threading.current_thread().name)
+        return download(self, ref)
+
+    monkeypatch.setattr(filter_process.FilterServer, "_download", recorded)
+    replies = serve(
+        project,
+        [
+            ({"command": "smudge", "pathname": "data/x.bin", "can-delay": "1"}, Ref(hex_digest, len(data)).encode()),
+            ({"command": "list_available_blobs"}, None),
+            ({"command": "smudge", "pathname": "data/x.bin"}, b""),
+            ({"command": "list_available_blobs"}, None),
+        ],
+    )
+    assert replies.status() == "status=delayed"
+    assert read_text_list(replies.src.read) == ["pathname=data/x.bin"]
+    assert replies.status() == "status=success"
+    assert replies.status() == "status=success"
+    assert replies.content() == data
+    assert replies.final_status() == []
+    assert [name.split("-")[0] for name in downloaded_on] == ["download"], downloaded_on
+
+
 @pytest.mark.parametrize("can_delay", ["0", "1"])  # git cannot wait / the object is too big to hold
 def test_directory_archive_objects_are_served_directly_and_verified(project: Project, can_delay: str) -> None:
     data = rand(5000 if can_delay == "0" else 9 << 20, seed=6)

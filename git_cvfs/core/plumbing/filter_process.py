@@ -41,10 +41,7 @@ from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import settle_racy
 from git_cvfs.local.ref_blobs import remember_ref_blobs
 
-# Downloads alone need these (concurrent.futures with logging, and transfer: 15 ms at start-up);
-# a checkout served from the cache or a directory archive, and every lazy clone, never do.
 if TYPE_CHECKING:
-    from concurrent.futures import Future, ThreadPoolExecutor
     from queue import SimpleQueue
 
     from git_cvfs.remote.archive import LocalArchive
@@ -158,6 +155,64 @@ class _Slot:
         self.error: BaseException | None = None
 
 
+class _Workers:
+    """Threads, started on first use, that take delayed files off a queue and do one job on
+    each: the job's result (or its error) goes into the slot through done. A job that hands
+    its slot on to other workers returns None. Once closed, what is still queued is reported
+    as not done rather than worked on (git has gone). Bare threads and a queue, not an
+    executor: a Future per delayed file cost 2 KB while a checkout waited."""
+
+    def __init__(
+        self,
+        name: str,
+        count: int,
+        job: Callable[[_Slot], Path | bytes | None],
+        done: Callable[[_Slot, Path | bytes | None, BaseException | None], None],
+    ) -> None:
+        self.name = name
+        self.count = count
+        self._job = job
+        self._done = done
+        self._todo: SimpleQueue[_Slot | None] | None = None
+        self._threads: list[threading.Thread] = []
+        self._starting = threading.Lock()
+        self._closed = False
+
+    def put(self, slot: _Slot) -> None:
+        with self._starting:  # the main thread and, handing slots on, other workers
+            if self._todo is None:
+                from queue import SimpleQueue  # here: a checkout of a few files never needs it
+
+                self._todo = SimpleQueue()
+                for i in range(self.count):
+                    thread = threading.Thread(target=self._work, name=f"{self.name}-{i}", daemon=True)
+                    thread.start()
+                    self._threads.append(thread)
+            self._todo.put(slot)
+
+    def _work(self) -> None:
+        assert self._todo is not None
+        while (slot := self._todo.get()) is not None:
+            if self._closed:
+                self._done(slot, None, CvfsError("the checkout ended before this file was asked for"))
+                continue
+            try:
+                value = self._job(slot)
+            except BaseException as exc:  # handed to the main thread, which reports it
+                self._done(slot, None, exc)
+            else:
+                if value is not None:
+                    self._done(slot, value, None)
+
+    def close(self) -> None:
+        self._closed = True
+        for _ in self._threads:
+            assert self._todo is not None
+            self._todo.put(None)
+        for thread in self._threads:
+            thread.join()
+
+
 # Verified ahead (delayed smudges from a directory archive): at most this much held at once,
 # and only after this many files were served in line (a checkout of a few files pays neither
 # the threads nor their imports).
@@ -183,11 +238,11 @@ class FilterServer:
         self._flush = flush
         self.report = SmudgeReport()
         self.can_delay = False
-        self._pool: ThreadPoolExecutor | None = None
-        # Directory archives' objects are read and hashed on threads of their own while git
-        # writes the files already answered (delayed smudges), within a memory budget.
-        self._ahead_todo: SimpleQueue[_Slot | None] | None = None
-        self._ahead_threads: list[threading.Thread] = []
+        # Delayed smudges: downloads on transfer.concurrency threads; objects of a directory
+        # archive read and hashed on a thread per core while git writes the files already
+        # answered, within a memory budget.
+        self._downloads = _Workers("download", ws.settings.concurrency, self._download_slot, self._slot_done)
+        self._verifiers = _Workers("verify", max(2, os.cpu_count() or 2), self._verify_ahead, self._slot_done)
         self._ahead = _Budget(AHEAD_BYTES)
         self._served_local = 0  # files served from a directory archive in line
         self._delayed: dict[str, _Slot] = {}  # answered "delayed", not yet listed as available
@@ -224,13 +279,8 @@ class FilterServer:
             remember_ref_blobs(self.ws.repo.cvfs_dir, self.ref_blobs)
         finally:
             self._ahead.close()
-            for _ in self._ahead_threads:
-                assert self._ahead_todo is not None
-                self._ahead_todo.put(None)
-            for thread in self._ahead_threads:
-                thread.join()
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
+            self._verifiers.close()  # before the downloads: a verifier may hand a slot on to them
+            self._downloads.close()
             if self._started:
                 self._finish()
 
@@ -388,7 +438,7 @@ class FilterServer:
         elif self._served_local >= AHEAD_AFTER and self._may_verify_ahead(req, ref):
             # Read and verified on another core while git writes the files already answered.
             self._delayed[path] = slot = _Slot(path, ref, blob)
-            self._verify_ahead_queue().put(slot)
+            self._verifiers.put(slot)
             fp.reply_status(self.write, "delayed")
         elif (local := local_archive_chunks(self._local_archives, ref)) is not None:
             self._served_local += 1
@@ -401,8 +451,7 @@ class FilterServer:
             return
         elif req.can_delay and self.can_delay:
             self._delayed[path] = slot = _Slot(path, ref, blob)
-            future = self._download_pool().submit(self._download, ref)
-            future.add_done_callback(partial(self._downloaded, slot))
+            self._downloads.put(slot)
             fp.reply_status(self.write, "delayed")
         else:
             slot = _Slot(path, ref, blob)
@@ -433,13 +482,6 @@ class FilterServer:
     def _archiving(self) -> bool:
         return _parent_git_command() == "archive"
 
-    def _download_pool(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(max_workers=self.ws.settings.concurrency)
-        return self._pool
-
     @cached_property
     def _local_archives(self) -> list[LocalArchive]:
         return local_archives(self.ws)
@@ -449,31 +491,6 @@ class FilterServer:
             req.can_delay and self.can_delay and AHEAD_MIN <= ref.size <= LOCAL_IN_MEMORY and bool(self._local_archives)
         )
 
-    def _verify_ahead_queue(self) -> SimpleQueue[_Slot | None]:
-        if self._ahead_todo is None:
-            from queue import SimpleQueue  # here: a checkout of a few files never needs it
-
-            self._ahead_todo = SimpleQueue()
-            for _ in range(max(2, os.cpu_count() or 2)):
-                thread = threading.Thread(target=self._verify_ahead_worker, daemon=True)
-                thread.start()
-                self._ahead_threads.append(thread)
-        return self._ahead_todo
-
-    def _verify_ahead_worker(self) -> None:
-        assert self._ahead_todo is not None
-        while (slot := self._ahead_todo.get()) is not None:
-            try:
-                value = self._verify_ahead(slot.ref)
-            except BaseException as exc:  # handed to the main thread, which reports it
-                self._slot_done(slot, None, exc)
-            else:
-                self._slot_done(slot, value, None)
-
-    def _downloaded(self, slot: _Slot, future: Future[Path]) -> None:
-        error = future.exception()
-        self._slot_done(slot, None if error else future.result(), error)
-
     def _slot_done(self, slot: _Slot, value: Path | bytes | None, error: BaseException | None) -> None:
         with self._finished:
             slot.value = value
@@ -481,9 +498,10 @@ class FilterServer:
             self._done_paths.append(slot.path)
             self._finished.notify_all()
 
-    def _verify_ahead(self, ref: Ref) -> Path | bytes:
+    def _verify_ahead(self, slot: _Slot) -> Path | bytes | None:
         """The object's bytes from a directory archive, verified, held (within the budget) until
-        git asks; when no directory archive has a good copy, downloaded into the cache as usual."""
+        git asks; when no directory archive has a good copy, the slot goes to the downloads."""
+        ref = slot.ref
         if not self._ahead.take(ref.size):
             raise CvfsError("the checkout ended before this file was asked for")
         try:
@@ -494,7 +512,11 @@ class FilterServer:
         if data is not None:
             return data
         self._ahead.give(ref.size)
-        return self._download(ref)
+        self._downloads.put(slot)
+        return None
+
+    def _download_slot(self, slot: _Slot) -> Path:
+        return self._download(slot.ref)
 
     def _download(self, ref: Ref) -> Path:
         from git_cvfs.remote.transfer import download_to_cache
