@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from git_cvfs.core.model.holdings import recorded_in_primary
 from git_cvfs.core.model.lean_cache import drop_cache_copies
 from git_cvfs.core.model.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
-from git_cvfs.core.model.pathspecs import require_matches
+from git_cvfs.core.model.pathspecs import require_matches, selects
 from git_cvfs.core.model.refscan import refs_in_history
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import pause_point
@@ -321,11 +321,14 @@ def fetch(ws: Workspace, pathspecs: Sequence[str], *, revs: Sequence[str] = (), 
     elif revs:
         from git_cvfs.core.model.revision import RevisionTree
 
+        picked = set()
         for rev in revs:
             tree = RevisionTree(ws.repo, rev)  # a revision that does not exist is an error, named
             for path, ref in tree.managed.items():
-                if _selected_path(ws, path, pathspecs):
+                if selects(ws, path, pathspecs):
                     wanted[f"{rev}:{path}"] = ref
+                    picked.add(path)
+        require_matches(ws, pathspecs, picked, "fetch")  # a path in none of them: a mistake, said
     else:
         files = list_managed(ws, pathspecs)
         try:
@@ -344,16 +347,6 @@ def fetch(ws: Workspace, pathspecs: Sequence[str], *, revs: Sequence[str] = (), 
         else:
             result.materialized.append(path)
     return result
-
-
-def _selected_path(ws: Workspace, path: str, pathspecs: Sequence[str]) -> bool:
-    if not pathspecs:
-        return True
-    for spec in pathspecs:
-        rel = Path(os.path.relpath(os.path.abspath(spec), ws.repo.root)).as_posix()
-        if rel == "." or path == rel or path.startswith(rel.rstrip("/") + "/"):
-            return True
-    return False
 
 
 def _maybe_a_revision(ws: Workspace, pathspecs: Sequence[str], exc: CvfsError) -> CvfsError:

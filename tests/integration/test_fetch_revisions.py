@@ -61,6 +61,20 @@ def test_fetch_rev_with_a_path_and_json(project: Project, tmp_path: Path) -> Non
     assert cached(clone) == hexes(data, "g")
 
 
+def test_fetch_rev_reads_pathspecs_as_git_does(project: Project, tmp_path: Path) -> None:
+    """Paths for another revision's tree are matched here, not by git: an exclusion takes paths
+    away (it was read as a path named ':!...'), a path in no revision named is an error (it
+    fetched nothing and exited 0), and paths are read from the current directory."""
+    clone, data = history(project, tmp_path)
+    git(clone, "cvfs", "fetch", "--rev", "origin/feature", ":!data/sub")
+    assert cached(clone) == hexes(data, "m", "f")
+    git(clone / "data", "cvfs", "fetch", "--rev", "origin/feature", "sub/")  # data/sub/, from data/
+    assert cached(clone) == hexes(data, "m", "f", "g")
+    nothing = git(clone, "cvfs", "fetch", "--rev", "origin/feature", "data/nope.bin", check=False)
+    assert nothing.returncode == 1 and "'data/nope.bin' did not match" in nothing.stderr, nothing.stderr
+    assert "hint:" in nothing.stderr
+
+
 def test_fetch_recent_and_all(project: Project, tmp_path: Path) -> None:
     clone, data = history(project, tmp_path)
     git(clone, "cvfs", "fetch", "--recent", "1")  # origin/feature has the newest commit

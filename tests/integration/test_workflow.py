@@ -224,6 +224,33 @@ def test_paths_named_from_a_subdirectory_are_read_from_there_as_git_reads_them(p
     assert "outside the repository" in cvfs(here, "ensure", "../../outside.bin", check=False).stderr
 
 
+def test_exclude_pathspecs_take_paths_away_from_wherever_they_are_given(project: Project) -> None:
+    """`:!x`, `:^x` and `:(exclude)x` as git reads them: from the current directory, and an
+    exclusion need not match anything itself. They were refused as matching nothing, and the
+    short forms refused outright below the top."""
+    project.write("data/a.bin", rand(5000, 1))
+    project.write("data/b.bin", rand(5000, 2))
+    project.write("data/sub/c.bin", rand(5000, 3))
+    project.commit_all()
+
+    def listed(where: Path, *specs: str) -> list[str]:
+        out = json.loads(cvfs(where, "status", "--json", "--offline", *specs).stdout)
+        return sorted(f["path"] for f in out["files"])
+
+    here = project.root / "data"
+    assert listed(project.root, ":!data/a.bin") == ["data/b.bin", "data/sub/c.bin"]
+    assert listed(project.root, "data", ":(exclude)data/sub") == ["data/a.bin", "data/b.bin"]
+    assert listed(here, ".", ":^sub") == ["data/a.bin", "data/b.bin"]
+    assert listed(here, ":!a.bin", ":!sub/") == ["data/b.bin"]
+    assert listed(here / "sub", "..", ":(exclude)../b.bin") == ["data/a.bin", "data/sub/c.bin"]
+    assert cvfs(here, "offload", ".", ":!sub").returncode == 0  # a.bin and b.bin become refs
+    assert (here / "a.bin").read_bytes() == ref_of(rand(5000, 1)).encode()
+    assert (here / "sub/c.bin").read_bytes() == rand(5000, 3)
+    assert cvfs(here, "ensure", ".", ":!b.bin").returncode == 0
+    assert (here / "a.bin").read_bytes() == rand(5000, 1)
+    assert (here / "b.bin").read_bytes() == ref_of(rand(5000, 2)).encode()
+
+
 def test_fetch_exclude_leaves_refs(project: Project, tmp_path: Path) -> None:
     project.git("config", "-f", ".cvfs/config", "fetch.exclude", "data/raw/**")
     project.write("data/raw/r.bin", rand(5000, 1))

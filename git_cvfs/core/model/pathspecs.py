@@ -29,20 +29,33 @@ def work_from_top(ws: Workspace, specs: Sequence[str]) -> list[str]:
     return out
 
 
-def _from(here: str, root: str, spec: str) -> str:
-    if spec.startswith(":/"):
-        return spec  # git's "from the top" already
+# git's short pathspec magic (`:!data/x`, `:^x`, `:/x`), by the character that writes it.
+_SHORT_MAGIC = {"/": "top", "!": "exclude", "^": "exclude"}
+
+
+def _magic(spec: str) -> tuple[list[str] | None, str]:
+    """(the pathspec's magic words, the path after them), as git reads them: `:(a,b)path`
+    long, `:!path` or `:/!:path` short; None for a plain path."""
+    if not spec.startswith(":"):
+        return None, spec
     if spec.startswith(":("):
         magic, _, rest = spec[2:].partition(")")
-        if "top" in magic.split(","):
-            return spec
-        return f":({magic}){_join(here, root, rest, spec)}"
-    if spec.startswith(":"):  # :!exclude, :^exclude and other short forms
-        raise UsageError(
-            f"{spec}: this pathspec magic is read from the top of the work tree by git-cvfs",
-            hint="run the command there, or name the paths from the top with :/PATH",
-        )
-    return _join(here, root, spec, spec)
+        return [m.strip() for m in magic.split(",") if m.strip()], rest
+    i = 1
+    while i < len(spec) and spec[i] in _SHORT_MAGIC:
+        i += 1
+    words = [_SHORT_MAGIC[c] for c in spec[1:i]]
+    return words, spec[i + 1 :] if spec[i : i + 1] == ":" else spec[i:]
+
+
+def _from(here: str, root: str, spec: str) -> str:
+    words, rest = _magic(spec)
+    if words is None:
+        return _join(here, root, spec, spec)
+    if "top" in words:
+        return spec  # git's "from the top" already
+    path = _join(here, root, rest, spec)
+    return f":({','.join(dict.fromkeys(words))}){path}" if words else path  # short forms written long
 
 
 def _join(here: str, root: str, rel: str, spec: str) -> str:
@@ -56,14 +69,17 @@ def _join(here: str, root: str, rel: str, spec: str) -> str:
 
 def _repo_relative(ws: Workspace, spec: str) -> tuple[str, bool]:
     """(the spec as a path from the top of the work tree, whether it is a glob)."""
-    glob = True
-    if spec.startswith(":("):
-        magic, _, spec = spec[2:].partition(")")
-        glob = "literal" not in magic.split(",")
-    elif spec.startswith(":/"):
-        return spec[2:].strip("/"), bool(_GLOB & set(spec))
-    rel = os.path.relpath(os.path.join(os.getcwd(), spec), ws.repo.root)
-    return ("" if rel == "." else rel), glob and bool(_GLOB & set(spec))
+    words, rest = _magic(spec)
+    glob = "literal" not in (words or []) and bool(_GLOB & set(rest))
+    if words is not None and "top" in words:
+        return rest.strip("/"), glob
+    rel = os.path.relpath(os.path.join(os.getcwd(), rest), ws.repo.root)
+    return ("" if rel == "." else rel), glob
+
+
+def _excludes(spec: str) -> bool:
+    words, _ = _magic(spec)
+    return words is not None and "exclude" in words
 
 
 def submodules(ws: Workspace) -> list[str]:
@@ -80,6 +96,8 @@ def require_matches(ws: Workspace, pathspecs: Sequence[str], found: Iterable[str
     subs = submodules(ws)
     unmatched = []
     for spec in pathspecs:
+        if _excludes(spec):  # takes paths away: matching nothing is no mistake
+            continue
         rel, glob = _repo_relative(ws, spec)
         sub = next((s for s in subs if rel == s or rel.startswith(s + "/")), None)
         if sub is not None:
@@ -96,6 +114,23 @@ def require_matches(ws: Workspace, pathspecs: Sequence[str], found: Iterable[str
             f"pathspec {names} did not match any file git-cvfs manages",
             hint="check the spelling; `git cvfs ls-files` lists the managed files",
         )
+
+
+def selects(ws: Workspace, path: str, pathspecs: Sequence[str]) -> bool:
+    """Whether these pathspecs (as work_from_top left them) pick path (from the top), for a
+    tree git is not asked to match: one that includes it (or none that includes anything),
+    and none that excludes it."""
+    included = excluded = False
+    some_include = False
+    for spec in pathspecs:
+        rel, glob = _repo_relative(ws, spec)
+        hit = _matches(rel, glob, [path])
+        if _excludes(spec):
+            excluded = excluded or hit
+        else:
+            some_include = True
+            included = included or hit
+    return (included or not some_include) and not excluded
 
 
 def _matches(rel: str, glob: bool, paths: Sequence[str]) -> bool:
