@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from git_cvfs.crash import crash_point, fault_point
 from git_cvfs.errors import IntegrityError
 from git_cvfs.format.ref import validate_hex
+from git_cvfs.local import writeback
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,6 +45,7 @@ class Spool:
             self._fd = os.open(self.path, flags, 0o644)
         self._hash = hashlib.sha256()
         self.size = 0
+        self._writeback: writeback.Writeback | None = None
         self._closed = False
 
     def write(self, chunk: bytes | memoryview) -> None:
@@ -54,6 +56,10 @@ class Spool:
         while view:
             view = view[os.write(self._fd, view) :]
         self.size += len(chunk)
+        if self.size >= writeback.EVERY:  # a large object: its bytes go to disk as they come
+            if self._writeback is None:
+                self._writeback = writeback.Writeback(self._fd)
+            self._writeback.written_to(self.size)
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
@@ -209,6 +215,12 @@ class Cache:
 
     def store_verified(self, path: Path, expect_hex: str, expect_size: int) -> Path | None:
         """Hash a downloaded file; file it under its oid if it matches, else delete it and return None."""
+        if expect_size >= writeback.EVERY:  # to disk while it is hashed: the fsync then waits less
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                writeback.start_all(fd)
+            finally:
+                os.close(fd)
         if sha256_file(path) != (expect_hex, expect_size):
             path.unlink(missing_ok=True)
             return None

@@ -26,6 +26,7 @@ from git_cvfs.crash import crash_point, fault_point, pause_point
 from git_cvfs.errors import ChangedUnderfootError, FileInUseError, IntegrityError, UnsafePathError, UsageError
 from git_cvfs.format.paths import validate_repo_path
 from git_cvfs.format.ref import MAX_REF_BYTES
+from git_cvfs.local import writeback
 from git_cvfs.local.processes import alive
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
@@ -179,6 +180,8 @@ def replace_file_fetched(
     def fill(out: int) -> None:
         with open(out, "wb", closefd=False) as f:
             fetch(f)
+        if size >= writeback.EVERY:
+            writeback.start_all(out)  # to disk while it is hashed: the fsync then waits less
         crash_point("worktree:before-verify")
         h = hashlib.sha256()
         buf = bytearray(_chunk_for(size))
@@ -538,9 +541,12 @@ def copy_fd(src: int, dst: int) -> None:
     across filesystems where it cannot (EXDEV on older kernels, or filesystems without it),
     through a buffer, from the start again."""
     start_src, start_dst = os.lseek(src, 0, os.SEEK_CUR), os.lseek(dst, 0, os.SEEK_CUR)
+    progress = writeback.Writeback(dst, start_dst)  # a large copy goes to disk as it is made
+    end = start_dst
     try:
-        while os.copy_file_range(src, dst, 1 << 30):
-            pass
+        while n := os.copy_file_range(src, dst, writeback.EVERY):
+            end += n
+            progress.written_to(end)
         return
     except OSError:
         os.lseek(src, start_src, os.SEEK_SET)
