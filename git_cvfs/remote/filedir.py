@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from git_cvfs.crash import fault_point
 from git_cvfs.errors import ArchiveError, ConfigError, CvfsError, IntegrityError, ObjectMissingError
+from git_cvfs.local import writeback
 from git_cvfs.local.config import ArchiveSettings, default_archive_url
 from git_cvfs.local.worktree import copy_fd
 from git_cvfs.remote.archive import (
@@ -63,12 +64,14 @@ def _copy_hashing(source: Path, tmp: Path, size: int, *, fsync: bool) -> tuple[h
     written = 0
     with open(source, "rb", buffering=0) as src, open(tmp, "xb", buffering=0) as out:
         buf = bytearray(min(_COPY_CHUNK, size + 1))
+        progress = writeback.Writeback(out.fileno())  # a large copy goes to disk as it is made
         while n := src.readinto(buf):
             view = memoryview(buf)[:n]
             digest.update(view)
             while view:
                 view = view[out.write(view) :]
             written += n
+            progress.written_to(written)
         if fsync:
             os.fsync(out.fileno())
     return digest, written
