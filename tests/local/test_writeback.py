@@ -61,3 +61,18 @@ def test_a_copy_starts_each_16_mib_as_it_is_made(tmp_path: Path, started: list[t
         copy_fd(s.fileno(), d.fileno())
     assert dst.read_bytes() == data
     assert started == [(0, 16 * MIB), (16 * MIB, 16 * MIB)]
+
+
+def test_a_copy_into_a_directory_archive_starts_each_16_mib(tmp_path: Path, started: list[tuple[int, int]]) -> None:
+    """The copy made when the archive is on another filesystem (no hard link), hashed as it goes."""
+    import hashlib
+
+    from git_cvfs.remote.filedir import _copy_hashing
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    data = os.urandom(33 * MIB)
+    src.write_bytes(data)
+    digest, written = _copy_hashing(src, dst, len(data), fsync=True)
+    assert dst.read_bytes() == data and written == len(data)
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert started == [(0, 16 * MIB), (16 * MIB, 16 * MIB)]
