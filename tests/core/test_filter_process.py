@@ -208,6 +208,29 @@ def test_smudge_content_in_one_packet_none_or_several_is_answered_alike(project:
         assert replies.final_status() == []
 
 
+def delayed_smudge(project: Project, path: str, ref: Ref) -> bytes:
+    """git's side of one delayed smudge: asked, listed as available, asked again, then an
+    empty list; every reply on the way is checked, and the content handed over returned."""
+    replies = serve(
+        project,
+        [
+            ({"command": "smudge", "pathname": path, "can-delay": "1"}, ref.encode()),
+            ({"command": "list_available_blobs"}, None),
+            ({"command": "smudge", "pathname": path}, b""),
+            ({"command": "list_available_blobs"}, None),
+        ],
+    )
+    assert replies.status() == "status=delayed"
+    assert read_text_list(replies.src.read) == [f"pathname={path}"]
+    assert replies.status() == "status=success"
+    assert replies.status() == "status=success"
+    content = replies.content()
+    assert replies.final_status() == []
+    assert read_text_list(replies.src.read) == []
+    assert replies.status() == "status=success"
+    return content
+
+
 def test_delay_downloads_and_hands_back_through_list_available_blobs(s3_archive: CloudArchive, tmp_path: Path) -> None:
     import boto3
 
@@ -217,24 +240,7 @@ def test_delay_downloads_and_hands_back_through_list_available_blobs(s3_archive:
     boto3.client("s3", endpoint_url=s3_archive.endpoint, region_name="us-east-1").put_object(
         Bucket="cvfs-test", Key=f"team/objects/{hex_digest[:2]}/{hex_digest[2:4]}/{hex_digest}", Body=big
     )
-    ref = Ref(hex_digest, len(big))
-    replies = serve(
-        cloud,
-        [
-            ({"command": "smudge", "pathname": "data/big.bin", "can-delay": "1"}, ref.encode()),
-            ({"command": "list_available_blobs"}, None),
-            ({"command": "smudge", "pathname": "data/big.bin"}, b""),
-            ({"command": "list_available_blobs"}, None),
-        ],
-    )
-    assert replies.status() == "status=delayed"
-    assert read_text_list(replies.src.read) == ["pathname=data/big.bin"]
-    assert replies.status() == "status=success"
-    assert replies.status() == "status=success"
-    assert replies.content() == big
-    replies.final_status()
-    assert read_text_list(replies.src.read) == []
-    assert replies.status() == "status=success"
+    assert delayed_smudge(cloud, "data/big.bin", Ref(hex_digest, len(big))) == big
 
 
 def test_directory_archive_objects_are_verified_ahead_while_git_writes(
@@ -252,23 +258,7 @@ def test_directory_archive_objects_are_verified_ahead_while_git_writes(
     obj = project.archive_path(hex_digest)
     obj.parent.mkdir(parents=True)
     obj.write_bytes(data)
-    ref = Ref(hex_digest, len(data))
-    replies = serve(
-        project,
-        [
-            ({"command": "smudge", "pathname": "data/x.bin", "can-delay": "1"}, ref.encode()),
-            ({"command": "list_available_blobs"}, None),
-            ({"command": "smudge", "pathname": "data/x.bin"}, b""),
-            ({"command": "list_available_blobs"}, None),
-        ],
-    )
-    assert replies.status() == "status=delayed"
-    assert read_text_list(replies.src.read) == ["pathname=data/x.bin"]
-    assert replies.status() == "status=success"
-    assert replies.status() == "status=success"
-    assert replies.content() == data
-    assert replies.final_status() == []
-    assert read_text_list(replies.src.read) == []
+    assert delayed_smudge(project, "data/x.bin", Ref(hex_digest, len(data))) == data
     assert not Workspace.discover(project.root).cache.has(hex_digest)
 
 
@@ -300,21 +290,7 @@ def test_an_object_the_directory_archive_lacks_is_handed_on_to_the_download_thre
         return download(self, ref)
 
     monkeypatch.setattr(filter_process.FilterServer, "_download", recorded)
-    replies = serve(
-        project,
-        [
-            ({"command": "smudge", "pathname": "data/x.bin", "can-delay": "1"}, Ref(hex_digest, len(data)).encode()),
-            ({"command": "list_available_blobs"}, None),
-            ({"command": "smudge", "pathname": "data/x.bin"}, b""),
-            ({"command": "list_available_blobs"}, None),
-        ],
-    )
-    assert replies.status() == "status=delayed"
-    assert read_text_list(replies.src.read) == ["pathname=data/x.bin"]
-    assert replies.status() == "status=success"
-    assert replies.status() == "status=success"
-    assert replies.content() == data
-    assert replies.final_status() == []
+    assert delayed_smudge(project, "data/x.bin", Ref(hex_digest, len(data))) == data
     assert [name.split("-")[0] for name in downloaded_on] == ["download"], downloaded_on
 
 
