@@ -61,6 +61,12 @@ def test_gitignored_data_register_push_offload_and_ensure_in_a_clone(project: Pr
     project.cvfs("ensure", "data/scratch")
     assert (project.root / "data/scratch/big.npy").read_bytes() == data
     assert project.cvfs("status", "data/scratch").returncode == 0  # registered: not "no such managed file"
+    # git does not match gitignored files: git-cvfs does, by git's rules (an exclusion included)
+    project.cvfs("offload", "data/scratch/big.npy")
+    project.cvfs("ensure", "data", ":!data/scratch")
+    assert (project.root / "data/scratch/big.npy").stat().st_size < 1024  # left out
+    project.cvfs("ensure", ":!data/other")  # only an exclusion: everything else
+    assert (project.root / "data/scratch/big.npy").read_bytes() == data
     project.git("push", "-q", "origin", "main")
     clone = project.clone(tmp_path / "clone")
     assert not (clone / "data/scratch/big.npy").exists()

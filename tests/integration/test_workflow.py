@@ -243,6 +243,9 @@ def test_exclude_pathspecs_take_paths_away_from_wherever_they_are_given(project:
     assert listed(here, ".", ":^sub") == ["data/a.bin", "data/b.bin"]
     assert listed(here, ":!a.bin", ":!sub/") == ["data/b.bin"]
     assert listed(here / "sub", "..", ":(exclude)../b.bin") == ["data/a.bin", "data/sub/c.bin"]
+    assert listed(here, "sub", ":!sub/c.bin") == []  # sub named something; the exclusion took it all
+    typo = cvfs(here, "status", "sbu", ":!a.bin", check=False)  # a typo is still one
+    assert typo.returncode == 1 and "'data/sbu' did not match" in typo.stderr, typo.stderr
     assert cvfs(here, "offload", ".", ":!sub").returncode == 0  # a.bin and b.bin become refs
     assert (here / "a.bin").read_bytes() == ref_of(rand(5000, 1)).encode()
     assert (here / "sub/c.bin").read_bytes() == rand(5000, 3)

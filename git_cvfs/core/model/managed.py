@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from git_cvfs.core.model.pathspecs import selects
 from git_cvfs.core.model.refscan import small_blobs
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError, RefError
@@ -126,20 +127,10 @@ def list_unversioned(ws: Workspace, pathspecs: Sequence[str] = ()) -> list[Manag
     the row is their only record, so it stands in for the index."""
     out = []
     for row in unversioned_rows(ws.repo):
-        if not _selected(row.path, pathspecs):
+        if not selects(ws, row.path, pathspecs):  # git does not match these: git's rules, here
             continue
         out.append(_classify(ws, row.path, "", Ref(row.hex, row.size).encode()))
     return out
-
-
-def _selected(path: str, pathspecs: Sequence[str]) -> bool:
-    if not pathspecs:
-        return True
-    for spec in pathspecs:
-        spec = spec.removeprefix(":(literal)").rstrip("/")
-        if spec in ("", ".") or path == spec or path.startswith(spec + "/"):
-            return True
-    return False
 
 
 def holding_committed_bytes(

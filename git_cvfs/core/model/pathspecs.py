@@ -95,6 +95,7 @@ def require_matches(ws: Workspace, pathspecs: Sequence[str], found: Iterable[str
     paths = sorted(found)
     subs = submodules(ws)
     unmatched = []
+    excluding = any(_excludes(spec) for spec in pathspecs)
     for spec in pathspecs:
         if _excludes(spec):  # takes paths away: matching nothing is no mistake
             continue
@@ -107,6 +108,8 @@ def require_matches(ws: Workspace, pathspecs: Sequence[str], found: Iterable[str
                 hint=f"run it in the submodule: (cd {sub} && git cvfs {command} {inner})",
             )
         if not _matches(rel, glob, paths):
+            if excluding and (glob or os.path.lexists(os.path.join(ws.repo.root, rel))):
+                continue  # it named something, and an exclusion took all of it away (found is what is left)
             unmatched.append(spec)
     if unmatched:
         names = ", ".join(repr(s) for s in unmatched)
