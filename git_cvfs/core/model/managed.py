@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from git_cvfs.core.model.pathspecs import selects
+from git_cvfs.core.model.pathspecs import selector
 from git_cvfs.core.model.refscan import small_blobs
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError, RefError
@@ -126,8 +126,9 @@ def list_unversioned(ws: Workspace, pathspecs: Sequence[str] = ()) -> list[Manag
     """Files git does not hold (gitignored) but the inventory records (`git: false` rows):
     the row is their only record, so it stands in for the index."""
     out = []
+    picks = selector(ws, pathspecs)  # git does not match these: git's rules, here
     for row in unversioned_rows(ws.repo):
-        if not selects(ws, row.path, pathspecs):  # git does not match these: git's rules, here
+        if not picks(row.path):
             continue
         out.append(_classify(ws, row.path, "", Ref(row.hex, row.size).encode()))
     return out

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError, UsageError
@@ -119,21 +120,21 @@ def require_matches(ws: Workspace, pathspecs: Sequence[str], found: Iterable[str
         )
 
 
-def selects(ws: Workspace, path: str, pathspecs: Sequence[str]) -> bool:
-    """Whether these pathspecs (as work_from_top left them) pick path (from the top), for a
-    tree git is not asked to match: one that includes it (or none that includes anything),
-    and none that excludes it."""
-    included = excluded = False
-    some_include = False
-    for spec in pathspecs:
-        rel, glob = _repo_relative(ws, spec)
-        hit = _matches(rel, glob, [path])
-        if _excludes(spec):
-            excluded = excluded or hit
-        else:
-            some_include = True
-            included = included or hit
-    return (included or not some_include) and not excluded
+def selector(ws: Workspace, pathspecs: Sequence[str]) -> Callable[[str], bool]:
+    """Whether these pathspecs (as work_from_top left them) pick a path (from the top), for
+    paths git is not asked to match: one that includes it (or none that includes anything),
+    and none that excludes it. The pathspecs are read once, not once per path."""
+    read = [(*_repo_relative(ws, spec), _excludes(spec)) for spec in pathspecs]
+    including = [(rel, glob) for rel, glob, exclude in read if not exclude]
+    excluding = [(rel, glob) for rel, glob, exclude in read if exclude]
+
+    def picks(path: str) -> bool:
+        hit = partial(_matches, paths=[path])
+        if including and not any(hit(rel, glob) for rel, glob in including):
+            return False
+        return not any(hit(rel, glob) for rel, glob in excluding)
+
+    return picks
 
 
 def _matches(rel: str, glob: bool, paths: Sequence[str]) -> bool:
