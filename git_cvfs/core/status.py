@@ -69,7 +69,7 @@ def status(ws: Workspace, pathspecs: Sequence[str] = (), *, offline: bool = Fals
         known = [f.path for f in files] + outside + [f.path for f in list_unversioned(ws, pathspecs)]
         require_matches(ws, pathspecs, known, "status")
     sizes = {f.target.hex: f.target.size for f in files if f.target and ws.cache.has(f.target.hex)}
-    check_inventory(ws.repo)  # every row read and checked: a damaged inventory is named here too
+    check_inventory(ws.repo, remember=True)  # every row checked (or unchanged since): a damaged one is named
     report = StatusReport(files, [], set(sizes), checked="records" if offline else "archives")
     report.outside_scope = outside
     report.budget = ws.settings.worktree_budget
