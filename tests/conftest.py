@@ -20,6 +20,16 @@ CVFS = str(BIN / "git-cvfs")
 REAL_STORE = Path(os.path.expanduser("~")) / ".local" / "share" / "git-cvfs"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile git-cvfs's bytecode once, as pip does at a regular install: an editable install
+    writes it on first use, except where PYTHONDONTWRITEBYTECODE is set (as on this CI's
+    machines), and then every git-cvfs process a test starts compiled every module it imports
+    again (70 ms for `status`; a fifth of the suite's time)."""
+    import compileall
+
+    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "git_cvfs"), quiet=1)
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own HOME, XDG dirs and git identity; the real store must stay untouched."""
