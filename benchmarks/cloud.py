@@ -203,6 +203,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int)
+    parser.add_argument("--dev-install", action="store_true", help="measure this venv's editable install instead")
     args = parser.parse_args()
     big, count = (128 << 20, 1000) if args.quick else (1 << 30, 10_000)
     rounds = args.rounds or (2 if args.quick else 3)
@@ -210,10 +211,15 @@ def main() -> None:
         scratch = Path(tmp)
         home = scratch / "home"
         home.mkdir()
+        global CVFS
+        if not args.dev_install:  # as users run it: ./install.sh, bytecode compiled at install
+            print("installing git-cvfs as a user would (./install.sh) into the scratch directory", file=sys.stderr)
+            CVFS = measure.user_install(scratch)
         os.environ.update(
             {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
         )
-        env = {**os.environ, "HOME": str(home), "GIT_CVFS_NO_PROGRESS": "1"}
+        env = {**measure.user_env(), "HOME": str(home), "GIT_CVFS_NO_PROGRESS": "1"}
+        env["PATH"] = f"{Path(CVFS).parent}{os.pathsep}{env['PATH']}"
         for key, value in [("user.name", "Bench"), ("user.email", "b@example.com"), ("init.defaultBranch", "main")]:
             subprocess.run(["git", "config", "--global", key, value], env=env, check=True)
         subprocess.run([CVFS, "install", "--global"], env=env, check=True, capture_output=True)

@@ -8,11 +8,14 @@ processes it waited for (RUSAGE_CHILDREN), and writes both to a file.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TIMED = (
     "import resource,subprocess,sys,time;t=time.perf_counter();rc=subprocess.call(sys.argv[2:]);"
@@ -39,3 +42,22 @@ def measured(cmd: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr.decode()[-2000:]}")
         return read_log(log)
+
+
+def user_install(scratch: Path, python: str | None = None) -> str:
+    """git-cvfs installed as a user gets it (`./install.sh`: a regular, non-editable pip install
+    with bytecode compiled), into the scratch directory. The development venv's editable
+    install pays an import hook on every Python start (about 20 ms per process here).
+    `python`: the interpreter, as a user picks it with PYTHON=...; else install.sh's own pick."""
+    env = {**user_env(), "HOME": str(scratch / "install-home"), "GIT_CVFS_HOME": str(scratch / "install")}
+    env["GIT_CVFS_BIN"] = str(scratch / "install-bin")
+    if python:
+        env["PYTHON"] = python
+    subprocess.run(["bash", str(ROOT / "install.sh"), "--no-git-config"], env=env, check=True, capture_output=True)
+    return str(scratch / "install" / "venv" / "bin" / "git-cvfs")
+
+
+def user_env() -> dict[str, str]:
+    """The environment as a user's install would run: bytecode cached (pip compiles it at
+    install time; an editable install writes it on first use unless this variable forbids it)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}

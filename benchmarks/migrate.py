@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=1000)
     parser.add_argument("--blob", default="2MiB", help="size of each commit's new large blob")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--dev-install", action="store_true", help="measure this venv's editable install instead")
     args = parser.parse_args()
     blob = parse_size(args.blob)
     if not shutil.which("git-lfs"):
@@ -131,7 +132,13 @@ def main() -> None:
         scratch = Path(tmp)
         home = scratch / "home"
         home.mkdir()
-        env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "GIT_CVFS_NO_PROGRESS": "1"}
+        global CVFS
+        if not args.dev_install:  # as users run it: ./install.sh, bytecode compiled at install
+            print("installing git-cvfs as a user would (./install.sh) into the scratch directory", file=sys.stderr)
+            CVFS = measure.user_install(scratch)
+        env = {**measure.user_env(), "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+        env["GIT_CVFS_NO_PROGRESS"] = "1"
+        env["PATH"] = f"{Path(CVFS).parent}{os.pathsep}{env['PATH']}"
         env.pop("XDG_DATA_HOME", None)
         for key, value in [("user.name", "Bench"), ("user.email", "b@example.com"), ("init.defaultBranch", "main")]:
             subprocess.run(["git", "config", "--global", key, value], env=env, check=True)

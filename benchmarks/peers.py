@@ -42,6 +42,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+import measure  # benchmarks/measure.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 CVFS = str(Path(sys.executable).parent / "git-cvfs")
 DVC = str(ROOT / ".cache" / "bench-tools" / "bin" / "dvc")
@@ -321,6 +323,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="64 MiB and 200 files, 2 rounds")
     parser.add_argument("--rounds", type=int)
+    parser.add_argument("--dev-install", action="store_true", help="measure this venv's editable install instead")
     parser.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated, from {', '.join(TOOLS)}")
     args = parser.parse_args()
     big, files, size = (64 << 20, 200, 256 << 10) if args.quick else (1 << 30, 2000, 256 << 10)
@@ -329,7 +332,12 @@ def main() -> None:
         scratch = Path(tmp)
         home = scratch / "home"
         home.mkdir()
-        env = {**os.environ, "HOME": str(home), "GIT_CVFS_NO_PROGRESS": "1", "DVC_NO_ANALYTICS": "1"}
+        global CVFS
+        if not args.dev_install:  # as users run it: ./install.sh, bytecode compiled at install
+            print("installing git-cvfs as a user would (./install.sh) into the scratch directory", file=sys.stderr)
+            CVFS = measure.user_install(scratch)
+        env = {**measure.user_env(), "HOME": str(home), "GIT_CVFS_NO_PROGRESS": "1", "DVC_NO_ANALYTICS": "1"}
+        env["PATH"] = f"{Path(CVFS).parent}{os.pathsep}{env['PATH']}"
         for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
             env.pop(var, None)
         tools = [TOOLS[n](env) for n in args.tools.split(",")]

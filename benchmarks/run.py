@@ -34,21 +34,8 @@ from pathlib import Path
 import measure  # benchmarks/measure.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
-# The git-cvfs under test: main() replaces it with a user install (see user_install).
+# The git-cvfs under test: main() replaces it with a user install (see measure.user_install).
 CVFS = str(Path(sys.executable).parent / "git-cvfs")
-
-
-def user_install(scratch: Path, python: str | None = None) -> str:
-    """git-cvfs installed as a user gets it (`./install.sh`: a regular, non-editable pip install
-    with bytecode compiled), into the scratch directory. The development venv's editable
-    install pays an import hook on every Python start (about 20 ms per process here).
-    `python`: the interpreter, as a user picks it with PYTHON=...; else install.sh's own pick."""
-    env = {**user_env(), "HOME": str(scratch / "install-home"), "GIT_CVFS_HOME": str(scratch / "install")}
-    env["GIT_CVFS_BIN"] = str(scratch / "install-bin")
-    if python:
-        env["PYTHON"] = python
-    subprocess.run(["bash", str(ROOT / "install.sh"), "--no-git-config"], env=env, check=True, capture_output=True)
-    return str(scratch / "install" / "venv" / "bin" / "git-cvfs")
 
 
 def interpreter(cvfs: str) -> str:
@@ -81,16 +68,10 @@ def steal_share(before: int | None, after: int | None, seconds: float) -> float 
     return (after - before) / (os.sysconf("SC_CLK_TCK") * (os.cpu_count() or 1) * seconds)
 
 
-def user_env() -> dict[str, str]:
-    """The environment as a user's install would run: bytecode cached (pip compiles it at
-    install time; an editable install writes it on first use unless this variable forbids it)."""
-    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-
 def isolated_env(home: Path) -> dict[str, str]:
     """A throwaway HOME, no system git config, git-cvfs from this venv first on PATH."""
     return {
-        **user_env(),
+        **measure.user_env(),
         "HOME": str(home),
         "XDG_DATA_HOME": str(home / ".local/share"),
         "GIT_CONFIG_NOSYSTEM": "1",
@@ -368,7 +349,7 @@ def startup(cmd: list[str], cwd: Path) -> float:
     runs = []
     for _ in range(7):
         start = time.perf_counter()
-        subprocess.run(cmd, cwd=cwd, env=user_env(), capture_output=True, check=False)
+        subprocess.run(cmd, cwd=cwd, env=measure.user_env(), capture_output=True, check=False)
         runs.append(time.perf_counter() - start)
     return statistics.median(runs)
 
@@ -398,7 +379,7 @@ def main() -> int:
     global CVFS
     if not args.dev_install:
         print("installing git-cvfs as a user would (./install.sh) into the scratch directory", file=sys.stderr)
-        CVFS = user_install(scratch, args.python)
+        CVFS = measure.user_install(scratch, args.python)
     print(f"git-cvfs runs on {interpreter(CVFS)}", file=sys.stderr)
     print(f"data: one {big >> 20} MiB file, {count} x {small >> 10} KiB files; {args.rounds} rounds", file=sys.stderr)
     make_data(data, big, count, small)

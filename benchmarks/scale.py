@@ -93,7 +93,7 @@ def main() -> int:
     args = parser.parse_args()
     base = args.work or Path(tempfile.mkdtemp(prefix="cvfs-scale-"))
     if not args.dev_install:
-        bench.CVFS = bench.user_install(base)
+        bench.CVFS = measure.user_install(base)
     results: dict[int, dict[str, tuple[float, float]]] = {}
     for n in args.sizes:
         print(f"{n} files...", file=sys.stderr, flush=True)
