@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from git_cvfs.core.model.holdings import archives_holding
 from git_cvfs.core.model.managed import ManagedFile, State, list_managed, list_unversioned
@@ -12,15 +11,15 @@ from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.local.index_store import check_inventory
 
 
-@dataclass
 class StatusReport:
-    files: list[ManagedFile]
-    pending_upload: list[str]
-    cached: set[str]
-    checked: str = "archives"  # what pending_upload was asked of: "archives", or "records" (--offline)
-    outside_scope: list[str] = field(default_factory=list)  # refs at paths git-cvfs does not manage
-    archive_errors: dict[str, str] = field(default_factory=dict)
-    budget: int | None = None  # worktree.budget, when set: bytes materialized files may use
+    def __init__(self, files: list[ManagedFile], pending_upload: list[str], cached: set[str], checked: str) -> None:
+        self.files = files
+        self.pending_upload = pending_upload
+        self.cached = cached
+        self.checked = checked  # what pending_upload was asked of: "archives", or "records" (--offline)
+        self.outside_scope: list[str] = []  # refs at paths git-cvfs does not manage
+        self.archive_errors: dict[str, str] = {}
+        self.budget: int | None = None  # worktree.budget, when set: bytes materialized files may use
 
     def entry(self, f: ManagedFile) -> dict[str, object]:
         ref = f.target

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from git_cvfs.errors import CvfsError, RefError, UnsafePathError
@@ -144,8 +143,7 @@ def encode_shard(rows: Iterable[Row]) -> bytes:
     return b"".join(row.encode() for row in sorted(rows, key=lambda r: r.path))
 
 
-@dataclass
-class MergeResult:
+class MergeResult(NamedTuple):
     rows: dict[str, Row]
     conflicts: list[str]
 

@@ -4,7 +4,6 @@ from records: this machine's log of verified uploads and the committed inventory
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError
@@ -43,10 +42,13 @@ def archive_view(ws: Workspace, name: str, hexes: set[str], *, list_all: bool = 
     return found
 
 
-@dataclass
 class Holdings:
-    holders: dict[str, set[str]] = field(default_factory=dict)  # oid hex -> archives holding it (right size)
-    errors: dict[str, str] = field(default_factory=dict)  # archive -> why it could not be asked
+    """Plain classes here and in status and managed, not dataclasses: importing dataclasses (and
+    inspect with it) cost `git cvfs status` 8 ms of its 100."""
+
+    def __init__(self) -> None:
+        self.holders: dict[str, set[str]] = {}  # oid hex -> archives holding it (right size)
+        self.errors: dict[str, str] = {}  # archive -> why it could not be asked
 
 
 def archives_holding(ws: Workspace, sizes: Mapping[str, int], *, offline: bool) -> Holdings:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import Enum
 
 from git_cvfs.core.model.pathspecs import selector
@@ -29,15 +28,29 @@ class State(Enum):
     SPARSE = "sparse"  # outside the sparse checkout: git keeps it out of the work tree on purpose
 
 
-@dataclass
 class ManagedFile:
-    path: str
-    blob: str
-    ref: Ref | None  # from the index
-    state: State
-    worktree_ref: Ref | None = None
-    problem: str | None = None
-    plain_size: int = 0
+    __slots__ = ("blob", "path", "plain_size", "problem", "ref", "state", "worktree_ref")
+
+    def __init__(
+        self,
+        path: str,
+        blob: str,
+        ref: Ref | None,  # from the index
+        state: State,
+        worktree_ref: Ref | None = None,
+        problem: str | None = None,
+        plain_size: int = 0,
+    ) -> None:
+        self.path = path
+        self.blob = blob
+        self.ref = ref
+        self.state = state
+        self.worktree_ref = worktree_ref
+        self.problem = problem
+        self.plain_size = plain_size
+
+    def __repr__(self) -> str:
+        return f"ManagedFile({self.path!r}, {self.state.value}, ref={self.ref}, worktree_ref={self.worktree_ref})"
 
     @property
     def size(self) -> int:
