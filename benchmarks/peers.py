@@ -26,6 +26,10 @@ Workloads (what the user waits for; each includes every command the tool needs):
   clone + materialize       a fresh clone of the first branch with every file's bytes
   lazy clone + 200          a clone without the data, then one directory of 200 files
   disk / data               the clone's bytes on disk (du, hard links counted once) over the data
+
+"plain git" is the baseline: the same data as git blobs (its lazy clone a partial clone with a
+sparse checkout of the directory); the last columns are git-cvfs's time over Git LFS's and
+over plain git's.
 """
 
 from __future__ import annotations
@@ -227,7 +231,30 @@ class Annex(Tool):
         self.git(dest, "annex", "get", "-q", directory)
 
 
-TOOLS: dict[str, type[Tool]] = {t.name: t for t in (Cvfs, Lfs, Dvc, DvcLinks, Annex)}
+class PlainGit(Tool):
+    """The baseline: the same data as git blobs, no extension. Its lazy clone is git's own
+    (a partial clone, blobs fetched on demand, a sparse checkout of the one directory)."""
+
+    name, label = "git", "plain git"
+
+    def setup(self, repo: Path, remote: Path, scratch: Path) -> None:
+        self.git(remote, "config", "uploadpack.allowFilter", "true")
+        self.git(repo, "commit", "-q", "--allow-empty", "-m", "setup")
+
+    def add_commit(self, repo: Path, paths: list[str], message: str) -> None:
+        self.git(repo, "add", *paths)
+        self.git(repo, "commit", "-q", "-m", message)
+
+    def status(self, repo: Path) -> None:
+        self.git(repo, "status", "--porcelain")
+
+    def lazy_clone(self, remote: Path, dest: Path, directory: str) -> None:
+        url = remote.as_uri()  # a plain path would be a local clone, which ignores --filter
+        self.git(dest.parent, "clone", "-q", "--filter=blob:none", "--sparse", url, dest.name)
+        self.git(dest, "sparse-checkout", "set", directory)
+
+
+TOOLS: dict[str, type[Tool]] = {t.name: t for t in (Cvfs, Lfs, Dvc, DvcLinks, Annex, PlainGit)}
 
 
 def write_tree(root: Path, files: int, size: int, seed: int) -> list[str]:
@@ -371,9 +398,10 @@ def report(
     if missing:
         print(f"not installed, left out: {', '.join(missing)}")
     labels = [t.label for t in tools]
-    lfs = "lfs" in results
-    print("| workload | " + " | ".join(labels) + (" | git-cvfs/LFS |" if lfs and "cvfs" in results else " |"))
-    print("|---|" + "---|" * len(labels) + ("---|" if lfs and "cvfs" in results else ""))
+    ratios = [(b, f"git-cvfs/{label}") for b, label in (("lfs", "LFS"), ("git", "git")) if b in results]
+    ratios = ratios if "cvfs" in results else []
+    print("| workload | " + " | ".join(labels + [r for _, r in ratios]) + " |")
+    print("|---|" + "---|" * (len(labels) + len(ratios)))
     for workload in WORKLOADS:
         label = (
             workload.replace("1 GiB", f"{big >> 20} MiB")
@@ -382,10 +410,8 @@ def report(
         )
         medians = {t.name: statistics.median(results[t.name][workload]) for t in tools}
         cells = [(f"{m:.2f}" if workload == "disk / data" else f"{m:.2f} s") for m in medians.values()]
-        row = f"| {label} | " + " | ".join(cells) + " |"
-        if lfs and "cvfs" in results:
-            row += f" {medians['cvfs'] / medians['lfs']:.2f} |"
-        print(row)
+        cells += [f"{medians['cvfs'] / medians[base]:.2f}" for base, _ in ratios]
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
