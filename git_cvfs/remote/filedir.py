@@ -249,7 +249,12 @@ class FileArchive:
             def stage(item: PutItem) -> Path | CvfsError:
                 key, path, size, _ = item
                 try:
+                    # The object's directory too, here on the pool: made one by one where the
+                    # objects are put in place, 2,000 new directories took 0.13-0.2 s of a commit.
+                    _mkdir(self._path(key).parent, made)
                     return self._stage(key, path, size, fsync=False, made=made)
+                except OSError as exc:
+                    return self._write_error(key, exc)
                 except CvfsError as exc:  # unreadable, unwritable, or not the object
                     return exc
 
