@@ -245,7 +245,7 @@ class Cache:
 
     def remove(self, hex_digest: str) -> None:
         try:
-            self.object_path(hex_digest).unlink()
+            os.unlink(self._object_file(hex_digest))
         except FileNotFoundError:
             pass
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from enum import Enum
 
@@ -158,10 +159,11 @@ def holding_committed_bytes(
     sized = []
     for path, ref in files:
         try:
-            if not (root / path).is_symlink() and (root / path).stat().st_size == ref.size:
-                sized.append((path, ref))
+            st = os.lstat(f"{root}/{path}")  # one call, no Path: the commit hook asks for every file
         except OSError:
             continue
+        if stat.S_ISREG(st.st_mode) and st.st_size == ref.size:
+            sized.append((path, ref))
     vouched = unchanged_since_indexed(ws.repo.index_file, root, [p for p, _ in sized])
     verified: dict[str, os.stat_result] = {}
     for path, ref in sized:
