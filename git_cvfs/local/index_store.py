@@ -138,12 +138,12 @@ def check_inventory(repo: Repo, *, remember: bool = False) -> None:
     otherwise: a third of its run. A write changes the ctime, which no user can set back; a
     shard changed within the clock's granularity of its check is not noted (git's racy rule).
     """
-    if not remember or not (repo.root / SHARD_DIR).is_dir():
+    rules = _rules_token() if remember else None
+    if rules is None or not (repo.root / SHARD_DIR).is_dir():
         for _ in iter_worktree_rows(repo):
             pass
         return
     memo = repo.cvfs_dir / CHECKED_SHARDS
-    rules = _rules_token()
     try:
         noted = memo.read_bytes().decode("utf-8", "surrogateescape").split("\n")
     except OSError:
@@ -173,6 +173,8 @@ CHECKED_SHARDS = "checked-shards"
 
 
 def _stat_key(shard: str, path: Path) -> str | None:
+    if "\n" in shard:  # a name git allows, which would end its line in the memo early
+        return None
     try:
         st = os.stat(path)
     except OSError:
@@ -192,14 +194,18 @@ def _settled(path: Path) -> bool:
     return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > SETTLED_NS
 
 
-def _rules_token() -> str:
-    """What the check was made by: the modules holding the row rules, as installed."""
+def _rules_token() -> str | None:
+    """What the check was made by: the modules holding the row rules, as installed (None where
+    they are not files to stat, as in a zip: then nothing is remembered)."""
     from git_cvfs import __version__
     from git_cvfs.format import inventory, paths, ref
 
     parts = [__version__]
     for module in (inventory, paths, ref):
-        st = os.stat(module.__file__ or "")
+        try:
+            st = os.stat(module.__file__ or "")
+        except OSError:
+            return None
         parts.append(f"{st.st_size}:{st.st_mtime_ns}")
     return "rules " + " ".join(parts)
 

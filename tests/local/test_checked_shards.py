@@ -87,3 +87,14 @@ def test_other_rules_check_again_and_without_remember_every_shard_is_read(
     seen.clear()
     check_inventory(repo)  # fsck's way: no memo believed
     assert seen == [".cvfs/index/a.jsonl"]
+
+
+def test_a_shard_name_with_a_newline_is_never_noted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A committed file name may hold a newline: noted, it would write a second line of its
+    choosing into the memo."""
+    repo = repo_with_shards(tmp_path, ["a"])
+    (repo.root / ".cvfs/index/x\n0 0 0 0 0 planted.jsonl").write_bytes(encode_shard([Row("x/f", HEX, 1)]))
+    monkeypatch.setattr(index_store, "SETTLED_NS", 0)
+    check_inventory(repo, remember=True)
+    lines = (repo.cvfs_dir / CHECKED_SHARDS).read_text().split("\n")
+    assert len(lines) == 2 and lines[1].endswith(" .cvfs/index/a.jsonl")
