@@ -22,7 +22,7 @@ REAL_STORE = Path(os.path.expanduser("~")) / ".local" / "share" / "git-cvfs"
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Compile git-cvfs's bytecode once, as pip does at a regular install: an editable install
-    writes it on first use, except where PYTHONDONTWRITEBYTECODE is set (as on this CI's
+    writes it on first use, except where PYTHONDONTWRITEBYTECODE is set (as on this workplace's
     machines), and then every git-cvfs process a test starts compiled every module it imports
     again (70 ms for `status`; a fifth of the suite's time)."""
     import compileall
