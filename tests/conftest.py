@@ -24,7 +24,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Compile git-cvfs's bytecode once, as pip does at a regular install: an editable install
     writes it on first use, except where PYTHONDONTWRITEBYTECODE is set (as on this workplace's
     machines), and then every git-cvfs process a test starts compiled every module it imports
-    again (70 ms for `status`; a fifth of the suite's time)."""
+    again (70 ms for `status`; tests/integration/test_bad_input.py took 19.0 s instead of 14.9)."""
     import compileall
 
     compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "git_cvfs"), quiet=1)
