@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = index_store.iter_rows
 
-    def counting(lines, *, where):  # type: ignore[no-untyped-def]
+    def counting(lines: Iterable[bytes], *, where: str = "inventory") -> Iterator[Row]:
         seen.append(where)
         return real(lines, where=where)
 
