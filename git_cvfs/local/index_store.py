@@ -133,7 +133,7 @@ def check_inventory(repo: Repo, *, remember: bool = False) -> None:
     """Read every row, holding none: raises InventoryError naming the first bad one.
 
     remember: skip the shards this machine has read and found sound, unchanged since (as
-    .git/cvfs/checked-shards notes them: device, inode, size, mtime and ctime, with the rules
+    .git/cvfs/checked-shards-* notes them: device, inode, size, mtime and ctime, with the rules
     they were checked by). `status` reads all 2,000 rows of a 2,000-file repository each time
     otherwise: a third of its run. A write changes the ctime, which no user can set back; a
     shard changed within the clock's granularity of its check is not noted (git's racy rule).
@@ -143,7 +143,7 @@ def check_inventory(repo: Repo, *, remember: bool = False) -> None:
         for _ in iter_worktree_rows(repo):
             pass
         return
-    memo = repo.cvfs_dir / CHECKED_SHARDS
+    memo = checked_shards_memo(repo)
     try:
         noted = memo.read_bytes().decode("utf-8", "surrogateescape").split("\n")
     except OSError:
@@ -170,6 +170,13 @@ def check_inventory(repo: Repo, *, remember: bool = False) -> None:
 
 
 CHECKED_SHARDS = "checked-shards"
+
+
+def checked_shards_memo(repo: Repo) -> Path:
+    """The memo of this work tree: .git/cvfs is shared by a repository's worktrees, and one memo
+    for all of them would be rewritten by each in turn, every note of the others dropped."""
+    tree = hashlib.sha256(os.fsencode(repo.root)).hexdigest()[:16]
+    return repo.cvfs_dir / f"{CHECKED_SHARDS}-{tree}"
 
 
 def _stat_key(shard: str, path: Path) -> str | None:

@@ -14,7 +14,7 @@ import pytest
 from git_cvfs.format.inventory import InventoryError, Row, encode_shard
 from git_cvfs.local import index_store
 from git_cvfs.local.git import Repo
-from git_cvfs.local.index_store import CHECKED_SHARDS, check_inventory
+from git_cvfs.local.index_store import check_inventory, checked_shards_memo
 
 HEX = "ab" * 32
 
@@ -78,7 +78,7 @@ def test_other_rules_check_again_and_without_remember_every_shard_is_read(
     monkeypatch.setattr(index_store, "SETTLED_NS", 0)
     seen = reads(monkeypatch)
     check_inventory(repo, remember=True)
-    memo = repo.cvfs_dir / CHECKED_SHARDS
+    memo = checked_shards_memo(repo)
     first, _, rest = memo.read_text().partition("\n")
     assert first.startswith("rules ") and rest.endswith(" .cvfs/index/a.jsonl")
     memo.write_text("rules of another version\n" + rest)
@@ -97,5 +97,22 @@ def test_a_shard_name_with_a_newline_is_never_noted(tmp_path: Path, monkeypatch:
     (repo.root / ".cvfs/index/x\n0 0 0 0 0 planted.jsonl").write_bytes(encode_shard([Row("x/f", HEX, 1)]))
     monkeypatch.setattr(index_store, "SETTLED_NS", 0)
     check_inventory(repo, remember=True)
-    lines = (repo.cvfs_dir / CHECKED_SHARDS).read_text().split("\n")
+    lines = (checked_shards_memo(repo)).read_text().split("\n")
     assert len(lines) == 2 and lines[1].endswith(" .cvfs/index/a.jsonl")
+
+
+def test_each_worktree_keeps_its_own_notes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = repo_with_shards(tmp_path, ["a"])
+    subprocess.run(["git", "add", "-A"], cwd=repo.root, check=True)
+    subprocess.run(["git", "commit", "-qm", "shards"], cwd=repo.root, check=True)
+    subprocess.run(["git", "worktree", "add", "-q", str(tmp_path / "w2")], cwd=repo.root, check=True)
+    other = Repo.discover(tmp_path / "w2")
+    assert other.cvfs_dir == repo.cvfs_dir  # shared: the memo must not be
+    monkeypatch.setattr(index_store, "SETTLED_NS", 0)
+    seen = reads(monkeypatch)
+    check_inventory(repo, remember=True)
+    check_inventory(other, remember=True)
+    seen.clear()
+    check_inventory(repo, remember=True)
+    check_inventory(other, remember=True)
+    assert seen == []
