@@ -83,8 +83,12 @@ def iter_worktree_rows(repo: Repo) -> Iterator[Row]:
                 yield from iter_rows(lines, where=f"{shard} (staged)")
         return
     for shard in shard_files(repo):
-        with open(repo.root / shard, "rb") as f:
-            yield from iter_rows(_lines(f), where=shard)
+        yield from _shard_rows(repo, shard)
+
+
+def _shard_rows(repo: Repo, shard: str) -> Iterator[Row]:
+    with open(repo.root / shard, "rb") as f:
+        yield from iter_rows(_lines(f), where=shard)
 
 
 def read_rows_of_tree(repo: Repo, tree: str, shards: set[str]) -> dict[str, Row]:
@@ -151,15 +155,15 @@ def check_inventory(repo: Repo, *, remember: bool = False) -> None:
     known = set(noted[1:]) if noted and noted[0] == rules else set()
     sound: list[str] = []
     for shard in shard_files(repo):
-        path = repo.root / shard
-        key = _stat_key(shard, path)
+        before = _stat(repo.root / shard)
+        key = _stat_key(shard, before)
         if key is not None and key in known:
             sound.append(key)
             continue
-        with open(path, "rb") as f:
-            for _ in iter_rows(_lines(f), where=shard):
-                pass
-        if key is not None and key == _stat_key(shard, path) and _settled(path):
+        for _ in _shard_rows(repo, shard):
+            pass
+        after = _stat(repo.root / shard)
+        if key is not None and key == _stat_key(shard, after) and after is not None and _settled(after):
             sound.append(key)
     if set(sound) != known:
         tmp = memo.with_name(f"{CHECKED_SHARDS}.{os.getpid()}.tmp")
@@ -179,12 +183,15 @@ def checked_shards_memo(repo: Repo) -> Path:
     return repo.cvfs_dir / f"{CHECKED_SHARDS}-{tree}"
 
 
-def _stat_key(shard: str, path: Path) -> str | None:
-    if "\n" in shard:  # a name git allows, which would end its line in the memo early
-        return None
+def _stat(path: Path) -> os.stat_result | None:
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except OSError:
+        return None
+
+
+def _stat_key(shard: str, st: os.stat_result | None) -> str | None:
+    if st is None or "\n" in shard:  # a name git allows, which would end its line in the memo early
         return None
     return f"{st.st_dev} {st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {shard}"
 
@@ -192,12 +199,11 @@ def _stat_key(shard: str, path: Path) -> str | None:
 SETTLED_NS = 2_000_000_000
 
 
-def _settled(path: Path) -> bool:
+def _settled(st: os.stat_result) -> bool:
     """Written more than SETTLED_NS ago: a later write in the same clock tick could otherwise
     leave mtime and ctime as they were (git's racy-clean rule, with a wide margin)."""
     import time
 
-    st = os.stat(path)
     return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > SETTLED_NS
 
 
