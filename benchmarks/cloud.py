@@ -213,13 +213,11 @@ def main() -> None:
         home.mkdir()
         global CVFS
         if not args.dev_install:  # as users run it: ./install.sh, bytecode compiled at install
-            print("installing git-cvfs as a user would (./install.sh) into the scratch directory", file=sys.stderr)
             CVFS = measure.user_install(scratch)
         os.environ.update(
             {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
         )
-        env = {**measure.user_env(), "HOME": str(home), "GIT_CVFS_NO_PROGRESS": "1"}
-        env["PATH"] = f"{Path(CVFS).parent}{os.pathsep}{env['PATH']}"
+        env = {**measure.user_env(CVFS), "HOME": str(home), "GIT_CVFS_NO_PROGRESS": "1"}
         for key, value in [("user.name", "Bench"), ("user.email", "b@example.com"), ("init.defaultBranch", "main")]:
             subprocess.run(["git", "config", "--global", key, value], env=env, check=True)
         subprocess.run([CVFS, "install", "--global"], env=env, check=True, capture_output=True)

@@ -49,6 +49,7 @@ def user_install(scratch: Path, python: str | None = None) -> str:
     with bytecode compiled), into the scratch directory. The development venv's editable
     install pays an import hook on every Python start (about 20 ms per process here).
     `python`: the interpreter, as a user picks it with PYTHON=...; else install.sh's own pick."""
+    print("installing git-cvfs as a user would (./install.sh) into the scratch directory", file=sys.stderr)
     env = {**user_env(), "HOME": str(scratch / "install-home"), "GIT_CVFS_HOME": str(scratch / "install")}
     env["GIT_CVFS_BIN"] = str(scratch / "install-bin")
     if python:
@@ -57,7 +58,11 @@ def user_install(scratch: Path, python: str | None = None) -> str:
     return str(scratch / "install" / "venv" / "bin" / "git-cvfs")
 
 
-def user_env() -> dict[str, str]:
+def user_env(cvfs: str | None = None) -> dict[str, str]:
     """The environment as a user's install would run: bytecode cached (pip compiles it at
-    install time; an editable install writes it on first use unless this variable forbids it)."""
-    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    install time; an editable install writes it on first use unless this variable forbids it);
+    with cvfs, that git-cvfs's directory first on PATH (git finds the hooks' git-cvfs there)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if cvfs is not None:
+        env["PATH"] = f"{Path(cvfs).parent}{os.pathsep}{env['PATH']}"
+    return env

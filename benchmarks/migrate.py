@@ -134,11 +134,9 @@ def main() -> None:
         home.mkdir()
         global CVFS
         if not args.dev_install:  # as users run it: ./install.sh, bytecode compiled at install
-            print("installing git-cvfs as a user would (./install.sh) into the scratch directory", file=sys.stderr)
             CVFS = measure.user_install(scratch)
-        env = {**measure.user_env(), "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+        env = {**measure.user_env(CVFS), "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
         env["GIT_CVFS_NO_PROGRESS"] = "1"
-        env["PATH"] = f"{Path(CVFS).parent}{os.pathsep}{env['PATH']}"
         env.pop("XDG_DATA_HOME", None)
         for key, value in [("user.name", "Bench"), ("user.email", "b@example.com"), ("init.defaultBranch", "main")]:
             subprocess.run(["git", "config", "--global", key, value], env=env, check=True)

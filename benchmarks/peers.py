@@ -88,7 +88,9 @@ class Tool:
         raise NotImplementedError
 
     def add_commit(self, repo: Path, paths: list[str], message: str) -> None:
-        raise NotImplementedError
+        """git add and commit: what git-cvfs, Git LFS and plain git need (their filters and hooks run)."""
+        self.git(repo, "add", *paths)
+        self.git(repo, "commit", "-q", "-m", message)
 
     def push(self, repo: Path, branch: str) -> None:
         self.git(repo, "push", "-q", "origin", branch)
@@ -116,10 +118,6 @@ class Cvfs(Tool):
         self.git(repo, "add", "-A")
         self.git(repo, "commit", "-q", "-m", "setup")
 
-    def add_commit(self, repo: Path, paths: list[str], message: str) -> None:
-        self.git(repo, "add", *paths)
-        self.git(repo, "commit", "-q", "-m", message)
-
     def status(self, repo: Path) -> None:
         self.run(repo, CVFS, "status")
 
@@ -139,10 +137,6 @@ class Lfs(Tool):
         self.git(repo, "lfs", "track", "data/**")
         self.git(repo, "add", "-A")
         self.git(repo, "commit", "-q", "-m", "setup")
-
-    def add_commit(self, repo: Path, paths: list[str], message: str) -> None:
-        self.git(repo, "add", *paths)
-        self.git(repo, "commit", "-q", "-m", message)
 
     def status(self, repo: Path) -> None:
         self.git(repo, "lfs", "status")
@@ -240,10 +234,6 @@ class PlainGit(Tool):
     def setup(self, repo: Path, remote: Path, scratch: Path) -> None:
         self.git(remote, "config", "uploadpack.allowFilter", "true")
         self.git(repo, "commit", "-q", "--allow-empty", "-m", "setup")
-
-    def add_commit(self, repo: Path, paths: list[str], message: str) -> None:
-        self.git(repo, "add", *paths)
-        self.git(repo, "commit", "-q", "-m", message)
 
     def status(self, repo: Path) -> None:
         self.git(repo, "status", "--porcelain")
@@ -361,10 +351,8 @@ def main() -> None:
         home.mkdir()
         global CVFS
         if not args.dev_install:  # as users run it: ./install.sh, bytecode compiled at install
-            print("installing git-cvfs as a user would (./install.sh) into the scratch directory", file=sys.stderr)
             CVFS = measure.user_install(scratch)
-        env = {**measure.user_env(), "HOME": str(home), "GIT_CVFS_NO_PROGRESS": "1", "DVC_NO_ANALYTICS": "1"}
-        env["PATH"] = f"{Path(CVFS).parent}{os.pathsep}{env['PATH']}"
+        env = {**measure.user_env(CVFS), "HOME": str(home), "GIT_CVFS_NO_PROGRESS": "1", "DVC_NO_ANALYTICS": "1"}
         for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
             env.pop(var, None)
         tools = [TOOLS[n](env) for n in args.tools.split(",")]

@@ -71,12 +71,11 @@ def steal_share(before: int | None, after: int | None, seconds: float) -> float 
 def isolated_env(home: Path) -> dict[str, str]:
     """A throwaway HOME, no system git config, git-cvfs from this venv first on PATH."""
     return {
-        **measure.user_env(),
+        **measure.user_env(CVFS),
         "HOME": str(home),
         "XDG_DATA_HOME": str(home / ".local/share"),
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_CVFS_NO_PROGRESS": "1",
-        "PATH": f"{Path(CVFS).parent}{os.pathsep}{os.environ['PATH']}",
     }
 
 
@@ -378,7 +377,6 @@ def main() -> int:
     data = scratch / "data"
     global CVFS
     if not args.dev_install:
-        print("installing git-cvfs as a user would (./install.sh) into the scratch directory", file=sys.stderr)
         CVFS = measure.user_install(scratch, args.python)
     print(f"git-cvfs runs on {interpreter(CVFS)}", file=sys.stderr)
     print(f"data: one {big >> 20} MiB file, {count} x {small >> 10} KiB files; {args.rounds} rounds", file=sys.stderr)
