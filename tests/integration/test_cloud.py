@@ -323,3 +323,26 @@ def test_truncated_or_altered_uploads_are_caught_and_sent_again(
     proxy.rules.clear()
     project.git("push", "-q", "origin", "main")
     assert read_object(archive, key_of(other)) == other
+
+
+@pytest.mark.parametrize("faulty", ["azure"], indirect=True)
+def test_a_body_cut_off_part_way_is_fetched_on_from_where_it_stopped(
+    faulty: tuple[CloudArchive, FaultProxy, str], tmp_path: Path
+) -> None:
+    archive, proxy, endpoint = faulty
+    project = new_project(tmp_path, archive.config(endpoint=endpoint))
+    data = rand(1 << 20, 13)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    proxy.rules.append(Rule("GET", "objects", "truncate", times=1))  # half the body, then the connection closes
+    proxy.requests.clear()
+    proxy.headers.clear()
+    git(lazy, "cvfs", "ensure", "data")
+    assert (lazy / "data/a.bin").read_bytes() == data
+    gets = [h for r, h in zip(proxy.requests, proxy.headers, strict=True) if r.startswith("GET") and "objects" in r]
+    # The first GET asks for the whole blob; the second for the rest only, from a piece boundary.
+    assert len(gets) == 2 and "x-ms-range" not in {k.lower() for k in gets[0]}
+    resumed = {k.lower(): v for k, v in gets[1].items()}["x-ms-range"]
+    assert resumed.startswith("bytes=") and 0 < int(resumed[6:].rstrip("-")) <= len(data) // 2
