@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
+from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
@@ -16,7 +21,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.storage.blob import BlobServiceClient, LinearRetry
+from azure.storage.blob import BlobBlock, BlobServiceClient, LinearRetry
 
 from git_cvfs.crash import crash_point
 from git_cvfs.errors import ArchiveError, ConfigError, ObjectMissingError, UnreachableError
@@ -32,13 +37,13 @@ from git_cvfs.remote.archive import (
     pwrite_all,
 )
 
-# The SDK's default (exponential, 15 s first backoff) turns one transient 503 into
-# ~19 s of silence. Linear 0.5 s steps with jitter survive a few faults in ~2 s
-# and then report the cause; transfer.attempts counts the first try too.
-BLOCK = 8 << 20
+BLOCK = 8 << 20  # a Put Blob up to this size, blocks of it above (the service's MD5 comes with a Put Blob only)
 
 
 def _retry(attempts: int) -> LinearRetry:
+    # The SDK's default (exponential, 15 s first backoff) turns one transient 503 into
+    # ~19 s of silence. Linear 0.5 s steps with jitter survive a few faults in ~2 s
+    # and then report the cause; transfer.attempts counts the first try too.
     # The stubs say int; the SDK takes seconds as a float (sub-second steps are the point).
     return LinearRetry(backoff=0.5, random_jitter_range=0.2, retry_total=attempts - 1)  # type: ignore[arg-type]
 
@@ -49,6 +54,73 @@ def _connection_string_account(conn: str) -> str | None:
         if key.strip().lower() == "accountname":
             return value.strip()
     return None
+
+
+class _Span(io.RawIOBase):
+    """Bytes [start, start + length) of an open file as a request body, read in the pieces the
+    HTTP library asks for (no copy of the whole body in memory); seekable, so a request the
+    pipeline retries sends it again from its start. len() is the span's length, which is what
+    requests takes for Content-Length."""
+
+    def __init__(self, fd: int, start: int, length: int) -> None:
+        super().__init__()
+        self._fd, self._start, self._length, self._pos = fd, start, length, 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = min(max(0, base + offset), self._length)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")[: self._length - self._pos]
+        n = os.preadv(self._fd, [view], self._start + self._pos) if view else 0
+        self._pos += n
+        return n
+
+
+def _md5(fd: int, start: int, length: int) -> bytes:
+    """The MD5 of the span, for the service to check the body against."""
+    digest = hashlib.md5(usedforsecurity=False)
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    done = 0
+    while done < length:
+        n = os.preadv(fd, [view[: min(len(buf), length - done)]], start + done)
+        if n == 0:
+            raise OSError(f"the file ended {length - done} bytes early (it changed while it was sent)")
+        digest.update(view[:n])
+        done += n
+    return digest.digest()
+
+
+def _if_missing() -> Any:
+    from azure.storage.blob._generated.models import ModifiedAccessConditions
+
+    return ModifiedAccessConditions(if_none_match="*")
+
+
+def _response_headers(response: Any, deserialized: Any, headers: dict[str, Any]) -> dict[str, Any]:
+    return headers
+
+
+def _error_code(exc: HttpResponseError) -> str:
+    """The service's error code (x-ms-error-code) and message, where the generated operations
+    leave it in the response rather than on the exception."""
+    response = getattr(exc, "response", None)
+    code = getattr(exc, "error_code", None) or (response.headers.get("x-ms-error-code") if response else None)
+    return f"{code or ''} {exc.message}"
 
 
 def _close(body: object) -> None:
@@ -85,10 +157,6 @@ class AzureArchive:
             "retry_policy": _retry(settings.attempts),
             "connection_timeout": min(10, settings.timeout),
             "read_timeout": settings.timeout,
-            "max_single_put_size": BLOCK,
-            "max_block_size": BLOCK,
-            "max_single_get_size": BLOCK,
-            "max_chunk_get_size": BLOCK,
         }
         self.service = self._client(settings, common)
         self.container = self.service.get_container_client(self.container_name)
@@ -194,41 +262,71 @@ class AzureArchive:
         return Stored(ObjectInfo(key, int(props.size), _quoted(str(props.etag))), digests)
 
     def put_file(self, key: str, path: Path, size: int, existing: ObjectInfo | None) -> ObjectInfo:
-        stored: dict[str, Any] = {}
-        sent = [0]
-
-        def blocks_sent(done: int, total: int | None) -> None:
-            if size >= STREAMED_FROM:  # the progress line, as the blocks go
-                moved(done - sent[0])
-                sent[0] = done
-            if 0 < done < (total or 0):
-                crash_point("azure:mid-blocks")
-
+        """One Put Blob up to BLOCK bytes, else blocks sent side by side and then committed.
+        Every request carries its body's MD5 (transactional), so the service refuses a body
+        altered on the way instead of storing it; bodies are read from the file as they are
+        sent, never held whole (8 blocks of 8 MiB in memory were 180 MB at the peak of a push).
+        A blob that must not exist yet (existing is None) is created conditionally: a racing
+        writer's blob is never replaced."""
+        blob = self._blob(key)
+        create = existing is None
+        etag: str | None = None
         try:
-            with open(path, "rb") as body:
-                # overwrite=False is a conditional create: a racing writer's blob is never replaced.
-                # validate_content sends each request's MD5, so the service refuses a body
-                # altered on the way instead of storing it.
-                stored = self._blob(key).upload_blob(
-                    body,
-                    length=size,
-                    overwrite=existing is not None,
-                    max_concurrency=self.concurrency,
-                    validate_content=True,
-                    progress_hook=blocks_sent,
-                )
+            with open(path, "rb") as f:
+                if size <= BLOCK:
+                    headers = blob._client.block_blob.upload(
+                        content_length=size,
+                        body=_Span(f.fileno(), 0, size),
+                        transactional_content_md5=_md5(f.fileno(), 0, size),
+                        modified_access_conditions=_if_missing() if create else None,
+                        cls=_response_headers,
+                    )
+                    etag = headers.get("ETag")
+                else:
+                    self._put_blocks(blob, f.fileno(), size, create=create)
         except ResourceExistsError:
             raise AlreadyStored from None  # someone else's blob: the caller verifies it
         except HttpResponseError as exc:
-            if "md5" in f"{getattr(exc, 'error_code', '')} {exc.message}".lower():
+            if "md5" in _error_code(exc).lower():
                 raise damaged(self, key, "refused the body as damaged in transit") from None
             raise self._fail("PUT", key, exc) from None
         except (AzureError, OSError) as exc:
             raise self._fail("PUT", key, exc) from None
-        if size <= BLOCK and stored.get("etag"):
+        if etag:
             # One Put Blob whose MD5 the service checked: exactly these bytes are stored.
-            return ObjectInfo(key, size, _quoted(str(stored["etag"])))
+            return ObjectInfo(key, size, _quoted(etag))
         return confirm_stored(self, key, size)  # block uploads, or a racing writer's blob
+
+    def _put_blocks(self, blob: Any, fd: int, size: int, *, create: bool) -> None:
+        count = -(-size // BLOCK)
+        names = [f"{n:032d}" for n in range(count)]  # one length for all, as the service requires
+        staged = [0]
+
+        def stage(n: int) -> None:
+            start = n * BLOCK
+            length = min(BLOCK, size - start)
+            blob._client.block_blob.stage_block(
+                block_id=base64.b64encode(names[n].encode()).decode(),
+                content_length=length,
+                body=_Span(fd, start, length),
+                transactional_content_md5=_md5(fd, start, length),
+            )
+            if size >= STREAMED_FROM:  # the progress line, as the blocks go
+                moved(length)
+            staged[0] += 1
+            if staged[0] < count:
+                crash_point("azure:mid-blocks")
+
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, count)) as pool:
+            futures = [pool.submit(stage, n) for n in range(count)]
+            try:
+                for future in futures:
+                    future.result()
+            finally:
+                for future in futures:
+                    future.cancel()  # the first failure ends the upload; what was staged expires
+        match = {"match_condition": MatchConditions.IfMissing} if create else {}
+        blob.commit_block_list([BlobBlock(name) for name in names], **match)
 
     def _body(self, key: str, start: int, end: int | None) -> Iterator[bytes]:
         """The blob's bytes from start (to end, exclusive, if given) as the response body arrives,

@@ -346,3 +346,28 @@ def test_a_body_cut_off_part_way_is_fetched_on_from_where_it_stopped(
     assert len(gets) == 2 and "x-ms-range" not in {k.lower() for k in gets[0]}
     resumed = {k.lower(): v for k, v in gets[1].items()}["x-ms-range"]
     assert resumed.startswith("bytes=") and 0 < int(resumed[6:].rstrip("-")) <= len(data) // 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "size"), [("s3", 200_000), ("azure", 200_000), ("azure", 9 << 20)], ids=["s3", "azure-put", "azure-blocks"]
+)
+def test_an_upload_never_replaces_a_blob_that_appeared_meanwhile(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str, size: int
+) -> None:
+    from git_cvfs.local.config import ArchiveSettings
+    from git_cvfs.remote.archive import AlreadyStored, open_archive
+
+    archive: CloudArchive = request.getfixturevalue(f"{kind}_archive")
+    data = rand(size, 14)
+    path = tmp_path / "object"
+    path.write_bytes(data)
+    key = key_of(data).removeprefix("team/")
+    backend = open_archive(ArchiveSettings("primary", archive.url, endpoint=archive.endpoint, region="us-east-1"))
+    # Listed as absent, then someone else's blob lands under the key: the upload must not replace it.
+    write_object(archive, key_of(data), b"someone else's")
+    with pytest.raises(AlreadyStored):
+        backend.put_file(key, path, size, None)
+    assert read_object(archive, key_of(data)) == b"someone else's"
+    # Known to be there (and wrong): replaced, and what is stored is the object.
+    info = backend.put_file(key, path, size, backend.head(key))
+    assert info.size == size and read_object(archive, key_of(data)) == data
