@@ -217,7 +217,7 @@ def open_archive(settings: ArchiveSettings, *, concurrency: int = 8) -> Archive:
 def _few_heaps() -> None:
     """At most two malloc heaps for the transfer threads (glibc only; elsewhere nothing).
 
-    The SDKs read bodies in chunks of 256 KiB to 8 MiB on up to transfer.concurrency threads,
+    The SDKs read bodies in pieces of 256 KiB (Azure) to 1 MiB (S3) on transfer.concurrency threads,
     and glibc gives each thread a heap of its own that keeps what was freed in it: over a long
     download those freed chunks pile up, one heap per thread. A 1 GiB download from S3 at
     concurrency 8 peaked at 154-171 MiB, of which Python held 17 at most; with two heaps, 83
