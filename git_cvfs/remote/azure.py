@@ -361,10 +361,12 @@ class AzureArchive:
                             )
                         return write(piece[: end + 1 - offset], offset)
                     offset = write(piece, offset)
-            except (AzureError, OSError) as exc:
+            except AzureError as exc:  # the body cut off or garbled on the way (the SDK wraps those)
                 if attempt == self.attempts:
                     raise self._fail("GET", key, exc) from None
                 continue
+            except OSError as exc:  # writing it here: not the archive's fault, not worth asking again
+                raise self._fail("GET", key, exc) from None
             finally:
                 _close(body)
             return offset
