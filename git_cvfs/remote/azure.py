@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -299,7 +300,10 @@ class AzureArchive:
 
     def _put_blocks(self, blob: Any, fd: int, size: int, *, create: bool) -> None:
         count = -(-size // BLOCK)
-        names = [f"{n:032d}" for n in range(count)]  # one length for all, as the service requires
+        # The SDK's own form: a fresh random id per block, so a racing or killed upload's
+        # blocks are never mixed into this blob, and of one length (48 digits) with the blocks
+        # an upload through the SDK left uncommitted (the service refuses mixed lengths).
+        names = [f"{uuid.uuid4().int:048d}" for _ in range(count)]
         staged = [0]
 
         def stage(n: int) -> None:

@@ -371,3 +371,26 @@ def test_an_upload_never_replaces_a_blob_that_appeared_meanwhile(
     # Known to be there (and wrong): replaced, and what is stored is the object.
     info = backend.put_file(key, path, size, backend.head(key))
     assert info.size == size and read_object(archive, key_of(data)) == data
+
+
+def test_blocks_an_earlier_upload_left_uncommitted_do_not_stop_a_new_one(
+    azure_archive: CloudArchive, tmp_path: Path
+) -> None:
+    import uuid
+
+    from azure.storage.blob import BlobServiceClient
+
+    from git_cvfs.local.config import ArchiveSettings
+    from git_cvfs.remote.archive import open_archive
+
+    data = rand(9 << 20, 15)
+    path = tmp_path / "object"
+    path.write_bytes(data)
+    container = azure_archive.url.split("/")[3]
+    client = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"])
+    # What a killed upload through the SDK leaves: blocks staged under its ids, none committed.
+    left = client.get_blob_client(container, key_of(data))
+    left.stage_block(f"{uuid.uuid4().int:048d}", b"from an upload that was killed")
+    backend = open_archive(ArchiveSettings("primary", azure_archive.url, endpoint=azure_archive.endpoint))
+    info = backend.put_file(key_of(data).removeprefix("team/"), path, len(data), None)
+    assert info.size == len(data) and read_object(azure_archive, key_of(data)) == data
