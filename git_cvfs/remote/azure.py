@@ -120,7 +120,9 @@ def _error_code(exc: HttpResponseError) -> str:
     """The service's error code (x-ms-error-code) and message, where the generated operations
     leave it in the response rather than on the exception."""
     response = getattr(exc, "response", None)
-    code = getattr(exc, "error_code", None) or (response.headers.get("x-ms-error-code") if response else None)
+    code = getattr(exc, "error_code", None) or (
+        response.headers.get("x-ms-error-code") if response is not None else None
+    )
     return f"{code or ''} {exc.message}"
 
 
