@@ -342,7 +342,7 @@ def test_a_body_cut_off_part_way_is_fetched_on_from_where_it_stopped(
     git(lazy, "cvfs", "ensure", "data")
     assert (lazy / "data/a.bin").read_bytes() == data
     gets = [h for r, h in zip(proxy.requests, proxy.headers, strict=True) if r.startswith("GET") and "objects" in r]
-    # The first GET asks for the whole blob; the second for the rest only, from a piece boundary.
+    # The first GET asks for the whole blob; the second only for what had not arrived.
     assert len(gets) == 2 and "x-ms-range" not in {k.lower() for k in gets[0]}
     resumed = {k.lower(): v for k, v in gets[1].items()}["x-ms-range"]
     assert resumed.startswith("bytes=") and 0 < int(resumed[6:].rstrip("-")) <= len(data) // 2

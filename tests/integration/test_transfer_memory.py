@@ -1,7 +1,8 @@
-"""Invariant 8 for transfers to and from S3 and Azure: a large object sent and fetched in parallel
-parts and ranges, and several medium ones side by side, stay well under 100 MB: downloads write
-bodies as they arrive and never gather them whole (the Azure SDK's download_blob reads each 8 MiB chunk whole
-into memory before handing it over: about 200 MB for a 1 GiB object at concurrency 8)."""
+"""Invariant 8 for transfers to and from S3 and Azure: a large object sent and fetched in parts
+and ranges, and several medium ones side by side, stay well under 100 MB. Uploads read each
+request's body from the file as it goes and downloads write bodies as they arrive; through the
+Azure SDK's upload_blob and download_blob, which gather each 8 MiB block or chunk whole, this
+test measured 180 MB for the push and 128-152 MB for the ensure."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def test_large_and_medium_objects_travel_in_bounded_memory(
     assert push.returncode == 0, push.stderr
     assert json.loads(push.stdout)["uploaded"] == len(files)
     print(f"{kind} push: {push.seconds:.1f} s, peak RSS {push.peak_rss_mb:.0f} MB")
+    assert push.peak_rss_mb < LIMIT_MB
     project.git("push", "-q", "origin", "main")
 
     lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
@@ -51,6 +53,6 @@ def test_large_and_medium_objects_travel_in_bounded_memory(
     assert ensure.returncode == 0, ensure.stderr
     assert len(json.loads(ensure.stdout)["materialized"]) == len(files)
     print(f"{kind} ensure: {ensure.seconds:.1f} s, peak RSS {ensure.peak_rss_mb:.0f} MB")
-    assert push.peak_rss_mb < LIMIT_MB and ensure.peak_rss_mb < LIMIT_MB
+    assert ensure.peak_rss_mb < LIMIT_MB
     assert all((lazy / name).read_bytes() == data for name, data in files.items())
     assert git(lazy, "status", "--porcelain").stdout == ""
