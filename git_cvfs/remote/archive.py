@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, Protocol
+from typing import BinaryIO, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from git_cvfs.errors import ArchiveError, ConfigError, CvfsError, IntegrityError
 from git_cvfs.format.ref import validate_hex
 from git_cvfs.local.config import ArchiveSettings
+
+H = TypeVar("H", bound="hashlib._Hash")
 
 
 class ObjectInfo(NamedTuple):
@@ -37,6 +40,23 @@ class AlreadyStored(ArchiveError):
     def __init__(self, info: ObjectInfo | None = None) -> None:
         super().__init__("an object is already stored under this key")
         self.info = info
+
+
+def hash_fd(digest: H, fd: int, start: int = 0, length: int | None = None) -> H:
+    """digest fed the file's bytes from start: `length` of them (OSError if the file ends
+    sooner: it changed while it was read), or else to its end. Read with pread in 1 MiB pieces
+    into one buffer; the file's offset is left where it was."""
+    view = memoryview(bytearray(1 << 20))
+    done = 0
+    while length is None or done < length:
+        n = os.preadv(fd, [view if length is None else view[: length - done]], start + done)
+        if n == 0:
+            if length is None:
+                break
+            raise OSError(f"the file ended {length - done} bytes early (it changed while it was read)")
+        digest.update(view[:n])
+        done += n
+    return digest
 
 
 def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> int:

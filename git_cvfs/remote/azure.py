@@ -35,6 +35,7 @@ from git_cvfs.remote.archive import (
     Stored,
     confirm_stored,
     damaged,
+    hash_fd,
     pwrite_all,
 )
 
@@ -93,17 +94,7 @@ class _Span(io.RawIOBase):
 
 def _md5(fd: int, start: int, length: int) -> bytes:
     """The MD5 of the span, for the service to check the body against."""
-    digest = hashlib.md5(usedforsecurity=False)
-    buf = bytearray(1 << 20)
-    view = memoryview(buf)
-    done = 0
-    while done < length:
-        n = os.preadv(fd, [view[: min(len(buf), length - done)]], start + done)
-        if n == 0:
-            raise OSError(f"the file ended {length - done} bytes early (it changed while it was sent)")
-        digest.update(view[:n])
-        done += n
-    return digest.digest()
+    return hash_fd(hashlib.md5(usedforsecurity=False), fd, start, length).digest()
 
 
 def _if_missing() -> Any:

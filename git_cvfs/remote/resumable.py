@@ -22,7 +22,7 @@ from pathlib import Path
 from git_cvfs.crash import crash_point
 from git_cvfs.format.ref import Ref
 from git_cvfs.output import moved
-from git_cvfs.remote.archive import Archive, object_key
+from git_cvfs.remote.archive import Archive, hash_fd, object_key
 
 RANGE = 16 << 20  # bytes per ranged request
 RESUMABLE_FROM = 64 << 20  # objects from this size are fetched this way
@@ -66,7 +66,7 @@ def fetch_resumable(archive: Archive, ref: Ref, partial: Path, *, concurrency: i
             _fetch_ranges(archive, ref, fd, journal, todo, concurrency)
         finally:
             os.close(journal)
-        if _hash_fd(fd) == ref.hex:
+        if hash_fd(hashlib.sha256(), fd).hexdigest() == ref.hex:
             _journal(partial).unlink(missing_ok=True)
             return True
         partial.unlink(missing_ok=True)
@@ -100,15 +100,6 @@ def _fetch_ranges(archive: Archive, ref: Ref, fd: int, journal: int, todo: list[
     with ThreadPoolExecutor(max_workers=min(concurrency, len(todo))) as pool:
         for future in [pool.submit(one, n) for n in todo]:
             future.result()
-
-
-def _hash_fd(fd: int) -> str:
-    digest = hashlib.sha256()
-    offset = 0
-    while chunk := os.pread(fd, 1 << 20, offset):
-        digest.update(chunk)
-        offset += len(chunk)
-    return digest.hexdigest()
 
 
 def discard(partial: Path) -> None:

@@ -41,6 +41,7 @@ from git_cvfs.remote.archive import (
     Stored,
     confirm_stored,
     damaged,
+    hash_fd,
     hex_of_key,
     pwrite_all,
 )
@@ -72,11 +73,8 @@ def _multipart_sent(nbytes: int) -> None:
 
 
 def _md5_file(path: Path) -> bytes:
-    h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb", buffering=0) as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.digest()
+        return hash_fd(hashlib.md5(usedforsecurity=False), f.fileno()).digest()
 
 
 class S3Archive:
