@@ -332,9 +332,10 @@ class AzureArchive:
         download_blob reads each 8 MiB chunk whole before handing it over: 8 threads fetching
         ranges of a 1 GiB object held about 200 MB. This is the generated operation the SDK's own
         downloader calls, without its gathering; a test runs it against Azurite."""
-        span = None if end is None else f"bytes={start}-{end - 1}"
-        if end is None and start:
-            span = f"bytes={start}-"
+        if end is not None:
+            span: str | None = f"bytes={start}-{end - 1}"
+        else:
+            span = f"bytes={start}-" if start else None  # the rest of the blob, or all of it
         return self._blob(key)._client.blob.download(range=span, decompress=False)  # type: ignore[no-any-return]
 
     def _stream(self, key: str, start: int, end: int, write: Callable[[bytes, int], int], *, ranged: bool) -> int:
