@@ -206,6 +206,12 @@ def azure_archive(azurite_server: str, monkeypatch: pytest.MonkeyPatch, request:
     return CloudArchive(f"az://{AZURITE_ACCOUNT}/{container}/team", f"{azurite_server}/{AZURITE_ACCOUNT}", "azure")
 
 
+@pytest.fixture(params=["s3", "azure"])
+def cloud(request: pytest.FixtureRequest) -> CloudArchive:
+    """Each cloud archive in turn: a test taking it runs against moto's S3 server and Azurite."""
+    return request.getfixturevalue(f"{request.param}_archive")  # type: ignore[no-any-return]
+
+
 @dataclass
 class Watched:
     returncode: int

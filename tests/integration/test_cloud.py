@@ -56,11 +56,6 @@ def write_object(archive: CloudArchive, key: str, data: bytes) -> None:
     client.get_blob_client(container, key).upload_blob(data, overwrite=True)
 
 
-@pytest.fixture(params=["s3", "azure"])
-def cloud(request: pytest.FixtureRequest) -> CloudArchive:
-    return request.getfixturevalue(f"{request.param}_archive")  # type: ignore[no-any-return]
-
-
 def test_whole_workflow_on_a_cloud_archive(cloud: CloudArchive, tmp_path: Path) -> None:
     project = new_project(tmp_path, cloud.config())
     big, other = rand(3 << 20, 1), rand(20_000, 2)  # 3 MiB: multipart/block uploads on both SDKs

@@ -30,13 +30,9 @@ def payload(i: int) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["s3", "azure"])
-def test_many_objects_pushed_and_fetched_in_bounded_memory_and_descriptors(
-    request: pytest.FixtureRequest, tmp_path: Path, kind: str
-) -> None:
-    archive: CloudArchive = request.getfixturevalue(f"{kind}_archive")
+def test_many_objects_pushed_and_fetched_in_bounded_memory_and_descriptors(cloud: CloudArchive, tmp_path: Path) -> None:
     project = new_project(
-        tmp_path, {**archive.config(), "scope.minSize": "1KB", "transfer.concurrency": str(CONCURRENCY)}
+        tmp_path, {**cloud.config(), "scope.minSize": "1KB", "transfer.concurrency": str(CONCURRENCY)}
     )
     files = {f"data/d{i // 100:03d}/f{i:05d}.bin": payload(i) for i in range(OBJECTS)}
     for name, data in files.items():
@@ -50,7 +46,7 @@ def test_many_objects_pushed_and_fetched_in_bounded_memory_and_descriptors(
     assert push.returncode == 0, push.stderr
     report = json.loads(push.stdout)
     assert report["ok"] and report["uploaded"] == OBJECTS
-    print(f"{kind} push: {push.seconds:.1f} s, peak RSS {push.peak_rss_mb:.0f} MB, peak fds {push.peak_fds}")
+    print(f"{cloud.kind} push: {push.seconds:.1f} s, peak RSS {push.peak_rss_mb:.0f} MB, peak fds {push.peak_fds}")
     assert push.peak_rss_mb < RSS_LIMIT_MB and push.peak_fds < FD_LIMIT
     project.git("push", "-q", "origin", "main")  # the pre-push hook: nothing left to upload
 
@@ -60,7 +56,9 @@ def test_many_objects_pushed_and_fetched_in_bounded_memory_and_descriptors(
     ensure = watched(lazy, "ensure", "--json")
     assert ensure.returncode == 0, ensure.stderr
     assert len(json.loads(ensure.stdout)["materialized"]) == OBJECTS
-    print(f"{kind} ensure: {ensure.seconds:.1f} s, peak RSS {ensure.peak_rss_mb:.0f} MB, peak fds {ensure.peak_fds}")
+    print(
+        f"{cloud.kind} ensure: {ensure.seconds:.1f} s, peak RSS {ensure.peak_rss_mb:.0f} MB, peak fds {ensure.peak_fds}"
+    )
     assert ensure.peak_rss_mb < RSS_LIMIT_MB and ensure.peak_fds < FD_LIMIT
     # Every byte came back as it went in (each download was also hashed before use).
     assert all((lazy / name).read_bytes() == data for name, data in files.items())
