@@ -46,6 +46,7 @@ class Spool:
         self._hash = hashlib.sha256()
         self.size = 0
         self._writeback: writeback.Writeback | None = None
+        self._sealed = False
         self._closed = False
 
     def write(self, chunk: bytes | memoryview) -> None:
@@ -65,13 +66,21 @@ class Spool:
         return self._hash.hexdigest()
 
     def finish(self, *, sync: bool = True) -> str:
-        os.fchmod(self._fd, 0o444)  # cache objects are never written again
+        if not self._sealed:
+            os.fchmod(self._fd, 0o444)  # cache objects are never written again
         if sync:
             fault_point("cache:fsync")
             os.fsync(self._fd)
         os.close(self._fd)
         self._closed = True
         return self._hash.hexdigest()
+
+    def seal(self) -> None:
+        """No more writes: the file becomes read-only (cache objects are never written again)
+        and the disk is asked to start writing whatever it has not taken yet."""
+        os.fchmod(self._fd, 0o444)
+        self._sealed = True
+        writeback.start_all(self._fd)
 
     def discard(self) -> None:
         if not self._closed:
@@ -95,14 +104,23 @@ class BackgroundStore:
 
     The filter answers git with a ref as soon as a file is hashed; the fsync,
     which costs about as much as receiving the file, overlaps with the next
-    ones. At most `in_flight` spools (each an open descriptor) wait at a time.
-    An object is under its oid only once its bytes are on disk, as before.
+    ones. At most `in_flight` spools wait for a worker, and fewer than `batch` more
+    for their fsync (each an open descriptor). An object is under its oid only once its
+    bytes are on disk, as before.
+
+    The fsyncs go in batches of `batch`: each spool is sealed (the disk starts writing
+    it) and set aside, and once `batch` wait, each is fsynced, closed and renamed into
+    place, one after another, by the worker that sealed the last. The first fsync's journal commit carries the others'
+    new files, so the rest cost little; an fsync per spool as it came, on four threads,
+    cost a journal commit each, and file creation (the next spools, git's own objects)
+    waited on them: `git add` of 2,000 x 256 KiB took 2.8-3.5 s, batched 2.4-2.9 s.
+    `settle` files what is left.
 
     The pool (and concurrent.futures, with logging: 10 ms) comes with the first
     spool: a filter that only smudges, as in every checkout and clone, never needs it.
     """
 
-    def __init__(self, cache: Cache, workers: int = 4, in_flight: int = 16) -> None:
+    def __init__(self, cache: Cache, workers: int = 4, in_flight: int = 16, batch: int = 16) -> None:
         self.cache = cache
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
@@ -110,6 +128,8 @@ class BackgroundStore:
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
         self._failures: list[tuple[str, Exception]] = []
+        self._batch_size = batch
+        self._sealed: list[tuple[Spool, str, str]] = []  # (spool, oid, label), each fd still open
 
     def submit(self, spool: Spool, hex_digest: str, *, sync: bool, label: str) -> None:
         if self._pool is None:
@@ -124,12 +144,35 @@ class BackgroundStore:
 
     def _file(self, spool: Spool, hex_digest: str, sync: bool, label: str) -> None:
         try:
-            spool.finish(sync=sync)
-            self.cache.store_spool(spool, hex_digest)
-        except Exception as exc:  # reported by whoever settles; the bytes are still in the work tree
-            spool.discard()
-            with self._lock:
-                self._failures.append((label, exc))
+            if not sync:
+                spool.finish(sync=False)
+                self.cache.store_spool(spool, hex_digest)
+                return
+            spool.seal()
+        except Exception as exc:
+            self._failed(spool, label, exc)
+            return
+        with self._lock:
+            self._sealed.append((spool, hex_digest, label))
+            if len(self._sealed) < self._batch_size:
+                return
+            batch, self._sealed = self._sealed, []
+        self._flush(batch)
+
+    def _flush(self, batch: list[tuple[Spool, str, str]]) -> None:
+        """fsync, close and rename each sealed spool, in order."""
+        for spool, hex_digest, label in batch:
+            try:
+                spool.finish(sync=True)
+                self.cache.store_spool(spool, hex_digest)
+            except Exception as exc:
+                self._failed(spool, label, exc)
+
+    def _failed(self, spool: Spool, label: str, exc: Exception) -> None:
+        # reported by whoever settles; the bytes are still in the work tree
+        spool.discard()
+        with self._lock:
+            self._failures.append((label, exc))
 
     def _done(self, future: Future[None]) -> None:
         with self._lock:
@@ -150,6 +193,9 @@ class BackgroundStore:
             from concurrent.futures import wait
 
             wait(pending)
+        with self._lock:
+            batch, self._sealed = self._sealed, []
+        self._flush(batch)
         return self.failures()
 
     def close(self) -> list[tuple[str, Exception]]:

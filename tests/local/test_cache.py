@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from git_cvfs.errors import IntegrityError, RefError
-from git_cvfs.local.cache import Cache
+from git_cvfs.local import cache as cache_module
+from git_cvfs.local.cache import BackgroundStore, Cache
 
 
 def test_put_stream_files_object_under_its_hash_read_only(tmp_path: Path) -> None:
@@ -33,3 +36,43 @@ def test_hostile_oid_never_builds_a_path(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cvfs")
     with pytest.raises(RefError):
         cache.object_path("../../../../etc/passwd" + "a" * 42)
+
+
+def test_the_background_store_flushes_each_object_before_it_gets_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The filter's store fsyncs in batches: whatever the batching, no object may be renamed
+    into the cache before its own bytes were flushed (a power cut would leave zeros under the
+    oid), and settle files the last, partial batch."""
+    cache = Cache(tmp_path / "cvfs")
+    events: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        with lock:
+            events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(a: str | Path, b: str | Path) -> None:
+        with lock:
+            events.append(("rename", str(a)))
+        real_replace(a, b)
+
+    monkeypatch.setattr(cache_module.os, "fsync", fsync)
+    monkeypatch.setattr(cache_module.os, "replace", replace)
+    store = BackgroundStore(cache, workers=3, in_flight=4, batch=4)
+    blobs = [f"object {i}".encode() * 500 for i in range(10)]  # two full batches and a partial one
+    for i, data in enumerate(blobs):
+        spool = cache.spool()
+        spool.write(data)
+        store.submit(spool, spool.hexdigest(), sync=True, label=f"f{i}")
+    assert store.close() == []
+    for data in blobs:
+        assert cache.object_path(hashlib.sha256(data).hexdigest()).read_bytes() == data
+    renamed = {name for kind, name in events if kind == "rename"}  # tried again after a mkdir
+    assert len(renamed) == len(blobs)
+    for name in renamed:
+        before = events[: events.index(("rename", name))]
+        assert ("fsync", name) in before, events
+    assert list(cache.tmp.iterdir()) == []
