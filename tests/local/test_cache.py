@@ -76,3 +76,45 @@ def test_the_background_store_flushes_each_object_before_it_gets_its_name(
         before = events[: events.index(("rename", name))]
         assert ("fsync", name) in before, events
     assert list(cache.tmp.iterdir()) == []
+
+
+def test_a_large_spool_written_on_its_own_thread_holds_exactly_what_was_given(tmp_path: Path) -> None:
+    # Past _WRITER_FROM the bytes go to a writer thread in batches: pieces of every size, a
+    # memoryview among them, must land in order, and the hash must be of those same bytes.
+    cache = Cache(tmp_path / "cvfs")
+    pieces = [bytes([i % 251]) * n for i, n in enumerate([1, 65516, 3 << 20, 7, 65516] * 6)]
+    pieces[5] = memoryview(bytearray(pieces[5]))  # type: ignore[call-overload]
+    data = b"".join(bytes(p) for p in pieces)
+    assert len(data) > cache_module._WRITER_FROM + 2 * cache_module._BATCH
+    spool = cache.spool()
+    for piece in pieces:
+        spool.write(piece)
+    assert spool.finish() == hashlib.sha256(data).hexdigest()
+    assert spool.path.read_bytes() == data
+    assert not _writers()  # the writer is gone once finished
+
+
+def test_a_spool_writer_failing_fails_the_spool_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = Cache(tmp_path / "cvfs")
+    spool = cache.spool()
+    spool.write(b"x" * cache_module._WRITER_FROM)  # written here; the writer starts
+
+    def full(fd: int, parts: list[bytes]) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_module.os, "writev", full)
+    with pytest.raises(OSError, match="No space left"):
+        for _ in range(64):  # the error comes back at a later hand-over, or at the finish
+            spool.write(b"y" * cache_module._BATCH)
+        spool.finish()
+    spool.discard()
+    assert list(cache.tmp.iterdir()) == []
+    assert not _writers()
+    # every batch taken was given back: the next large spool is not held up
+    assert cache_module._queued._value == cache_module._QUEUED // cache_module._BATCH  # type: ignore[attr-defined]
+
+
+def _writers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "cvfs-spool-writer"]
