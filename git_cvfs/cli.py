@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import errno
 import importlib
 import os
 import sys
 
 from git_cvfs import __version__
-from git_cvfs.errors import EXIT_INTERRUPTED, EXIT_SIGPIPE, EXIT_USAGE, CvfsError
+from git_cvfs.errors import ENVIRONMENT_HINTS, EXIT_INTERRUPTED, EXIT_SIGPIPE, EXIT_USAGE, CvfsError
 
 # Not `from typing import TYPE_CHECKING`: typing (with re and contextlib) costs a hook
 # with nothing to do about 13 ms at start-up. Type checkers treat this name the same.
@@ -168,29 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_SIGPIPE
     except OSError as exc:
-        if exc.errno not in _ENVIRONMENT_ERRORS:
+        if exc.errno not in ENVIRONMENT_HINTS:
             return _internal_error(exc)
         from git_cvfs import output
 
         where = f": {exc.filename}" if exc.filename else ""
-        output.error(f"{exc.strerror or exc}{where}", _ENVIRONMENT_ERRORS[exc.errno])
+        output.error(f"{exc.strerror or exc}{where}", ENVIRONMENT_HINTS[exc.errno])
         return 1
     except Exception as exc:
         return _internal_error(exc)
-
-
-# Errors from the user's machine, not from git-cvfs: a full disk, a read-only or failing one,
-# permissions. Any other OSError reaching main is a bug.
-_ENVIRONMENT_ERRORS = {
-    errno.ENOSPC: "free some disk space, then run the command again",
-    errno.EDQUOT: "your disk quota is used up: free some space, then run the command again",
-    errno.EROFS: "that filesystem is mounted read-only",
-    errno.EACCES: "check the permissions of that path",
-    errno.EPERM: "check the permissions of that path",
-    errno.EIO: "the disk reported an I/O error: check it (dmesg) before trusting what is on it",
-    errno.EMFILE: "too many open files: raise the limit (ulimit -n) or lower transfer.concurrency",
-    errno.ENFILE: "the system ran out of open files: retry when fewer programs are running",
-}
 
 
 def _internal_error(exc: Exception) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3  # a bug in git-cvfs: the traceback is in a log whose path is printed
@@ -74,3 +76,17 @@ class IntegrityError(CvfsError):
 
 class LockTimeoutError(CvfsError):
     pass
+
+
+# Errors from the user's machine, not from git-cvfs: a full disk, a read-only or failing one,
+# permissions. Each has the fix to say with it; any other OSError reaching main is a bug.
+ENVIRONMENT_HINTS = {
+    errno.ENOSPC: "free some disk space, then run the command again",
+    errno.EDQUOT: "your disk quota is used up: free some space, then run the command again",
+    errno.EROFS: "that filesystem is mounted read-only",
+    errno.EACCES: "check the permissions of that path",
+    errno.EPERM: "check the permissions of that path",
+    errno.EIO: "the disk reported an I/O error: check it (dmesg) before trusting what is on it",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) or lower transfer.concurrency",
+    errno.ENFILE: "the system ran out of open files: retry when fewer programs are running",
+}

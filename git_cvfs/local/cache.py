@@ -80,6 +80,7 @@ class _Writer:
         while (parts := self._queue.get()) is not None:
             try:
                 if self.error is None:
+                    fault_point("cache:write")
                     _writev_all(self._fd, parts)
                     self._offset += sum(map(len, parts))
                     self._writeback.written_to(self._offset)
@@ -141,8 +142,8 @@ class Spool:
         parts, self._parts, self._parts_size = self._parts, [], 0
         self._writer.put(parts)
 
-    def _written(self) -> None:
-        """Every byte given so far is in the file (the writer's error, if any, raised)."""
+    def written(self) -> None:
+        """Wait until every byte given so far is in the file; raise the writer's error, if any."""
         if self._writer is None:
             return
         if self._parts:
@@ -154,7 +155,7 @@ class Spool:
         return self._hash.hexdigest()
 
     def finish(self, *, sync: bool = True) -> str:
-        self._written()
+        self.written()
         if not self._sealed:
             os.fchmod(self._fd, 0o444)  # cache objects are never written again
         if sync:
@@ -167,7 +168,7 @@ class Spool:
     def seal(self) -> None:
         """No more writes: the file becomes read-only (cache objects are never written again)
         and the disk is asked to start writing whatever it has not taken yet."""
-        self._written()
+        self.written()
         os.fchmod(self._fd, 0o444)
         self._sealed = True
         writeback.start_all(self._fd)
@@ -176,7 +177,7 @@ class Spool:
         if self._writer is not None:
             self._parts, self._parts_size = [], 0
             with contextlib.suppress(Exception):  # what it failed on no longer matters
-                self._written()
+                self.written()
         if not self._closed:
             os.close(self._fd)
             self._closed = True

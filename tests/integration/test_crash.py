@@ -246,3 +246,26 @@ def test_a_cache_write_failing_after_git_finished_is_reported_and_the_commit_rec
     project.git("commit", "-q", "-m", "one")  # archives it, read back from the work tree and verified
     assert project.archive_path(hashlib.sha256(data).hexdigest()).read_bytes() == data
     healthy(project.root)
+
+
+def test_a_full_disk_while_a_large_file_is_spooled_fails_that_file_and_stages_nothing(project: Project) -> None:
+    # Past 8 MiB a spool's bytes are written on a thread of their own: its error must still
+    # fail the file before git is given a ref, with the fix, and leave nothing behind. The
+    # writer starts once 8 MiB are in; the rest, under its 1 MiB batch, is handed over only
+    # as the file ends: without a wait for it before the ref goes to git, the error would
+    # come only after git had staged the ref.
+    data = rand((9 << 20) + 4096, seed=7)
+    project.write("data/big.bin", data)
+    failed = project.git("add", "data", env={"GIT_CVFS_FAIL_AT": "cache:write:ENOSPC"}, check=False)
+    assert failed.returncode != 0
+    errors = [line for line in failed.stderr.splitlines() if line.startswith(("error:", "hint:"))]
+    assert errors[0] == ("error: git-cvfs: clean data/big.bin: No space left on device (injected at cache:write)"), (
+        failed.stderr
+    )
+    assert errors[1] == "hint: free some disk space, then run the command again", failed.stderr
+    assert project.git("diff", "--cached", "--name-only").stdout == ""
+    assert (project.root / "data/big.bin").read_bytes() == data
+    assert list((project.root / ".git/cvfs/tmp").iterdir()) == []
+    healthy(project.root)
+    project.commit_all()
+    assert project.archive_path(hashlib.sha256(data).hexdigest()).read_bytes() == data

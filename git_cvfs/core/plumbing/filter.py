@@ -54,6 +54,8 @@ def clean(
                     spool.write(part)
                 held = []
             spool.write(chunk)
+        if spool is not None:
+            spool.written()  # a write error fails this file now, before git is given its ref
     except BaseException:
         if spool is not None:
             spool.discard()

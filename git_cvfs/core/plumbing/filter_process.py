@@ -30,7 +30,7 @@ from git_cvfs.core.plumbing.filter import (
     plan_smudge,
 )
 from git_cvfs.core.plumbing.hook_shims import install_missing_hooks
-from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissingError
+from git_cvfs.errors import ENVIRONMENT_HINTS, ArchiveError, CvfsError, IntegrityError, ObjectMissingError
 from git_cvfs.format import filter_protocol as fp
 from git_cvfs.format.pktline import Reader, Writer, read_packet
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref
@@ -340,7 +340,7 @@ class FilterServer:
             output.error(f"git-cvfs: {req.command} {req.pathname}: {_describe(sent.cause)}")
         except (CvfsError, OSError) as exc:
             content.drain()
-            hint = exc.hint if isinstance(exc, CvfsError) else None
+            hint = exc.hint if isinstance(exc, CvfsError) else ENVIRONMENT_HINTS.get(exc.errno or 0)
             output.error(f"git-cvfs: {req.command} {req.pathname}: {_describe(exc)}", hint)
             fp.reply_status(self.write, "error")
 
