@@ -94,9 +94,7 @@ def _writev_all(fd: int, parts: list[bytes]) -> None:
     done = os.writev(fd, parts)
     if done == sum(map(len, parts)):
         return
-    view = memoryview(b"".join(parts))[done:]  # a short write: rare, the rest one by one
-    while view:
-        view = view[os.write(fd, view) :]
+    writeback.write_all(fd, memoryview(b"".join(parts))[done:])  # a short write: rare
 
 
 class Spool:
@@ -130,9 +128,7 @@ class Spool:
             if self._parts_size >= _BATCH:
                 self._hand_over()
         else:
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            writeback.write_all(self._fd, chunk)
             if self.size + len(chunk) >= _WRITER_FROM:  # a large object: the rest on a thread
                 self._writer = _Writer(self._fd, self.size + len(chunk))
         self.size += len(chunk)

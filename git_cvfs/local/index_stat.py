@@ -20,6 +20,7 @@ from stat import S_ISREG
 
 from git_cvfs.crash import crash_point, fault_point
 from git_cvfs.errors import CvfsError
+from git_cvfs.local import writeback
 
 _HEADER = struct.Struct(">4sLL")
 _STAT = struct.Struct(">LLLLLLLLLL")  # ctime s/ns, mtime s/ns, dev, ino, mode, uid, gid, size
@@ -246,10 +247,8 @@ def _rewrite_entries(
             return 0
         if bytes(data[-_SHA1:]) != b"\0" * _SHA1:  # index.skipHash leaves a zero trailer
             data[-_SHA1:] = hashlib.sha1(data[:-_SHA1]).digest()
-        view = memoryview(data)
         fault_point("index:write")
-        while view:
-            view = view[os.write(fd, view) :]
+        writeback.write_all(fd, data)
         os.fsync(fd)
         os.close(fd)
         fd = -1

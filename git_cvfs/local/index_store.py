@@ -29,6 +29,7 @@ from git_cvfs.format.inventory import (
     parse_row,
     shard_path,
 )
+from git_cvfs.local import writeback
 from git_cvfs.local.git import Repo
 from git_cvfs.local.locks import LOCK_TIMEOUT, file_lock
 from git_cvfs.local.worktree import write_bytes, write_stream
@@ -329,9 +330,9 @@ def _rewrite_shard(
                 digest.update(line)
                 buf += line
                 if len(buf) >= 1 << 16:
-                    _write_all(out, buf)
+                    writeback.write_all(out, buf)
                     buf.clear()
-            _write_all(out, buf)
+            writeback.write_all(out, buf)
             if not kept or (not changed and digest.digest() == current):
                 raise _Unchanged  # an empty shard is removed below, never written
 
@@ -343,12 +344,6 @@ def _rewrite_shard(
                 return False
     file.unlink()
     return True
-
-
-def _write_all(fd: int, data: bytes | bytearray) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _file_digest(path: Path) -> bytes | None:

@@ -216,12 +216,6 @@ def _backdate(fd: int) -> None:
     os.utime(fd, ns=(now, now - 1_000_000_000))
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 def write_bytes(
     root: Path, rel_path: str, data: bytes, *, create_dirs: bool = False, expect_stat: os.stat_result | None = None
 ) -> os.stat_result:
@@ -234,7 +228,7 @@ def write_bytes(
     """
 
     def write(out: int) -> None:
-        _write_all(out, data)
+        writeback.write_all(out, data)
 
     return _atomic_write(root, rel_path, write, create_dirs=create_dirs, expect_stat=expect_stat)
 
@@ -553,7 +547,7 @@ def copy_fd(src: int, dst: int) -> None:
         os.lseek(dst, start_dst, os.SEEK_SET)
         os.ftruncate(dst, start_dst)
     while chunk := os.read(src, _COPY_CHUNK):
-        _write_all(dst, chunk)
+        writeback.write_all(dst, chunk)
 
 
 def files_under(root: Path, pathspecs: Sequence[str]) -> list[str]:

@@ -19,6 +19,7 @@ a fifth of memory) it happened before as well.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from typing import Any
 
@@ -40,6 +41,13 @@ class Writeback:
         if end - self._started >= EVERY:
             start_writeback(self._fd, self._started, end - self._started)
             self._started = end
+
+
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write all of data at fd's offset, however many write calls that takes."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def start_all(fd: int) -> bool:
