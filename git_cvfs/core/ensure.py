@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast
 
 from git_cvfs.core.model.holdings import recorded_in_primary
 from git_cvfs.core.model.lean_cache import drop_cache_copies
@@ -22,12 +23,22 @@ from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import pause_point
 from git_cvfs.errors import ArchiveError, ChangedUnderfootError, CvfsError, IntegrityError, UsageError
 from git_cvfs.format.ref import Ref
+from git_cvfs.local import writeback
 from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import patch_index_stat
 from git_cvfs.local.journal import take_paths
 from git_cvfs.local.locks import file_lock
-from git_cvfs.local.worktree import place_file, replace_file, replace_file_fetched
+from git_cvfs.local.worktree import (
+    PreparedWrite,
+    abandon_write,
+    finish_write,
+    place_file,
+    prepare_replace_file,
+    prepare_replace_file_fetched,
+    replace_file,
+    replace_file_fetched,
+)
 from git_cvfs.output import Progress
 from git_cvfs.remote.archive import Archive
 from git_cvfs.remote.resumable import RESUMABLE_FROM, fetch_resumable, partial_path
@@ -36,6 +47,8 @@ from git_cvfs.remote.transfer import download_many, fetch_verified
 if TYPE_CHECKING:
     from git_cvfs.core.budget import BudgetResult
 
+
+_T = TypeVar("_T")
 
 MISSING_REASON = "not in the work tree (deleted, or a checkout that did not finish)"
 
@@ -223,31 +236,136 @@ def _download(ws: Workspace, plan: _Plan) -> dict[str, str]:
     return {h: e.message for h, e in outcome.failed.items()}
 
 
+# Files below this are flushed in batches: each writer leaves its file written beside the
+# target, and once _FLUSH_BATCH wait, whichever writer made the batch full flushes them one
+# after the other and puts each in place. The first flush's journal commit carries the rest,
+# where a flush per file cost a commit each. Larger files are flushed one by one: their bytes,
+# not the commit, are the cost. At most _MOST_OPEN wait or are being flushed at a time (each
+# holds two descriptors); past that, a writer flushes its own file at once.
+_FLUSH_BELOW = 1 << 20
+_FLUSH_BATCH = 16
+_MOST_OPEN = 2 * _FLUSH_BATCH
+
+
+class _Batches:
+    """Prepared writes of small files, finished (flushed, checked, renamed) in batches."""
+
+    def __init__(self, finish: Callable[[int, ManagedFile, PreparedWrite], None]) -> None:
+        self._finish = finish
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[int, ManagedFile, PreparedWrite]] = []
+        self._open = 0  # waiting, or in a batch being flushed
+
+    def add(self, i: int, f: ManagedFile, prepared: PreparedWrite) -> None:
+        writeback.start_all(prepared.out)  # to disk now: the batch's first flush then finds it written
+        with self._lock:
+            if self._open >= _MOST_OPEN:
+                batch, counted = [(i, f, prepared)], 0
+            else:
+                self._open += 1
+                self._waiting.append((i, f, prepared))
+                if len(self._waiting) < _FLUSH_BATCH:
+                    return
+                batch, self._waiting = self._waiting, []
+                counted = len(batch)
+        self._flush(batch, counted)
+
+    def drain(self) -> None:
+        """Finish what still waits (the writers are done)."""
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+        self._flush(batch, len(batch))
+
+    def abandon(self) -> None:
+        """Remove what no flush reached (an interrupt); the targets stay as they are."""
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+        for _, _, prepared in batch:
+            abandon_write(prepared)
+
+    def _flush(self, batch: list[tuple[int, ManagedFile, PreparedWrite]], counted: int) -> None:
+        try:
+            for n, (i, f, prepared) in enumerate(batch):
+                try:
+                    self._finish(i, f, prepared)
+                except BaseException:  # an interrupt: the rest of the batch is removed, the targets kept
+                    for _, _, rest in batch[n + 1 :]:
+                        abandon_write(rest)
+                    raise
+        finally:
+            with self._lock:
+                self._open -= counted
+
+
+def _from_this_machine(plan: _Plan) -> bool:
+    """Whether every file's bytes come from this machine (the cache, a directory archive), so
+    writing them is system calls, not waiting on a cloud archive's answers."""
+    return not plan.direct or all(archive.capabilities.local for archive in plan.archives)
+
+
+def _writers(ws: Workspace, plan: _Plan, count: int) -> int:
+    """Threads for writing the files: transfer.concurrency where they wait on a cloud archive;
+    no more than the cores where the bytes are on this machine. That work is system calls that
+    each hand Python's lock to another thread: eight threads on two cores spent more time
+    switching than writing (an ensure of 10,000 small files from the directory archive, flushes
+    batched: 9.4 s with eight, 7.8 s with two)."""
+    limit = min(ws.settings.concurrency, os.cpu_count() or 1) if _from_this_machine(plan) else ws.settings.concurrency
+    return max(1, min(limit, count))
+
+
 def _write_files(
     ws: Workspace, plan: _Plan, ready: Sequence[ManagedFile], result: EnsureResult
 ) -> dict[str, tuple[Ref, os.stat_result]]:
     """Write each file in parallel; path -> its stat when put in place, for those whose index
     entry holds their very ref (only those are now clean in git's eyes)."""
     progress = Progress("Materializing files", len(ready), sum(f.target.size for f in ready if f.target))
+    outcomes: list[tuple[int, ManagedFile, os.stat_result | str]] = []
+    lock = threading.Lock()
 
-    def write(f: ManagedFile) -> tuple[ManagedFile, os.stat_result | str]:
+    def attempt(f: ManagedFile, step: Callable[[], _T]) -> _T | str:
+        """What step made, or why it failed."""
         try:
-            return f, _write_one(ws, plan, f)
+            return step()
         except ChangedUnderfootError as exc:
             result.changed_underfoot.append(f.path)
-            return f, exc.message
+            return exc.message
         except CvfsError as exc:
-            return f, exc.message
+            return exc.message
         except OSError as exc:
-            return f, f"cannot write: {exc.strerror or exc}"
-        finally:
-            progress.advance(1, f.size)
+            return f"cannot write: {exc.strerror or exc}"
 
-    with ThreadPoolExecutor(max_workers=max(1, min(ws.settings.concurrency, len(ready)))) as pool:
-        outcomes = list(pool.map(write, ready))
+    def record(i: int, f: ManagedFile, outcome: os.stat_result | str) -> None:
+        with lock:
+            outcomes.append((i, f, outcome))
+        progress.advance(1, f.size)
+
+    def finish(i: int, f: ManagedFile, prepared: PreparedWrite) -> None:
+        record(i, f, attempt(f, partial(finish_write, prepared)))
+
+    batches = _Batches(finish)
+    # From a cloud archive, each writer flushes its own file, as it waits on the archive anyway
+    # (and sixteen writers' batches would hold many descriptors).
+    batching = _from_this_machine(plan)
+
+    def write(item: tuple[int, ManagedFile]) -> None:
+        i, f = item
+        prepared = attempt(f, partial(_prepare_one, ws, plan, f))
+        if not isinstance(prepared, PreparedWrite):  # a failure, or a large file already in place
+            record(i, f, prepared)
+        elif f.size >= _FLUSH_BELOW or not batching:
+            finish(i, f, prepared)
+        else:
+            batches.add(i, f, prepared)
+
+    try:
+        with ThreadPoolExecutor(max_workers=_writers(ws, plan, len(ready))) as pool:
+            list(pool.map(write, enumerate(ready)))
+        batches.drain()
+    finally:
+        batches.abandon()
     progress.finish()
     written: dict[str, tuple[Ref, os.stat_result]] = {}
-    for f, outcome in outcomes:
+    for _, f, outcome in sorted(outcomes, key=lambda o: o[0]):
         if isinstance(outcome, str):
             result.failed[f.path] = outcome
             continue
@@ -257,26 +375,31 @@ def _write_files(
     return written
 
 
-def _write_one(ws: Workspace, plan: _Plan, f: ManagedFile) -> os.stat_result:
-    """Put one file's object in place; the stat it had right after the rename."""
+def _prepare_one(ws: Workspace, plan: _Plan, f: ManagedFile) -> PreparedWrite | os.stat_result:
+    """One file's object written beside it, to be flushed and put in place by finish_write; or,
+    for a large object fetched resumably, already in place (its stat)."""
     ref = f.target
     assert ref is not None
     missing = f.state is State.MISSING
     expect_head = None if missing else ref.encode()
     if ref.hex not in plan.direct:
-        return replace_file(
+        return prepare_replace_file(
             ws.repo.root, f.path, ws.cache.object_path(ref.hex), expect_head=expect_head, create_dirs=missing
         )
-    attempt = partial(_fetch_into_tree, ws, f.path, ref, expect_head=expect_head, create_dirs=missing)
-    return fetch_verified(plan.archives, ref, attempt)
+    attempt: Callable[[Archive, str], PreparedWrite | os.stat_result | None] = partial(
+        _fetch_into_tree, ws, f.path, ref, expect_head=expect_head, create_dirs=missing
+    )
+    # (mypy joins the two kinds to object when it solves fetch_verified's R | None)
+    return cast("PreparedWrite | os.stat_result", fetch_verified(plan.archives, ref, attempt))
 
 
 def _fetch_into_tree(
     ws: Workspace, path: str, ref: Ref, archive: Archive, key: str, *, expect_head: bytes | None, create_dirs: bool
-) -> os.stat_result | None:
-    """fetch_verified's attempt: the file written from this archive (its stat), or None when the
-    bytes did not match (the work tree is untouched then). A large object is fetched resumably
-    into the cache's tmp dir (a killed run's ranges are kept) and moved into place once verified."""
+) -> PreparedWrite | os.stat_result | None:
+    """fetch_verified's attempt: the file written from this archive beside its target, or None
+    when the bytes did not match (the work tree is untouched then). A large object is fetched
+    resumably into the cache's tmp dir (a killed run's ranges are kept) and moved into place
+    once verified (its stat)."""
     root = ws.repo.root
     if ref.size >= RESUMABLE_FROM:
         ready = partial_path(ws.cache.tmp, ref)
@@ -284,7 +407,7 @@ def _fetch_into_tree(
             return None
         return place_file(root, path, ready, expect_head=expect_head, create_dirs=create_dirs)
     try:
-        return replace_file_fetched(
+        return prepare_replace_file_fetched(
             root,
             path,
             lambda out: archive.download_to(key, out, ref.size),

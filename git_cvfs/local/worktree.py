@@ -57,9 +57,8 @@ def _regular_lstat(name: str, dir_fd: int, rel_path: str) -> os.stat_result:
     return st
 
 
-@contextlib.contextmanager
-def open_parent(root: Path, rel_path: str, *, create: bool = False) -> Iterator[tuple[int, str]]:
-    """(fd of the file's directory, file name), refusing symlinks on the way."""
+def _parent_fd(root: Path, rel_path: str, *, create: bool = False) -> tuple[int, str]:
+    """(fd of the file's directory, file name), refusing symlinks on the way; the caller closes the fd."""
     validate_repo_path(rel_path)
     parts = rel_path.split("/")
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
@@ -71,7 +70,18 @@ def open_parent(root: Path, rel_path: str, *, create: bool = False) -> Iterator[
             next_fd = _open_dir(part, fd, rel_path)
             os.close(fd)
             fd = next_fd
-        yield fd, parts[-1]
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, parts[-1]
+
+
+@contextlib.contextmanager
+def open_parent(root: Path, rel_path: str, *, create: bool = False) -> Iterator[tuple[int, str]]:
+    """(fd of the file's directory, file name), refusing symlinks on the way."""
+    fd, name = _parent_fd(root, rel_path, create=create)
+    try:
+        yield fd, name
     finally:
         os.close(fd)
 
@@ -152,13 +162,20 @@ def replace_file(
     With expect_head, the current file must still hold exactly those bytes just
     before the rename, so a file the user changed meanwhile is kept.
     """
+    return finish_write(prepare_replace_file(root, rel_path, source, expect_head=expect_head, create_dirs=create_dirs))
+
+
+def prepare_replace_file(
+    root: Path, rel_path: str, source: Path, *, expect_head: bytes | None = None, create_dirs: bool = False
+) -> PreparedWrite:
+    """replace_file up to the flush: finish_write completes it."""
 
     def copy(out: int) -> None:
         with open(source, "rb") as src:
             copy_fd(src.fileno(), out)
         _backdate(out)
 
-    return _atomic_write(root, rel_path, copy, expect_head=expect_head, create_dirs=create_dirs)
+    return prepare_write(root, rel_path, copy, expect_head=expect_head, create_dirs=create_dirs)
 
 
 def replace_file_fetched(
@@ -176,6 +193,24 @@ def replace_file_fetched(
     land at their offsets in any order), which is then read back and hashed, so what is
     checked is what will be renamed. Bytes that do not match `size` and `hex_digest` raise
     IntegrityError before the rename, and the work tree is untouched."""
+    return finish_write(
+        prepare_replace_file_fetched(
+            root, rel_path, fetch, hex_digest, size, expect_head=expect_head, create_dirs=create_dirs
+        )
+    )
+
+
+def prepare_replace_file_fetched(
+    root: Path,
+    rel_path: str,
+    fetch: Callable[[BinaryIO], None],
+    hex_digest: str,
+    size: int,
+    *,
+    expect_head: bytes | None = None,
+    create_dirs: bool = False,
+) -> PreparedWrite:
+    """replace_file_fetched up to the flush (the bytes fetched and verified): finish_write completes it."""
 
     def fill(out: int) -> None:
         with open(out, "wb", closefd=False) as f:
@@ -194,7 +229,7 @@ def replace_file_fetched(
             raise IntegrityError(f"{rel_path}: the fetched bytes are not sha256:{hex_digest} ({size} bytes)")
         _backdate(out)
 
-    return _atomic_write(root, rel_path, fill, expect_head=expect_head, create_dirs=create_dirs)
+    return prepare_write(root, rel_path, fill, expect_head=expect_head, create_dirs=create_dirs)
 
 
 _COPY_CHUNK = 1 << 20
@@ -327,7 +362,58 @@ def _atomic_write(
     """The one way files are written into the work tree: a temporary file beside the target,
     filled (or, with `adopt`, a file moved there from elsewhere on the same filesystem, then
     `fill` only across filesystems), given the target's mode, flushed, checked, renamed."""
-    with open_parent(root, rel_path, create=create_dirs) as (dir_fd, name):
+    return finish_write(
+        prepare_write(
+            root, rel_path, fill, expect_head=expect_head, create_dirs=create_dirs, expect_stat=expect_stat, adopt=adopt
+        )
+    )
+
+
+class PreparedWrite:
+    """A file's new content in a temporary file beside it, not yet flushed, checked or put in
+    place: finish_write does those (then the file is written), abandon_write removes it.
+    Holds two descriptors (its directory's and its own) until then."""
+
+    __slots__ = ("adopt", "dir_fd", "expect_head", "expect_stat", "moved", "name", "out", "rel_path", "tmp_name")
+
+    def __init__(
+        self,
+        rel_path: str,
+        dir_fd: int,
+        name: str,
+        tmp_name: str,
+        out: int,
+        *,
+        expect_head: bytes | None,
+        expect_stat: os.stat_result | None,
+        adopt: Path | None,
+        moved: bool,
+    ) -> None:
+        self.rel_path = rel_path
+        self.dir_fd = dir_fd
+        self.name = name
+        self.tmp_name = tmp_name
+        self.out = out
+        self.expect_head = expect_head
+        self.expect_stat = expect_stat
+        self.adopt = adopt
+        self.moved = moved
+
+
+def prepare_write(
+    root: Path,
+    rel_path: str,
+    fill: Callable[[int], None],
+    *,
+    expect_head: bytes | None = None,
+    create_dirs: bool = False,
+    expect_stat: os.stat_result | None = None,
+    adopt: Path | None = None,
+) -> PreparedWrite:
+    """The first half of _atomic_write: the temporary file beside the target, filled and given
+    the target's mode. Nothing at rel_path has changed yet."""
+    dir_fd, name = _parent_fd(root, rel_path, create=create_dirs)
+    try:
         try:
             old = os.lstat(name, dir_fd=dir_fd)
         except FileNotFoundError:
@@ -344,34 +430,74 @@ def _atomic_write(
         flags = os.O_RDWR | os.O_NOFOLLOW | (0 if moved else os.O_CREAT | os.O_EXCL)
         out = os.open(tmp_name, flags, 0o600, dir_fd=dir_fd)
         try:
+            if not moved:
+                fill(out)
+            os.fchmod(out, mode)
+        except BaseException:
+            os.close(out)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name, dir_fd=dir_fd)
+            raise
+    except BaseException:
+        os.close(dir_fd)
+        raise
+    return PreparedWrite(
+        rel_path,
+        dir_fd,
+        name,
+        tmp_name,
+        out,
+        expect_head=expect_head,
+        expect_stat=expect_stat,
+        adopt=adopt,
+        moved=moved,
+    )
+
+
+def finish_write(p: PreparedWrite) -> os.stat_result:
+    """The second half of _atomic_write: flush the temporary file, check the target is still
+    what the caller saw (expect_head, expect_stat), and rename it into place; the new stat.
+    On any error the temporary file is removed and the target left as it is."""
+    dir_fd, name, tmp_name = p.dir_fd, p.name, p.tmp_name
+    try:
+        try:
             try:
-                if not moved:
-                    fill(out)
-                os.fchmod(out, mode)
                 fault_point("worktree:fsync")
-                os.fsync(out)
+                os.fsync(p.out)
             finally:
-                os.close(out)
+                os.close(p.out)
             crash_point("worktree:before-rename")
-            if expect_head is not None:
-                _replace_holding(dir_fd, name, tmp_name, rel_path, expect_head)
-            elif expect_stat is None:
+            if p.expect_head is not None:
+                _replace_holding(dir_fd, name, tmp_name, p.rel_path, p.expect_head)
+            elif p.expect_stat is None:
                 os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             else:
-                with _no_writers(dir_fd, name, rel_path):
+                with _no_writers(dir_fd, name, p.rel_path):
                     now = os.lstat(name, dir_fd=dir_fd)
-                    if _identity(now) != _identity(expect_stat):
-                        raise ChangedUnderfootError(f"{rel_path} changed while it was being checked; left as it is")
+                    if _identity(now) != _identity(p.expect_stat):
+                        raise ChangedUnderfootError(f"{p.rel_path} changed while it was being checked; left as it is")
                     os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name, dir_fd=dir_fd)
             raise
-        if adopt is not None and not moved:
-            adopt.unlink(missing_ok=True)
+        if p.adopt is not None and not p.moved:
+            p.adopt.unlink(missing_ok=True)
         done = os.lstat(name, dir_fd=dir_fd)
         _remove_young_tmp(dir_fd, name)
         return done
+    finally:
+        os.close(dir_fd)
+
+
+def abandon_write(p: PreparedWrite) -> None:
+    """Remove a prepared write's temporary file; the target stays as it is."""
+    try:
+        os.close(p.out)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(p.tmp_name, dir_fd=p.dir_fd)
+    finally:
+        os.close(p.dir_fd)
 
 
 def _move_in(source: Path, dir_fd: int, tmp_name: str) -> bool:
