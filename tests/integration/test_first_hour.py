@@ -91,7 +91,9 @@ def test_a_hung_archive_is_reported_within_about_a_minute_and_a_clone_finishes_w
         took = time.monotonic() - started
         assert clone.returncode == 0, clone.stderr
         assert (tmp_path / "hung/data/a.bin").read_bytes().startswith(b'{"')
-        assert took < 3 * 2 + 10, took
+        # One wait for all 41 files (a wait each would be minutes); the rest is the clone itself,
+        # on a machine that may be running other tests beside it.
+        assert took < 3 * 2 + 24, took
         assert re.search(r"still waiting for archive primary \(s3://cvfs-test/team\) to answer", clone.stderr)
         assert "gives up after about 6 s: transfer.timeout, transfer.attempts" in clone.stderr
         assert "41 files left as refs (archive unreachable" in clone.stderr and "Read timeout" in clone.stderr
