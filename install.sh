@@ -89,7 +89,7 @@ if [ "$mode" = dev ]; then
     # for the programs in .venv/bin (git help cvfs, git cvfs --help).
     mkdir -p "$venv/share/man/man1"
     ln -sfn "$src"/docs/man/*.1 "$venv/share/man/man1/"
-    say "run the tests with: .venv/bin/python -m pytest"
+    say "run the tests with: .venv/bin/python -m pytest -n 4"
     exit 0
 fi
 
