@@ -303,13 +303,13 @@ def _from_this_machine(plan: _Plan) -> bool:
     return not plan.direct or all(archive.capabilities.local for archive in plan.archives)
 
 
-def _writers(ws: Workspace, plan: _Plan, count: int) -> int:
+def _writers(ws: Workspace, count: int, *, local: bool) -> int:
     """Threads for writing the files: transfer.concurrency where they wait on a cloud archive;
     no more than the cores where the bytes are on this machine. That work is system calls that
     each hand Python's lock to another thread: eight threads on two cores spent more time
     switching than writing (an ensure of 10,000 small files from the directory archive, flushes
     batched: 9.4 s with eight, 7.8 s with two)."""
-    limit = min(ws.settings.concurrency, os.cpu_count() or 1) if _from_this_machine(plan) else ws.settings.concurrency
+    limit = min(ws.settings.concurrency, os.cpu_count() or 1) if local else ws.settings.concurrency
     return max(1, min(limit, count))
 
 
@@ -345,20 +345,20 @@ def _write_files(
     batches = _Batches(finish)
     # From a cloud archive, each writer flushes its own file, as it waits on the archive anyway
     # (and sixteen writers' batches would hold many descriptors).
-    batching = _from_this_machine(plan)
+    local = _from_this_machine(plan)
 
     def write(item: tuple[int, ManagedFile]) -> None:
         i, f = item
         prepared = attempt(f, partial(_prepare_one, ws, plan, f))
         if not isinstance(prepared, PreparedWrite):  # a failure, or a large file already in place
             record(i, f, prepared)
-        elif f.size >= _FLUSH_BELOW or not batching:
+        elif f.size >= _FLUSH_BELOW or not local:
             finish(i, f, prepared)
         else:
             batches.add(i, f, prepared)
 
     try:
-        with ThreadPoolExecutor(max_workers=_writers(ws, plan, len(ready))) as pool:
+        with ThreadPoolExecutor(max_workers=_writers(ws, len(ready), local=local)) as pool:
             list(pool.map(write, enumerate(ready)))
         batches.drain()
     finally:

@@ -265,7 +265,7 @@ def write_bytes(
     def write(out: int) -> None:
         writeback.write_all(out, data)
 
-    return _atomic_write(root, rel_path, write, create_dirs=create_dirs, expect_stat=expect_stat)
+    return finish_write(prepare_write(root, rel_path, write, create_dirs=create_dirs, expect_stat=expect_stat))
 
 
 @contextlib.contextmanager
@@ -332,7 +332,7 @@ def write_stream(
 ) -> os.stat_result:
     """Atomically write content that `fill` writes into the descriptor it is given (a shard
     rewritten row by row). An exception from fill leaves the old file as it was."""
-    return _atomic_write(root, rel_path, fill, create_dirs=create_dirs)
+    return finish_write(prepare_write(root, rel_path, fill, create_dirs=create_dirs))
 
 
 def place_file(
@@ -346,26 +346,8 @@ def place_file(
         with open(source, "rb") as src:
             copy_fd(src.fileno(), out)
 
-    return _atomic_write(root, rel_path, fill, expect_head=expect_head, create_dirs=create_dirs, adopt=source)
-
-
-def _atomic_write(
-    root: Path,
-    rel_path: str,
-    fill: Callable[[int], None],
-    *,
-    expect_head: bytes | None = None,
-    create_dirs: bool = False,
-    expect_stat: os.stat_result | None = None,
-    adopt: Path | None = None,
-) -> os.stat_result:
-    """The one way files are written into the work tree: a temporary file beside the target,
-    filled (or, with `adopt`, a file moved there from elsewhere on the same filesystem, then
-    `fill` only across filesystems), given the target's mode, flushed, checked, renamed."""
     return finish_write(
-        prepare_write(
-            root, rel_path, fill, expect_head=expect_head, create_dirs=create_dirs, expect_stat=expect_stat, adopt=adopt
-        )
+        prepare_write(root, rel_path, fill, expect_head=expect_head, create_dirs=create_dirs, adopt=source)
     )
 
 
@@ -410,8 +392,10 @@ def prepare_write(
     expect_stat: os.stat_result | None = None,
     adopt: Path | None = None,
 ) -> PreparedWrite:
-    """The first half of _atomic_write: the temporary file beside the target, filled and given
-    the target's mode. Nothing at rel_path has changed yet."""
+    """The one way files are written into the work tree, with finish_write: a temporary file
+    beside the target, filled (or, with `adopt`, a file moved there from elsewhere on the same
+    filesystem, then `fill` only across filesystems) and given the target's mode. Nothing at
+    rel_path has changed yet; finish_write flushes, checks and renames it."""
     dir_fd, name = _parent_fd(root, rel_path, create=create_dirs)
     try:
         try:
@@ -455,7 +439,7 @@ def prepare_write(
 
 
 def finish_write(p: PreparedWrite) -> os.stat_result:
-    """The second half of _atomic_write: flush the temporary file, check the target is still
+    """The second half of a write (prepare_write): flush the temporary file, check the target is still
     what the caller saw (expect_head, expect_stat), and rename it into place; the new stat.
     On any error the temporary file is removed and the target left as it is."""
     dir_fd, name, tmp_name = p.dir_fd, p.name, p.tmp_name
