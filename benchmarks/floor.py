@@ -13,7 +13,8 @@ protocol git-cvfs speaks). All but the last step use a minimal filter (this file
              between them cost, and nothing else
   + hash     also hash the bytes (sha256, as every content-addressed store must)
   + store    also write them to a file of their own, renamed into a store under the hash
-             (no flush to disk, as Git LFS and DVC store)
+             (objects/xx/yy/<oid>, Git LFS's layout and git-cvfs's; no flush to disk, as
+             Git LFS and DVC store)
   + flush    each file flushed to disk (fsync) before its rename: a durable store, done
              the simple way
   git-cvfs   hashed and stored in its cache, every object flushed before its rename
@@ -96,7 +97,7 @@ def serve(clean: str, smudge: str, store: Path) -> None:
             oid, size = ref["oid"].removeprefix("sha256:"), ref["size"]
             data = b""
             if smudge != "protocol":
-                data = (store / oid).read_bytes()
+                data = (store / oid[:2] / oid[2:4] / oid).read_bytes()
                 if smudge == "verify" and (hashlib.sha256(data).hexdigest() != oid or len(data) != size):
                     raise SystemExit(f"floor filter: {oid} is not what the store holds")
             send(b"status=success\n")
@@ -122,7 +123,10 @@ def serve(clean: str, smudge: str, store: Path) -> None:
             if clean == "flush":
                 os.fsync(spool.fileno())
             spool.close()
-            os.replace(spool.name, store / digest.hexdigest())
+            oid = digest.hexdigest()
+            dest = store / oid[:2] / oid[2:4] / oid  # the layout of Git LFS's store and git-cvfs's
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(spool.name, dest)
         send(b"status=success\n")
         answer = b'{"oid":"sha256:%s","size":%d' % (digest.hexdigest().encode(), size)
         # in protocol mode nothing is hashed: a count makes each file's answer its own
