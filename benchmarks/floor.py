@@ -49,8 +49,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import measure
+import measure  # benchmarks/measure.py, beside this script
 
 ADD_STEPS = {"protocol": "protocol", "+ hash": "hash", "+ store": "store", "+ flush": "flush", "git-cvfs": ""}
 SWITCH_STEPS = {"protocol": "protocol", "+ read": "read", "+ verify": "verify", "git-cvfs": ""}
