@@ -53,7 +53,6 @@ import measure  # benchmarks/measure.py, beside this script
 
 ADD_STEPS = {"protocol": "protocol", "+ hash": "hash", "+ store": "store", "+ flush": "flush", "git-cvfs": ""}
 SWITCH_STEPS = {"protocol": "protocol", "+ read": "read", "+ verify": "verify", "git-cvfs": ""}
-DIRS = 10
 PACKET = 65516  # the largest pkt-line payload
 
 
@@ -134,30 +133,6 @@ def serve(clean: str, smudge: str, store: Path) -> None:
         out.flush()
 
 
-def write_files(root: Path, files: int, size: int, seed: int) -> list[str]:
-    """files of size bytes under root/data, each written as a new file (a new inode)."""
-    block = os.urandom(size)
-    for i in range(files):
-        path = root / f"data/d{i % DIRS}/f{i:05d}.bin"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".new")
-        tmp.write_bytes(seed.to_bytes(4, "big") + i.to_bytes(4, "big") + block[8:])
-        os.replace(tmp, path)
-    return [f"data/d{i}" for i in range(min(files, DIRS))]
-
-
-def write_big(root: Path, size: int) -> list[str]:
-    path = root / "data" / "big.bin"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, 16 << 20)
-            f.write(os.urandom(n))
-            left -= n
-    return ["data/big.bin"]
-
-
 class Bench:
     def __init__(self, env: dict[str, str], cvfs: str) -> None:
         self.env = env
@@ -199,6 +174,7 @@ class Bench:
 def round_of(bench: Bench, scratch: Path, r: int, files: int, size: int, big: int) -> dict[str, dict[str, float]]:
     """One round: every step of every workload, the steps' order rotated by r."""
     got: dict[str, dict[str, float]] = {}
+    directories = [f"data/d{i}" for i in range(min(files, measure.DIRS))]
 
     def fresh(step: Callable[[Path], float]) -> float:
         base = scratch / "round"
@@ -211,26 +187,28 @@ def round_of(bench: Bench, scratch: Path, r: int, files: int, size: int, big: in
     def add_many(mode: str) -> Callable[[Path], float]:
         def step(base: Path) -> float:
             repo = bench.repository(base, mode)
-            return bench.timed(repo, "git", "add", *write_files(repo, files, size, seed=r))
+            measure.write_tree(repo, files, size, seed=r)
+            return bench.timed(repo, "git", "add", *directories)
 
         return step
 
     def add_big(mode: str) -> Callable[[Path], float]:
         def step(base: Path) -> float:
             repo = bench.repository(base, mode)
-            return bench.timed(repo, "git", "add", *write_big(repo, big))
+            measure.write_big(repo, big)
+            return bench.timed(repo, "git", "add", "data/big.bin")
 
         return step
 
     def switch(mode: str) -> Callable[[Path], float]:
         def step(base: Path) -> float:
             repo = bench.repository(base, mode and "store")
-            paths = write_files(repo, files, size, seed=1)
-            bench.run(repo, "git", "add", *paths)
+            measure.write_tree(repo, files, size, seed=1)
+            bench.run(repo, "git", "add", *directories)
             bench.run(repo, "git", "commit", "-q", "-m", "first")
             bench.run(repo, "git", "checkout", "-q", "-b", "second")
-            write_files(repo, files, size, seed=2)
-            bench.run(repo, "git", "add", *paths)
+            measure.write_tree(repo, files, size, seed=2)
+            bench.run(repo, "git", "add", *directories)
             bench.run(repo, "git", "commit", "-q", "-m", "second")
             if mode:
                 bench.serve_with(repo, "store", mode)

@@ -4,6 +4,8 @@ ru_maxrss carries over fork and exec: a child forked from a benchmark that holds
 test data reports at least that much whatever it runs. So the command runs under a fresh
 interpreter of its own (a few MiB), which times it and reads the largest RSS among the
 processes it waited for (RUSAGE_CHILDREN), and writes both to a file.
+
+Also the test data peers.py and floor.py write: many files of one size, and one large file.
 """
 
 from __future__ import annotations
@@ -66,3 +68,33 @@ def user_env(cvfs: str | None = None) -> dict[str, str]:
     if cvfs is not None:
         env["PATH"] = f"{Path(cvfs).parent}{os.pathsep}{env['PATH']}"
     return env
+
+
+DIRS = 10  # the many small files of peers.py and floor.py are spread over this many directories
+
+
+def write_tree(root: Path, files: int, size: int, seed: int) -> list[str]:
+    """files of size bytes in DIRS directories under root/data, each replaced whole (new inode)."""
+    names = []
+    block = os.urandom(size)
+    for i in range(files):
+        rel = f"data/d{i % DIRS}/f{i:05d}.bin"
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".new")
+        tmp.write_bytes(seed.to_bytes(4, "big") + i.to_bytes(4, "big") + block[8:])
+        os.replace(tmp, path)
+        names.append(rel)
+    return names
+
+
+def write_big(root: Path, size: int) -> None:
+    path = root / "data" / "big.bin"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name("big.new"), "wb") as f:
+        left = size
+        while left:
+            n = min(left, 16 << 20)
+            f.write(os.urandom(n))
+            left -= n
+    os.replace(path.with_name("big.new"), path)

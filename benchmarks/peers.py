@@ -35,7 +35,6 @@ over plain git's.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -51,7 +50,7 @@ import measure  # benchmarks/measure.py, beside this script
 ROOT = Path(__file__).resolve().parent.parent
 CVFS = str(Path(sys.executable).parent / "git-cvfs")
 DVC = str(ROOT / ".cache" / "bench-tools" / "bin" / "dvc")
-DIRS = 10
+DIRS = measure.DIRS
 WORKLOADS = [
     "add+commit 1 GiB",
     "push 1 GiB",
@@ -247,33 +246,6 @@ class PlainGit(Tool):
 TOOLS: dict[str, type[Tool]] = {t.name: t for t in (Cvfs, Lfs, Dvc, DvcLinks, Annex, PlainGit)}
 
 
-def write_tree(root: Path, files: int, size: int, seed: int) -> list[str]:
-    """files of size bytes in DIRS directories under root/data, each replaced whole (new inode)."""
-    names = []
-    block = os.urandom(size)
-    for i in range(files):
-        rel = f"data/d{i % DIRS}/f{i:05d}.bin"
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".new")
-        tmp.write_bytes(seed.to_bytes(4, "big") + i.to_bytes(4, "big") + block[8:])
-        os.replace(tmp, path)
-        names.append(rel)
-    return names
-
-
-def write_big(root: Path, size: int) -> None:
-    path = root / "data" / "big.bin"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name("big.new"), "wb") as f:
-        left = size
-        while left:
-            n = min(left, 16 << 20)
-            f.write(os.urandom(n))
-            left -= n
-    os.replace(path.with_name("big.new"), path)
-
-
 def timed(step: Callable[[], None]) -> float:
     subprocess.run(["sync"], check=True)
     start = time.perf_counter()
@@ -297,7 +269,7 @@ def one_round(tool: Tool, scratch: Path, big: int, files: int, size: int, out: d
     tool.setup(repo, remote, base)
     tool.git(repo, "push", "-q", "-u", "origin", "main")
 
-    write_big(repo, big)
+    measure.write_big(repo, big)
     out["add+commit 1 GiB"].append(timed(lambda: tool.add_commit(repo, ["data/big.bin"], "big")))
     out["push 1 GiB"].append(timed(lambda: tool.push(repo, "main")))
     tool.git(repo, "rm", "-q", "--cached", "-r", "--ignore-unmatch", "data/big.bin", "data/big.bin.dvc")
@@ -306,12 +278,12 @@ def one_round(tool: Tool, scratch: Path, big: int, files: int, size: int, out: d
     tool.git(repo, "commit", "-q", "-am", "drop big", "--allow-empty")
     tool.git(repo, "push", "-q", "origin", "main")
 
-    names = write_tree(repo, files, size, seed=1)
+    names = measure.write_tree(repo, files, size, seed=1)
     add = [f"data/d{i}" for i in range(DIRS)]
     out["add+commit 2,000"].append(timed(lambda: tool.add_commit(repo, add, "many")))
     out["push 2,000"].append(timed(lambda: tool.push(repo, "main")))
     tool.git(repo, "checkout", "-q", "-b", "changed")
-    write_tree(repo, files, size, seed=2)
+    measure.write_tree(repo, files, size, seed=2)
     out["change 2,000, add+commit"].append(timed(lambda: tool.add_commit(repo, add, "changed")))
     out["status"].append(timed(lambda: tool.status(repo)))
     there = timed(lambda: tool.switch(repo, "main"))
