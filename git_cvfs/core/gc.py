@@ -3,7 +3,9 @@
 An object is deleted only when all of these hold, checked against what the archive lists:
   - no commit reachable from any ref references it: every ref of the named git remotes
     (fetched first; gc refuses when it cannot fetch one), and every local branch, tag,
-    reflog entry and index (work that was never pushed counts too);
+    reflog entry and index (work that was never pushed counts too); commits as stored, not
+    as `git replace` shows them, and never in a shallow clone or behind a grafts file
+    (gc refuses there: commits it cannot see may need objects);
   - no inventory row on those refs' tips, nor in the work tree, names it (gitignored data
     is recorded only there);
   - the archive stored it longer ago than the grace period (an upload for a commit being
@@ -24,7 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from git_cvfs.core.model.refscan import read_blobs, refs_in_history
+from git_cvfs.core.model.refscan import read_blobs, refs_in_history, require_whole_history
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.format.inventory import SHARD_DIR, parse_shard
@@ -79,6 +81,7 @@ def _gc(ws: Workspace, name: str, *, remotes: list[str], grace: float, apply: bo
     if name not in ws.settings.archives:
         raise UsageError(f"no archive named {name!r}", hint=f"configured: {', '.join(ws.archive_names)}")
     ws.require_trusted([name])
+    require_whole_history(ws.repo, "gc")
     configured = split_z(ws.repo.git("remote").replace(b"\n", b"\0"))
     remotes = remotes or configured
     if not remotes:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from git_cvfs.core.model.holdings import archive_view
 from git_cvfs.core.model.managed import ManagedFile, State, holding_committed_bytes, list_managed
-from git_cvfs.core.model.refscan import refs_in_history
+from git_cvfs.core.model.refscan import refs_in_history, require_whole_history
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError
 from git_cvfs.format.inventory import Row
@@ -92,6 +92,8 @@ def reconcile(
     sample: float = 100.0,
 ) -> ReconcileReport:
     ws.require_trusted()  # an audit asks every archive: each must be approved on this machine
+    if orphans:  # "no commit names it" needs every commit
+        require_whole_history(ws.repo, "reconcile --orphans")
     report = ReconcileReport()
     outside: list[str] = []
     files = list_managed(ws, outside_scope=outside)

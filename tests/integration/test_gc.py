@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from git_cvfs.remote.archive import object_key
-from tests.conftest import CloudArchive, Project, git, new_project, rand, ref_of
+from tests.conftest import CloudArchive, Project, cvfs, git, new_project, rand, ref_of
 
 OLD = time.time() - 30 * 86400
 
@@ -192,3 +192,60 @@ def test_an_offline_commit_keeps_its_cache_copy_whatever_this_machine_recorded(
     assert "committing without archiving 1 object(s)" in proc.stderr
     h = ref_of(data).hex
     assert (project.root / ".git/cvfs/objects" / h[:2] / h[2:4] / h).read_bytes() == data
+
+
+def three_versions(project: Project) -> list[bytes]:
+    """data/a.bin committed three times and pushed: each older version is needed only by its commit."""
+    versions = [rand(20_000, 30 + i) for i in range(3)]
+    for i, data in enumerate(versions):
+        project.write("data/a.bin", data)
+        project.commit_all(f"version {i}")
+    project.git("push", "-q", "origin", "main")
+    age_archive(project)
+    return versions
+
+
+def test_gc_refuses_in_a_shallow_clone_and_works_once_it_is_whole(project: Project, tmp_path: Path) -> None:
+    # A CI runner's clone: only the tip commit is here, so the older versions look unneeded.
+    versions = three_versions(project)
+    junk = stray(project, rand(9_000, 1), OLD)
+    before = objects(project)
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", project.remote.as_uri(), shallow.name)
+    for command in (["gc", "--archive", "primary", "--apply"], ["reconcile", "--orphans"]):
+        proc = cvfs(shallow, *command, check=False)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "error: this clone is shallow" in proc.stderr and "hint: " in proc.stderr
+        assert "git fetch --unshallow" in proc.stderr
+    assert objects(project) == before
+
+    git(shallow, "fetch", "-q", "--unshallow")
+    done = json.loads(cvfs(shallow, "gc", "--archive", "primary", "--apply", "--json").stdout)
+    assert [o["key"].rsplit("/", 1)[-1] for o in done["deleted"]] == [junk]
+    assert {ref_of(v).hex for v in versions} <= objects(project)
+
+
+def test_gc_looks_behind_git_replace_and_refuses_a_grafts_file(project: Project, tmp_path: Path) -> None:
+    versions = three_versions(project)
+    hidden = project.git("rev-parse", "HEAD~1").stdout.strip()
+    project.git("replace", "--graft", "HEAD", "HEAD~2")  # here, the middle commit is cut out
+    project.git("reflog", "expire", "--expire=now", "--all")  # nor does a reflog name it
+    assert hidden not in project.git("rev-list", "--all").stdout
+
+    plan = json.loads(project.cvfs("gc", "--archive", "primary", "--apply", "--json").stdout)
+    assert plan["deleted"] == [] and {ref_of(v).hex for v in versions} <= objects(project)
+    audit = json.loads(project.cvfs("reconcile", "--orphans", "--json", check=False).stdout)
+    assert audit["checked_paths"] == 1 and [f for f in audit["findings"] if f["kind"] == "orphan"] == []
+    other = project.clone(tmp_path / "other")  # a clone has no replace refs: the commit is there
+    git(other, "checkout", "-q", "HEAD~1")
+    assert (other / "data/a.bin").read_bytes() == versions[1]
+
+    project.git("replace", "-d", project.git("rev-parse", "HEAD").stdout.strip())
+    grafts = project.root / ".git" / "info" / "grafts"
+    grafts.write_text(
+        f"{project.git('rev-parse', 'HEAD').stdout.strip()} {project.git('rev-parse', 'HEAD~2').stdout.strip()}\n"
+    )
+    for command in (["gc", "--archive", "primary", "--apply"], ["reconcile", "--orphans"]):
+        proc = project.cvfs(*command, check=False)
+        assert proc.returncode == 1 and f"error: {grafts} gives commits other parents" in proc.stderr
+    assert {ref_of(v).hex for v in versions} <= objects(project)

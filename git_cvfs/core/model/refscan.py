@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
-from git_cvfs.errors import RefError
+from git_cvfs.errors import CvfsError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.git import Repo, split_z
 from git_cvfs.local.ref_blobs import known_ref_blobs, remember_ref_blobs
@@ -115,10 +116,36 @@ def scan_blobs(repo: Repo, items: Sequence[tuple[str, str]]) -> BlobScan:
 
 
 def refs_in_history(repo: Repo, revs: Sequence[str]) -> list[tuple[str, Ref]]:
-    """Refs in every blob reachable from revs (e.g. ["--all"], or new commits "--not --remotes")."""
+    """Refs in every blob reachable from revs (e.g. ["--all"], or new commits "--not --remotes").
+
+    The commits as they are stored, not as `git replace` shows them here: a replacement (a
+    `git replace --graft` that stitches or cuts history) hides the commits behind it, yet a
+    push or a clone elsewhere carries those commits as they are. With "--all" the replacement
+    commits are walked as well (refs/replace/* are refs)."""
     items = []
-    for line in repo.git("rev-list", "--objects", *revs).decode("utf-8", "surrogateescape").splitlines():
+    out = repo.git("--no-replace-objects", "rev-list", "--objects", *revs)
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
         sha, _, path = line.partition(" ")
         if path:
             items.append((path, sha))
     return scan_blobs(repo, items).refs
+
+
+def require_whole_history(repo: Repo, what: str) -> None:
+    """Refuse a command that decides what no commit needs when git here cannot walk every
+    commit: in a shallow clone the commits below its boundary are not here (a CI runner's
+    `clone --depth 1`), and a grafts file gives commits other parents than they have."""
+    out = repo.git("rev-parse", "--is-shallow-repository", "--path-format=absolute", "--git-path", "info/grafts")
+    shallow, _, grafts = out.decode("utf-8", "surrogateescape").partition("\n")
+    if shallow.strip() == "true":
+        raise CvfsError(
+            f"this clone is shallow: {what} cannot see the commits it leaves out, which may need archived objects",
+            hint="run it in a full clone, or make this one whole first: git fetch --unshallow",
+        )
+    grafts = grafts.strip()
+    if grafts and os.path.lexists(grafts):
+        raise CvfsError(
+            f"{grafts} gives commits other parents than they have: {what} cannot see the commits it hides",
+            hint="run it in a clone without a grafts file (`git replace --convert-graft-file` turns it into "
+            "replace refs, which git-cvfs looks behind)",
+        )
