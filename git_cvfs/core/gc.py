@@ -81,7 +81,7 @@ def _gc(ws: Workspace, name: str, *, remotes: list[str], grace: float, apply: bo
     if name not in ws.settings.archives:
         raise UsageError(f"no archive named {name!r}", hint=f"configured: {', '.join(ws.archive_names)}")
     ws.require_trusted([name])
-    require_whole_history(ws.repo, "gc")
+    require_whole_history(ws.repo, "gc", "they may need archived objects")
     configured = split_z(ws.repo.git("remote").replace(b"\n", b"\0"))
     remotes = remotes or configured
     if not remotes:

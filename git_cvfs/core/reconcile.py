@@ -93,7 +93,7 @@ def reconcile(
 ) -> ReconcileReport:
     ws.require_trusted()  # an audit asks every archive: each must be approved on this machine
     if orphans:  # "no commit names it" needs every commit
-        require_whole_history(ws.repo, "reconcile --orphans")
+        require_whole_history(ws.repo, "reconcile --orphans", "they may need archived objects")
     report = ReconcileReport()
     outside: list[str] = []
     files = list_managed(ws, outside_scope=outside)

@@ -254,6 +254,27 @@ def test_refusals_change_nothing(tmp_path: Path) -> None:
     assert "Traceback" not in dirty.stderr + not_a_ref.stderr + unarchived.stderr
 
 
+def test_a_shallow_clone_is_not_rewritten(tmp_path: Path) -> None:
+    # Rewritten there, the clone's oldest commit would become a root commit, and the
+    # force-push the rewrite asks for would cut the remote's history below it.
+    repo, _d = plain_history(tmp_path)
+    repo.git("push", "-q", "origin", "main")
+    git(tmp_path, "clone", "-q", "--depth", "1", repo.remote.as_uri(), "shallow")
+    shallow = Repo(tmp_path / "shallow", repo.remote, repo.archive)
+    before = shallow.refs()
+    for command in (["import", "--everything"], ["export", "--everything"]):
+        proc = shallow.cvfs("migrate", *command, check=False)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "error: this clone is shallow: a history rewrite cannot see" in proc.stderr
+        assert "hint: run it in a full clone, or make this one whole first: git fetch --unshallow" in proc.stderr
+    assert shallow.refs() == before
+
+    shallow.git("fetch", "-q", "--unshallow")
+    shallow.cvfs("migrate", "import", "--everything")
+    roots = shallow.git("rev-list", "--max-parents=0", "main").stdout.split()
+    assert [shallow.git("log", "-1", "--format=%s", r).stdout.strip() for r in roots] == ["first"]
+
+
 def lfs(cwd: Path, *args: str) -> None:
     subprocess.run(["git", "lfs", *args], cwd=cwd, check=True, capture_output=True)
 

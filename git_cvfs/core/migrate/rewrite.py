@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from git_cvfs.core.model.refscan import require_whole_history
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.format.gitattributes import CommitAttributes, attributes_dir, filter_rules
@@ -141,6 +142,11 @@ def preflight(ws: Workspace) -> None:
             raise CvfsError("a merge, rebase, cherry-pick or bisect is in progress", hint="finish or abort it first")
     if run_git(["config", "filter.cvfs.process"], cwd=root, check=False).returncode != 0:
         raise UsageError("git-cvfs is not installed in this repository", hint="git cvfs init")
+    # Rewritten here, the oldest commit of a shallow clone would become a root commit, and
+    # the force-push the rewrite asks for would cut the remote's history there.
+    require_whole_history(
+        ws.repo, "a history rewrite", "its oldest commit here would lose its parents; force-pushed, so would the remote"
+    )
     status = run_git(["status", "--porcelain", "--untracked-files=no", "--ignore-submodules"], cwd=root)
     if status.stdout.strip():
         changed = status.stdout.decode(errors="replace").splitlines()

@@ -131,21 +131,22 @@ def refs_in_history(repo: Repo, revs: Sequence[str]) -> list[tuple[str, Ref]]:
     return scan_blobs(repo, items).refs
 
 
-def require_whole_history(repo: Repo, what: str) -> None:
-    """Refuse a command that decides what no commit needs when git here cannot walk every
-    commit: in a shallow clone the commits below its boundary are not here (a CI runner's
-    `clone --depth 1`), and a grafts file gives commits other parents than they have."""
+def require_whole_history(repo: Repo, what: str, risk: str) -> None:
+    """Refuse a command that must see every commit (to decide what none needs, or to rewrite
+    them) when git here cannot walk them all: in a shallow clone the commits below its
+    boundary are not here (a CI runner's `clone --depth 1`), and a grafts file gives commits
+    other parents than they have. risk: what would go wrong, said in the error."""
     out = repo.git("rev-parse", "--is-shallow-repository", "--path-format=absolute", "--git-path", "info/grafts")
     shallow, _, grafts = out.decode("utf-8", "surrogateescape").partition("\n")
     if shallow.strip() == "true":
         raise CvfsError(
-            f"this clone is shallow: {what} cannot see the commits it leaves out, which may need archived objects",
+            f"this clone is shallow: {what} cannot see the commits it leaves out ({risk})",
             hint="run it in a full clone, or make this one whole first: git fetch --unshallow",
         )
     grafts = grafts.strip()
     if grafts and os.path.lexists(grafts):
         raise CvfsError(
-            f"{grafts} gives commits other parents than they have: {what} cannot see the commits it hides",
+            f"{grafts} gives commits other parents than they have: {what} cannot see the commits it hides ({risk})",
             hint="run it in a clone without a grafts file (`git replace --convert-graft-file` turns it into "
             "replace refs, which git-cvfs looks behind)",
         )
