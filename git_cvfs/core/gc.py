@@ -6,8 +6,8 @@ An object is deleted only when all of these hold, checked against what the archi
     reflog entry and index (work that was never pushed counts too); commits as stored, not
     as `git replace` shows them, and never in a shallow clone or behind a grafts file
     (gc refuses there: commits it cannot see may need objects);
-  - no inventory row on those refs' tips, nor in the work tree, names it (gitignored data
-    is recorded only there);
+  - no inventory row on those refs' tips, nor in any work tree of this repository, names
+    it (gitignored data is recorded only there; gc refuses when a worktree's directory is gone);
   - the archive stored it longer ago than the grace period (an upload for a commit being
     pushed somewhere right now is young).
 Before the first delete, gc writes a new epoch marker into the archive (GC_EPOCH_KEY): every
@@ -32,7 +32,7 @@ from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.format.inventory import SHARD_DIR, parse_shard
 from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.git import run_git, split_z
-from git_cvfs.local.index_store import iter_worktree_rows
+from git_cvfs.local.index_store import hexes_in_every_worktree
 from git_cvfs.remote.archive import GC_EPOCH_KEY, Archive, ObjectInfo, hex_of_key
 
 # Where gc fetches every ref of each remote (refs/pull/* included), for the length of a run.
@@ -135,7 +135,7 @@ def _drop_gc_refs(ws: Workspace) -> None:
 
 def _needed(ws: Workspace, remotes: list[str]) -> set[str]:
     """Every object a commit on any ref (the remotes', fetched now, and this repository's own),
-    the index, or an inventory row on those refs or in the work tree names."""
+    an index, or an inventory row on those refs or in any of the repository's work trees names."""
     repo = ws.repo
     for remote in remotes:
         # Every ref the remote has, not only branches and tags: a pull request from a fork
@@ -161,7 +161,7 @@ def _needed(ws: Workspace, remotes: list[str]) -> set[str]:
                 shards.add(parts[2])
     for blob, data in read_blobs(repo, sorted(shards)).items():
         needed.update(row.hex for row in parse_shard(data, where=f"shard {blob}").values())
-    needed.update(row.hex for row in iter_worktree_rows(repo))
+    needed.update(hexes_in_every_worktree(repo, "gc"))
     return needed
 
 

@@ -18,6 +18,7 @@ from git_cvfs.local.archived_log import ArchivedLog
 from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.index_store import (
     check_unversioned_count,
+    hexes_in_every_worktree,
     iter_worktree_rows,
     replace_inventory,
     tolerant_rows,
@@ -180,7 +181,7 @@ def reconcile(
     if verify:
         _read_and_hash(ws, report, views, {ref.hex: (path, ref) for path, (_, ref) in refs.items()}, sample)
     if orphans:
-        referenced = hexes | referenced_in_history(ws)
+        referenced = hexes | referenced_in_history(ws) | hexes_in_every_worktree(ws.repo, "reconcile --orphans")
         for name, view in views.items():
             for hex_digest, info in sorted(view.items()):
                 if hex_digest not in referenced:

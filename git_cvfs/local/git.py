@@ -25,6 +25,8 @@ def run_git(
     try:
         proc = subprocess.run(cmd, cwd=cwd, input=input, capture_output=True, check=False, env=env)
     except FileNotFoundError:
+        if cwd is not None and not os.path.isdir(cwd):  # the directory to run in, not git, is missing
+            raise GitError(f"{cwd} is gone: git cannot run there", hint="was it moved or deleted meanwhile?") from None
         raise GitError("git is not installed or not on PATH", hint="install git 2.39 or newer") from None
     if check and proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
@@ -122,6 +124,28 @@ class Repo(NamedTuple):
         for i in range(0, len(fields) - 2, 3):
             result[fields[i].decode("utf-8", "surrogateescape")] = fields[i + 2].decode()
         return result
+
+
+class Worktree(NamedTuple):
+    """One work tree of a repository, as `git worktree list` gives it."""
+
+    path: str
+    branch: str | None  # refs/heads/..., None when detached (or bare)
+    bare: bool
+    prunable: bool  # its directory is gone (git would prune it)
+
+
+def worktrees(repo: Repo) -> list[Worktree]:
+    """Every work tree of the repository: the main one first, then the linked ones."""
+    out = run_git(["worktree", "list", "--porcelain", "-z"], cwd=repo.root).stdout
+    found = []
+    for record in out.split(b"\0\0"):
+        fields = split_z(record)
+        if not fields or not fields[0].startswith("worktree "):
+            continue
+        words = {f.partition(" ")[0]: f.partition(" ")[2] for f in fields[1:]}
+        found.append(Worktree(fields[0][len("worktree ") :], words.get("branch"), "bare" in words, "prunable" in words))
+    return found
 
 
 class CatFile:

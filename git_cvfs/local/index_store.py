@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from git_cvfs.crash import crash_point
-from git_cvfs.errors import GitError
+from git_cvfs.errors import CvfsError, GitError
 from git_cvfs.format.inventory import (
     MAX_ROW_BYTES,
     SHARD_DIR,
@@ -30,7 +30,7 @@ from git_cvfs.format.inventory import (
     shard_path,
 )
 from git_cvfs.local import writeback
-from git_cvfs.local.git import Repo
+from git_cvfs.local.git import Repo, worktrees
 from git_cvfs.local.locks import LOCK_TIMEOUT, file_lock
 from git_cvfs.local.worktree import write_bytes, write_stream
 
@@ -85,6 +85,24 @@ def iter_worktree_rows(repo: Repo) -> Iterator[Row]:
         return
     for shard in shard_files(repo):
         yield from _shard_rows(repo, shard)
+
+
+def hexes_in_every_worktree(repo: Repo, what: str) -> set[str]:
+    """The objects the inventory rows of every work tree of the repository name, committed or
+    not: a gitignored file registered in a linked worktree is recorded only in that worktree.
+    A worktree whose directory is gone cannot be read: an error, since its rows may be the
+    only record of what it registered."""
+    found: set[str] = set()
+    for tree in worktrees(repo):
+        if tree.bare:
+            continue
+        if tree.prunable or not os.path.isdir(tree.path):
+            raise CvfsError(
+                f"the worktree {tree.path} is missing: {what} cannot read the inventory rows it holds",
+                hint="bring it back (or, if it is gone for good, run `git worktree prune`), then run this again",
+            )
+        found.update(row.hex for row in iter_worktree_rows(Repo.discover(tree.path)))
+    return found
 
 
 def _shard_rows(repo: Repo, shard: str) -> Iterator[Row]:

@@ -249,3 +249,33 @@ def test_gc_looks_behind_git_replace_and_refuses_a_grafts_file(project: Project,
         proc = project.cvfs(*command, check=False)
         assert proc.returncode == 1 and f"error: {grafts} gives commits other parents" in proc.stderr
     assert {ref_of(v).hex for v in versions} <= objects(project)
+
+
+def test_a_file_registered_in_another_worktree_keeps_its_object(project: Project, tmp_path: Path) -> None:
+    project.write(".gitignore", b"data/gen/\n")
+    project.write("data/a.bin", rand(20_000, 40))
+    project.commit_all("a")
+    project.git("push", "-q", "origin", "main")
+    linked = tmp_path / "linked"
+    project.git("worktree", "add", "-q", "--detach", str(linked), "HEAD")
+    generated = rand(21_000, 41)
+    (linked / "data/gen").mkdir(parents=True)
+    (linked / "data/gen/g.bin").write_bytes(generated)
+    cvfs(linked, "register", "data/gen/g.bin")  # its row is in that worktree's .cvfs/index only
+    cvfs(linked, "push")
+    age_archive(project)
+    kept = ref_of(generated).hex
+    for where in (project.root, linked):
+        done = json.loads(cvfs(where, "gc", "--archive", "primary", "--apply", "--json").stdout)
+        assert done["deleted"] == [], where
+        audit = json.loads(cvfs(where, "reconcile", "--orphans", "--json", check=False).stdout)
+        assert [f for f in audit["findings"] if f["kind"] == "orphan"] == [], where
+    assert kept in objects(project)
+
+    linked.rename(tmp_path / "moved")  # on a drive that is not mounted now, say
+    proc = project.cvfs("gc", "--archive", "primary", "--apply", check=False)
+    assert proc.returncode == 1 and f"error: the worktree {linked} is missing" in proc.stderr
+    assert "hint: bring it back" in proc.stderr and kept in objects(project)
+    project.git("worktree", "prune")  # gone for good, and said so: its registered file with it
+    done = json.loads(project.cvfs("gc", "--archive", "primary", "--apply", "--json").stdout)
+    assert [o["key"].rsplit("/", 1)[-1] for o in done["deleted"]] == [kept]

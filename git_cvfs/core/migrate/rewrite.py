@@ -22,7 +22,7 @@ from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.format.gitattributes import CommitAttributes, attributes_dir, filter_rules
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.cache import CHUNK
-from git_cvfs.local.git import CatFile, run_git
+from git_cvfs.local.git import CatFile, run_git, worktrees
 from git_cvfs.local.history import Commit, FastImport, Passthrough, all_blob_sizes, fast_export
 
 BACKUP_NAMESPACE = "refs/cvfs-migrate"
@@ -284,14 +284,10 @@ def _backup_name(ws: Workspace) -> str:
 def _refuse_other_worktrees(ws: Workspace, refs: set[str]) -> None:
     """A branch checked out in another worktree would be moved under that worktree's feet: its
     index and files would stay at the old commit, and every managed file would look changed."""
-    out = run_git(["worktree", "list", "--porcelain"], cwd=ws.repo.root).stdout.decode("utf-8", "surrogateescape")
     here = os.path.realpath(ws.repo.root)
-    path = ""
-    for line in out.splitlines():
-        if line.startswith("worktree "):
-            path = os.path.realpath(line[len("worktree ") :])
-        elif line.startswith("branch ") and path != here and line[len("branch ") :] in refs:
+    for tree in worktrees(ws.repo):
+        if tree.branch in refs and os.path.realpath(tree.path) != here:
             raise CvfsError(
-                f"{line[len('branch ') :]} is checked out in another worktree ({path})",
+                f"{tree.branch} is checked out in another worktree ({os.path.realpath(tree.path)})",
                 hint="switch that worktree to another branch (or remove it) first, then run this again",
             )
