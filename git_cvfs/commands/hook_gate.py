@@ -24,6 +24,8 @@ def nothing_to_do(hook: str) -> bool:
         git_dir = git_dir_here()
         if git_dir is None or any(os.path.isdir(os.path.join(git_dir, d)) for d in ("rebase-merge", "rebase-apply")):
             return False  # a rebase or `git am` commits without pre-commit: its rows get checked
+        if os.path.exists(os.path.join(git_dir, "cvfs", "claim-due")):  # core/model/claims.py CLAIM_DUE
+            return False  # the first commit's objects were archived: record the repository
         import subprocess
 
         # Nothing to re-sync when the index already agrees with HEAD on every shard.

@@ -9,7 +9,9 @@ An object is deleted only when all of these hold, checked against what the archi
   - no inventory row on those refs' tips, nor in any work tree of this repository, names
     it (gitignored data is recorded only there; gc refuses when a worktree's directory is gone);
   - the archive stored it longer ago than the grace period (an upload for a commit being
-    pushed somewhere right now is young).
+    pushed somewhere right now is young);
+  - no other repository keeps objects in the archive: each one that archives records itself
+    there (core/model/claims.py), and gc refuses an archive holding another's record.
 Before the first delete, gc writes a new epoch marker into the archive (GC_EPOCH_KEY): every
 machine's pre-push then stops trusting its own record of what the archive held and asks the
 archive again, so a push after gc re-uploads what gc took. Then it fetches the remotes again
@@ -26,6 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from git_cvfs.core.model.claims import claim, refuse_if_shared, remote_urls, roots
 from git_cvfs.core.model.refscan import read_blobs, refs_in_history, require_whole_history
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError, UsageError
@@ -95,6 +98,8 @@ def _gc(ws: Workspace, name: str, *, remotes: list[str], grace: float, apply: bo
     result = GcResult(name, not apply, remotes, grace)
     archive = ws.archive(name)
     needed = _needed(ws, remotes)
+    urls = set(remote_urls(ws.repo).values())
+    refuse_if_shared(archive, name, roots(ws.repo, ["--all", "--reflog"]), urls)
     now = time.time()
     candidates = []
     for info in archive.list("objects/"):
@@ -110,6 +115,7 @@ def _gc(ws: Workspace, name: str, *, remotes: list[str], grace: float, apply: bo
     if not apply or not candidates:
         result.deleted = candidates
         return result
+    claim(ws, name, archive)  # this repository's own record, for gc run from any other
     _new_epoch(archive)
     needed = _needed(ws, remotes)  # the refs as they are now, after the marker
     for info in candidates:

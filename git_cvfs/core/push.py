@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
+from git_cvfs.core.model.claims import claim
 from git_cvfs.core.model.refscan import head_and_index_blobs, refs_in_history, scan_blobs
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import crash_point
@@ -62,6 +63,9 @@ def archive_refs(
                     outcome.unreachable[ref.hex] = exc.message
                 continue
             log.adopt_epoch(marker.etag if marker is not None else "")
+        if refs:
+            with contextlib.suppress(ArchiveError):  # an archive out of reach is reported by the upload
+                claim(ws, name, ws.archive(name))
         verified = log.known()
         known = verified if trust_log else {}
         todo = []

@@ -175,6 +175,13 @@ def test_gc_on_a_cloud_archive_goes_by_the_archive_s_own_dates(
     assert read_object(cloud, stray_key) is None
     assert read_object(cloud, f"team/{object_key(ref_of(kept).hex)}") == kept
     assert read_object(cloud, "team/gc/epoch") is not None  # the marker pre-push hooks read
+    root = project.git("rev-list", "--max-parents=0", "HEAD").stdout.strip()
+    assert json.loads(read_object(cloud, f"team/repos/{root}") or b"{}")["roots"] == [root]
+    other = '{"remote": "https://example.com/team/other.git", "roots": ["' + "e" * 40 + '"]}\n'
+    write_object(cloud, "team/repos/" + "e" * 40, other.encode())  # another repository's record
+    shared = project.cvfs("gc", "--archive", "primary", "--grace", "0", check=False)
+    assert shared.returncode == 1
+    assert f"1 other repository (first commit {'e' * 12}, https://example.com/team/other.git)" in shared.stderr
 
 
 def test_an_offline_commit_keeps_its_cache_copy_whatever_this_machine_recorded(
@@ -279,3 +286,36 @@ def test_a_file_registered_in_another_worktree_keeps_its_object(project: Project
     project.git("worktree", "prune")  # gone for good, and said so: its registered file with it
     done = json.loads(project.cvfs("gc", "--archive", "primary", "--apply", "--json").stdout)
     assert [o["key"].rsplit("/", 1)[-1] for o in done["deleted"]] == [kept]
+
+
+def test_gc_refuses_an_archive_another_repository_keeps_objects_in(project: Project, tmp_path: Path) -> None:
+    # The machine's default archive, or a team's bucket: an unrelated repository shares it.
+    mine = rand(20_000, 50)
+    project.write("data/a.bin", mine)
+    project.commit_all("a")
+    project.git("push", "-q", "origin", "main")
+    other = new_project(tmp_path, {}, name="other")
+    assert other.archive == project.archive
+    theirs = rand(20_000, 51)
+    other.write("data/b.bin", theirs)
+    other.commit_all("b")  # its first commit, never pushed: recorded all the same
+    clone = project.clone(tmp_path / "clone")  # another clone of the same repository is not another one
+    (clone / "data/c.bin").write_bytes(rand(20_000, 52))
+    git(clone, "add", "data/c.bin")
+    git(clone, "commit", "-q", "-m", "c")
+    git(clone, "push", "-q", "origin", "main")
+    age_archive(project)
+    for repo in (project, other):
+        proc = repo.cvfs("gc", "--archive", "primary", "--apply", check=False)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "error: archive primary also keeps objects of 1 other repository (first commit " in proc.stderr
+        assert "hint: collect an archive only one repository uses" in proc.stderr
+    assert {ref_of(mine).hex, ref_of(theirs).hex} <= objects(project)
+
+    # The other repository is gone for good, and its record deleted, as the hint says.
+    root = other.git("rev-list", "--max-parents=0", "HEAD").stdout.strip()
+    (project.archive / "repos" / root).unlink()
+    project.git("pull", "-q", "--rebase=false", "origin", "main")
+    done = json.loads(project.cvfs("gc", "--archive", "primary", "--apply", "--json").stdout)
+    assert [o["key"].rsplit("/", 1)[-1] for o in done["deleted"]] == [ref_of(theirs).hex]
+    assert ref_of(mine).hex in objects(project)

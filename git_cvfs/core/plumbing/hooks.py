@@ -222,6 +222,10 @@ def post_commit(ws: Workspace) -> int:
     repo = ws.repo
     if not repo.has_head():
         return 0
+    from git_cvfs.core.model.claims import claim_all, claim_due_path
+
+    if claim_due_path(ws).exists():  # objects were archived before this, the first commit, existed
+        claim_all(ws)
     if replaying(repo.git_dir) and os.environ.get("GIT_CVFS_AMENDING") != "1":
         _amend_rows_of_head(ws, amend=os.path.isdir(os.path.join(repo.git_dir, "rebase-merge")))
     staged = split_z(repo.git("diff-index", "--cached", "-z", "--name-only", "HEAD", "--", SHARD_DIR))
