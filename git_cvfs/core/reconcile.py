@@ -7,6 +7,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from git_cvfs.core.model.claims import other_repositories, remote_urls, roots
 from git_cvfs.core.model.holdings import archive_view
 from git_cvfs.core.model.managed import ManagedFile, State, holding_committed_bytes, list_managed
 from git_cvfs.core.model.refscan import refs_in_history, require_whole_history
@@ -182,12 +183,17 @@ def reconcile(
         _read_and_hash(ws, report, views, {ref.hex: (path, ref) for path, (_, ref) in refs.items()}, sample)
     if orphans:
         referenced = hexes | referenced_in_history(ws) | hexes_in_every_worktree(ws.repo, "reconcile --orphans")
+        ours, urls = roots(ws.repo, ["--all", "--reflog"]), set(remote_urls(ws.repo).values())
         for name, view in views.items():
+            # An object no commit here names may be another repository's (core/model/claims.py).
+            shared = len(other_repositories(ws.archive(name), ours, urls))
+            also = (
+                f"; {shared} other repositor{'y keeps' if shared == 1 else 'ies keep'} objects here" if shared else ""
+            )
             for hex_digest, info in sorted(view.items()):
                 if hex_digest not in referenced:
-                    report.add(
-                        info.key, "orphan", f"{info.size} bytes that no ref, commit, index entry or row names", name
-                    )
+                    why = f"{info.size} bytes that no ref, commit, index entry or row names{also}"
+                    report.add(info.key, "orphan", why, name)
     if from_blob:
         # Every managed ref, with what the archives hold now; gitignored files keep their rows.
         rebuilt = {p: r for p, r in rows.items() if not r.git}

@@ -311,6 +311,10 @@ def test_gc_refuses_an_archive_another_repository_keeps_objects_in(project: Proj
         assert "error: archive primary also keeps objects of 1 other repository (first commit " in proc.stderr
         assert "hint: collect an archive only one repository uses" in proc.stderr
     assert {ref_of(mine).hex, ref_of(theirs).hex} <= objects(project)
+    audit = json.loads(project.cvfs("reconcile", "--orphans", "--json", check=False).stdout)
+    orphans = [f for f in audit["findings"] if f["kind"] == "orphan"]
+    assert [f["path"].rsplit("/", 1)[-1] for f in orphans] == [ref_of(theirs).hex]
+    assert orphans[0]["detail"].endswith("; 1 other repository keeps objects here")
 
     # The other repository is gone for good, and its record deleted, as the hint says.
     root = other.git("rev-list", "--max-parents=0", "HEAD").stdout.strip()
