@@ -24,6 +24,20 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
+    # A flag that would change nothing is refused, not ignored: `--offline` asks for no
+    # network, and offloading must ask the archives; `--apply` asks for a plan to be carried
+    # out, and offloading named paths has none (it acts at once).
+    dry = args.dry_run or (args.budget is not None and not args.apply)
+    if args.offline and not dry:
+        raise UsageError(
+            "--offline goes with --dry-run: offloading asks the archives to show they hold each file",
+            hint="git cvfs offload --dry-run --offline PATH",
+        )
+    if args.apply and args.budget is None:
+        raise UsageError(
+            "--apply goes with --budget: offloading named paths acts at once, no plan to apply",
+            hint="git cvfs offload PATH (or --dry-run first to see what it would free)",
+        )
     ws = Workspace.discover()
     args.paths = work_from_top(ws, args.paths)
     if args.budget is not None:

@@ -35,6 +35,16 @@ def test_dry_run_lists_sizes_and_urls_and_changes_nothing(project: Project) -> N
     assert "would offload data/a.bin" in text.stdout and "would free 48.8 KiB in 2 file(s)" in text.stdout
 
 
+def test_a_flag_that_would_change_nothing_is_refused(project: Project) -> None:
+    data = rand(30_000, 4)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    for flags, said in ((["--offline"], "--offline goes with --dry-run"), (["--apply"], "--apply goes with --budget")):
+        proc = project.cvfs("offload", *flags, "data/a.bin", check=False)
+        assert proc.returncode == 2 and f"error: {said}" in proc.stderr and "hint: " in proc.stderr, flags
+    assert (project.root / "data/a.bin").read_bytes() == data  # nothing offloaded
+
+
 def test_offload_replaces_with_the_ref_keeps_status_clean_and_ensure_restores(project: Project) -> None:
     data = rand(40_000, 3)
     project.write("data/a.bin", data)
