@@ -63,9 +63,7 @@ def archive_refs(
                     outcome.unreachable[ref.hex] = exc.message
                 continue
             log.adopt_epoch(marker.etag if marker is not None else "")
-        if refs:
-            with contextlib.suppress(ArchiveError):  # an archive out of reach is reported by the upload
-                claim(ws, name, ws.archive(name))
+            claim(ws, name, ws.archive(name))  # the archive answered: record this repository there
         verified = log.known()
         known = verified if trust_log else {}
         todo = []
@@ -108,6 +106,8 @@ def archive_refs(
             else:
                 outcome.skipped += 1
         log.record(seen)
+        if seen:  # the archive took or showed objects: record this repository there
+            claim(ws, name, archive)
         for hex_digest, failure in result.failed.items():
             missing = isinstance(failure, ObjectMissingError) and not isinstance(failure, UnverifiedCopyError)
             (outcome.missing if missing else outcome.unreachable)[hex_digest] = failure.message

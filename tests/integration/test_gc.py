@@ -193,12 +193,18 @@ def test_an_offline_commit_keeps_its_cache_copy_whatever_this_machine_recorded(
     project.write("data/a.bin", data)
     project.commit_all("a")
     project.archive.rename(tmp_path / "away")
+    for recorded in (project.root / ".git/cvfs/verified").glob("*.repository"):
+        recorded.unlink()  # as if this clone had not recorded the repository in the archive yet
     project.write("data/b.bin", data)
     project.git("add", "data/b.bin")
     proc = project.git("commit", "-q", "-m", "b")
     assert "committing without archiving 1 object(s)" in proc.stderr
     h = ref_of(data).hex
     assert (project.root / ".git/cvfs/objects" / h[:2] / h[2:4] / h).read_bytes() == data
+    pushed = project.cvfs("push", check=False)  # asks the archive about every object: out of reach
+    assert pushed.returncode == 1 and "primary" in pushed.stderr
+    for said in (proc.stderr, pushed.stderr):  # one cause, one message: no word about the record
+        assert "could not record this repository" not in said
 
 
 def three_versions(project: Project) -> list[bytes]:
