@@ -44,11 +44,11 @@ def run(name: str, args: argparse.Namespace) -> int:
         if args.paths:
             raise UsageError("give either paths or --budget, not both", hint="git cvfs offload --budget 50GB")
         files = plan_budget(ws, parse_size(args.budget, what="--budget"))
-        result = offload(ws, [], dry_run=not args.apply or args.dry_run, offline=args.offline, files=files)
+        result = offload(ws, [], dry_run=dry, offline=args.offline, files=files)
     else:
         if not args.paths:
             raise UsageError("name the files or directories to offload", hint="git cvfs offload --dry-run data/")
-        result = offload(ws, args.paths, dry_run=args.dry_run, offline=args.offline)
+        result = offload(ws, args.paths, dry_run=dry, offline=args.offline)
     if args.json:
         output.emit_json(result.to_json())
         return 0 if result.ok else 1
