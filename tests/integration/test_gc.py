@@ -329,3 +329,13 @@ def test_gc_refuses_an_archive_another_repository_keeps_objects_in(project: Proj
     done = json.loads(project.cvfs("gc", "--archive", "primary", "--apply", "--json").stdout)
     assert [o["key"].rsplit("/", 1)[-1] for o in done["deleted"]] == [ref_of(theirs).hex]
     assert ref_of(mine).hex in objects(project)
+
+
+def test_the_archive_record_keeps_no_credential_from_the_remote_url(project: Project) -> None:
+    project.git("remote", "set-url", "origin", "https://alice:s3cret-token@example.com:8443/team/a.git")
+    project.write("data/a.bin", rand(20_000, 60))
+    project.commit_all("a")  # the first commit: the post-commit hook writes the record
+    root = project.git("rev-list", "--max-parents=0", "HEAD").stdout.strip()
+    record = (project.archive / "repos" / root).read_bytes()
+    assert b"alice" not in record and b"s3cret" not in record
+    assert json.loads(record) == {"remote": "https://example.com:8443/team/a.git", "roots": [root]}
