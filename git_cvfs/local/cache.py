@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import threading
@@ -39,6 +40,10 @@ _WRITER_FROM = 8 << 20
 _BATCH = 1 << 20
 _QUEUED = 16 << 20
 _queued = threading.BoundedSemaphore(_QUEUED // _BATCH)
+
+# What a disk says when it will not take a spool's bytes, whatever the bytes: full, over quota,
+# read-only, not writable by this user. Not EIO: a failing disk is not to be talked past.
+UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 class _Writer:
@@ -100,14 +105,11 @@ def _writev_all(fd: int, parts: list[bytes]) -> None:
 class Spool:
     """A temporary file that hashes what is written to it; `Cache.adopt` files it under its oid."""
 
-    def __init__(self, tmp_dir: Path) -> None:
+    def __init__(self, tmp_dir: Path, *, hash_past_errors: bool = False) -> None:
+        """hash_past_errors: a write the disk refuses (full, read-only, not ours: UNWRITABLE)
+        does not raise; the file goes, the bytes given are still hashed and counted, and
+        write_error holds the refusal for the caller to raise, or not, once it knows the oid."""
         self.path = tmp_dir / f"spool-{os.getpid()}-{time.monotonic_ns()}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-        try:
-            self._fd = os.open(self.path, flags, 0o644)
-        except FileNotFoundError:  # the first spool in this cache: make the directory once
-            tmp_dir.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, flags, 0o644)
         self._hash = hashlib.sha256()
         self.size = 0
         self._writer: _Writer | None = None
@@ -116,36 +118,85 @@ class Spool:
         self._midway = False
         self._sealed = False
         self._closed = False
+        self._hash_past_errors = hash_past_errors
+        self.write_error: OSError | None = None
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        try:
+            try:
+                self._fd = os.open(self.path, flags, 0o644)
+            except FileNotFoundError:  # the first spool in this cache: make the directory once
+                tmp_dir.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            if not self._refused(exc):
+                raise
+            self._fd = -1
+            self._closed = True
+            self.write_error = exc
 
     def write(self, chunk: bytes | memoryview) -> None:
         if self.size and not self._midway:  # once a spool, not at every packet: it reads the environment
             self._midway = True
             crash_point("cache:mid-spool")
         self._hash.update(chunk)
-        if self._writer is not None:
+        if self.write_error is not None:
+            pass
+        elif self._writer is not None:
             self._parts.append(chunk if isinstance(chunk, bytes) else bytes(chunk))
             self._parts_size += len(chunk)
             if self._parts_size >= _BATCH:
                 self._hand_over()
         else:
-            writeback.write_all(self._fd, chunk)
-            if self.size + len(chunk) >= _WRITER_FROM:  # a large object: the rest on a thread
-                self._writer = _Writer(self._fd, self.size + len(chunk))
+            try:
+                writeback.write_all(self._fd, chunk)
+            except OSError as exc:
+                if not self._refused(exc):
+                    raise
+                self._give_up(exc)
+            else:
+                if self.size + len(chunk) >= _WRITER_FROM:  # a large object: the rest on a thread
+                    self._writer = _Writer(self._fd, self.size + len(chunk))
         self.size += len(chunk)
+
+    def _refused(self, exc: OSError) -> bool:
+        return self._hash_past_errors and exc.errno in UNWRITABLE
+
+    def _give_up(self, exc: OSError) -> None:
+        """Stop writing: the file goes at once (on a full disk its blocks are wanted back)."""
+        self.write_error = exc
+        writer, self._writer = self._writer, None
+        self._parts, self._parts_size = [], 0
+        if writer is not None:
+            with contextlib.suppress(Exception):  # its error, if any, is the same refusal
+                writer.close()
+        self.discard()
 
     def _hand_over(self) -> None:
         assert self._writer is not None
         parts, self._parts, self._parts_size = self._parts, [], 0
-        self._writer.put(parts)
+        try:
+            self._writer.put(parts)
+        except OSError as exc:
+            if not self._refused(exc):
+                raise
+            self._give_up(exc)
 
     def written(self) -> None:
-        """Wait until every byte given so far is in the file; raise the writer's error, if any."""
+        """Wait until every byte given so far is in the file; raise the writer's error, if any
+        (or, hashing past errors, keep it in write_error)."""
         if self._writer is None:
             return
         if self._parts:
             self._hand_over()
+            if self._writer is None:  # given up
+                return
         writer, self._writer = self._writer, None
-        writer.close()
+        try:
+            writer.close()
+        except OSError as exc:
+            if not self._refused(exc):
+                raise
+            self._give_up(exc)
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
@@ -177,6 +228,8 @@ class Spool:
         if not self._closed:
             os.close(self._fd)
             self._closed = True
+        if self._fd == -1:  # never made
+            return
         try:
             self.path.unlink()
         except FileNotFoundError:
@@ -320,8 +373,8 @@ class Cache:
             return False
         return size is None or st.st_size == size
 
-    def spool(self) -> Spool:
-        return Spool(self.tmp)
+    def spool(self, *, hash_past_errors: bool = False) -> Spool:
+        return Spool(self.tmp, hash_past_errors=hash_past_errors)
 
     def store_spool(self, spool: Spool, hex_digest: str) -> Path:
         """Move a finished, verified spool into place; an object already present wins."""

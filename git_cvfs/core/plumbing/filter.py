@@ -49,7 +49,7 @@ def clean(
                 held_size += len(chunk)
                 continue
             if spool is None:
-                spool = ws.cache.spool()
+                spool = ws.cache.spool(hash_past_errors=True)
                 for part in held:
                     spool.write(part)
                 held = []
@@ -62,6 +62,8 @@ def clean(
         raise
     if spool is None:
         return iter([_clean_small(ws, b"".join(held), min_size, on_ref)])
+    if spool.write_error is not None:
+        return iter([_clean_unwritten(ws, spool, spool.write_error, min_size, on_ref)])
     if spool.size < min_size:
         # Too big to hold in memory, yet below minSize: hand the spooled bytes back.
         spool.finish(sync=False)
@@ -99,6 +101,38 @@ def _clean_small(ws: Workspace, data: bytes, min_size: int, on_ref: Callable[[Re
     if on_ref is not None:
         on_ref(ref)
     return ref.encode()
+
+
+def _clean_unwritten(
+    ws: Workspace, spool: Spool, error: OSError, min_size: int, on_ref: Callable[[Ref], object] | None
+) -> bytes:
+    """The ref of content the disk would not take (full, read-only): given only if its bytes
+    are stored already, in the cache or in an archive this machine verified them in. git
+    cleans unchanged files again (a racily clean entry, `git add -A` after a touch): on a
+    full disk `git status` and `git commit` would otherwise fail for bytes kept safe long ago.
+    Anything else raises the disk's error: no ref without its bytes (invariant 3)."""
+    spool.discard()
+    hex_digest, size = spool.hexdigest(), spool.size
+    if size < min_size or not (ws.cache.has(hex_digest, size) or _verified_in_an_archive(ws, hex_digest)):
+        raise error
+    ref = Ref(hex_digest, size)
+    if on_ref is not None:
+        on_ref(ref)
+    return ref.encode()
+
+
+def _verified_in_an_archive(ws: Workspace, hex_digest: str) -> bool:
+    """This machine's log of verified uploads names it (the lean cache drops archived objects)."""
+    from git_cvfs.local.archived_log import ArchivedLog
+
+    try:
+        archives = [ws.settings.archives[name] for name in ws.archive_names]
+    except CvfsError:  # settings it cannot use: no archive vouches
+        return False
+    try:
+        return any(hex_digest in ArchivedLog(ws.repo.cvfs_dir, settings).known() for settings in archives)
+    except OSError:  # a log it cannot read vouches for nothing
+        return False
 
 
 def _read_back(spool: Spool) -> Iterator[bytes]:

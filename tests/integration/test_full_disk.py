@@ -1,0 +1,97 @@
+"""A disk that is full for real (a small tmpfs holding the repository, its cache and archive).
+
+git cleans files it has cleaned before: an entry written in the same second as the index
+(racily clean), a file touched or copied back, `git add -A` over a tree. Each time the filter
+is given the bytes again, and on a full disk it cannot spool them: `git status` and `git
+commit` must not fail for bytes kept safe long ago, and bytes kept nowhere must not get a ref.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project, new_project, rand, ref_bytes
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(mount)], capture_output=True)
+    assert done.returncode == 0, f"these tests mount a tmpfs (they run as root in CI): {done.stderr!r}"
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path, leave: int) -> None:
+    """Take the disk's free space down to about `leave` bytes (the filler file grows or shrinks)."""
+    filler = disk / "filler"
+    have = filler.stat().st_size if filler.exists() else 0
+    st = os.statvfs(disk)
+    target = max(0, have + st.f_bavail * st.f_frsize - leave)
+    with open(filler, "ab") as f:
+        f.truncate(min(have, target))
+        while f.tell() < target:
+            f.write(b"\xff" * min(MiB, target - f.tell()))
+
+
+def touch(project: Project, *names: str) -> None:
+    """A new mtime (in the past: a future one would keep the entry racy) and ctime: git must
+    read these files through the filter again."""
+    for name in names:
+        path = project.root / "data" / name
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 5_000_000_000))
+
+
+def test_a_full_disk_still_lets_git_reclean_files_whose_bytes_are_kept(small_disk: Path) -> None:
+    project = new_project(small_disk, {})
+    archived, small, staged = rand(20 * MiB, 1), rand(2 * MiB, 2), rand(12 * MiB, 3)
+    project.write("data/archived.bin", archived)  # past 8 MiB: spooled on a writer thread
+    project.write("data/small.bin", small)  # written by the filter's own thread
+    project.commit_all()  # archived, and (lean cache) not kept in the cache
+    hex_digest = hashlib.sha256(archived).hexdigest()
+    assert not (project.root / ".git/cvfs/objects" / hex_digest[:2] / hex_digest[2:4] / hex_digest).exists()
+    project.write("data/staged.bin", staged)
+    project.git("add", "data/staged.bin")  # in the cache only
+    project.write("data/new.bin", rand(3 * MiB, 4))  # stored nowhere yet
+    names = ("archived.bin", "small.bin", "staged.bin")
+
+    # Room for the first 8 MiB of a spool, not for its writer's: then room for nothing.
+    for leave in (10 * MiB, 256 << 10):
+        fill(small_disk, leave)
+        touch(project, *names)
+        status = project.git("status", "--porcelain", "--", *(f"data/{n}" for n in names), check=False)
+        assert (status.returncode, status.stdout) == (0, "A  data/staged.bin\n"), status.stderr
+        touch(project, *names)
+        project.git("add", "--", *(f"data/{n}" for n in names))
+        assert project.git("diff", "--cached", "--name-only").stdout == "data/staged.bin\n"
+        assert project.blob(":data/archived.bin") == ref_bytes(archived)
+        assert project.blob(":data/staged.bin") == ref_bytes(staged)
+
+    # Bytes kept nowhere: the disk's error, nothing staged, no spool left behind.
+    failed = project.git("add", "data/new.bin", check=False)
+    assert failed.returncode != 0
+    errors = [line for line in failed.stderr.splitlines() if line.startswith(("error:", "hint:"))]
+    assert errors == [
+        "error: git-cvfs: clean data/new.bin: No space left on device",
+        "hint: free some disk space, then run the command again",
+    ], failed.stderr
+    assert project.git("diff", "--cached", "--name-only").stdout == "data/staged.bin\n"
+    assert list((project.root / ".git/cvfs/tmp").iterdir()) == []
+
+    (small_disk / "filler").unlink()
+    project.commit_all()
+    for data in (archived, small, staged, (project.root / "data/new.bin").read_bytes()):
+        assert project.archive_path(hashlib.sha256(data).hexdigest()).read_bytes() == data
+    assert project.git("status", "--porcelain").stdout == ""
