@@ -6,7 +6,7 @@ import shlex
 from pathlib import Path
 
 from git_cvfs import output
-from git_cvfs.core.ensure import ensure
+from git_cvfs.core.ensure import EnsureResult, ensure
 from git_cvfs.core.model.pathspecs import work_from_top
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import UsageError
@@ -71,8 +71,19 @@ def run(name: str, args: argparse.Namespace) -> int:
     if other and len(result.changed_underfoot) == len(other):
         output.info("hint: files changed while ensure ran (a checkout or an edit); run `git cvfs ensure` again")
     elif other:
-        output.info("hint: run `git cvfs ensure` again once the archive is reachable; nothing was changed for those")
+        _hints(
+            result, other, "run `git cvfs ensure` again once the archive is reachable; nothing was changed for those"
+        )
     return 0 if result.ok else 1
+
+
+def _hints(result: EnsureResult, failed: list[str], otherwise: str) -> None:
+    """The fix for each cause the failures name (a full disk, say), once; `otherwise` for the rest."""
+    named = [result.hints[p] for p in failed if p in result.hints]
+    for hint in dict.fromkeys(named):
+        output.info(f"hint: {hint}")
+    if len(named) < len(failed):
+        output.info(f"hint: {otherwise}")
 
 
 def _some(paths: list[str]) -> str:
@@ -99,5 +110,5 @@ def _into(ws: Workspace, args: argparse.Namespace, source: str | None) -> int:
         f"{len(result.already)} already there; {len(result.failed)} failed"
     )
     if result.failed:
-        output.info("hint: run it again once the archive is reachable; files already there are kept")
+        _hints(result, list(result.failed), "run it again once the archive is reachable; files already there are kept")
     return 0 if result.ok else 1

@@ -21,7 +21,14 @@ from git_cvfs.core.model.pathspecs import require_matches, selector
 from git_cvfs.core.model.refscan import refs_in_history
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import pause_point
-from git_cvfs.errors import ArchiveError, ChangedUnderfootError, CvfsError, IntegrityError, UsageError
+from git_cvfs.errors import (
+    ENVIRONMENT_HINTS,
+    ArchiveError,
+    ChangedUnderfootError,
+    CvfsError,
+    IntegrityError,
+    UsageError,
+)
 from git_cvfs.format.ref import Ref
 from git_cvfs.local import writeback
 from git_cvfs.local.cache import sha256_file
@@ -62,11 +69,17 @@ class EnsureResult:
     changed_underfoot: list[str] = field(default_factory=list)  # among failed: changed while being written
     sparse: list[str] = field(default_factory=list)  # outside the sparse checkout: left out of the work tree
     missing: list[str] = field(default_factory=list)  # in git's index, gone from the work tree (deleted)
+    hints: dict[str, str] = field(default_factory=dict)  # among failed: the fix, where the cause names one
     budget: BudgetResult | None = None  # what worktree.budget offloaded afterwards, when set
 
     @property
     def ok(self) -> bool:
         return not self.failed and not self.still_refs
+
+    def fail(self, path: str, exc: CvfsError) -> None:
+        self.failed[path] = exc.message
+        if exc.hint:
+            self.hints[path] = exc.hint
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -192,7 +205,7 @@ def materialize(
         ref = f.target
         assert ref is not None
         if ref.hex in failed:
-            result.failed[f.path] = failed[ref.hex]
+            result.fail(f.path, failed[ref.hex])
         else:
             ready.append(f)
     written = _write_files(ws, plan, ready, result)
@@ -225,15 +238,16 @@ def _plan(ws: Workspace, files: Sequence[ManagedFile], source: str | None = None
     return plan
 
 
-def _download(ws: Workspace, plan: _Plan) -> dict[str, str]:
+def _download(ws: Workspace, plan: _Plan) -> dict[str, CvfsError]:
     """Fetch into the cache what goes through it and is missing; oid hex -> why, for each failure."""
     if not plan.archives:
         return {}
     try:
         outcome = download_many(plan.archives, ws.cache, plan.through_cache, concurrency=ws.settings.concurrency)
     except ArchiveError as exc:
-        return {ref.hex: exc.message for ref in plan.through_cache} | dict.fromkeys(plan.direct, exc.message)
-    return {h: e.message for h, e in outcome.failed.items()}
+        failed: dict[str, CvfsError] = dict.fromkeys(plan.direct, exc)
+        return failed | dict.fromkeys((ref.hex for ref in plan.through_cache), exc)
+    return dict(outcome.failed)
 
 
 # Files below this are flushed in batches: each writer leaves its file written beside the
@@ -332,6 +346,8 @@ def _write_files(
         except CvfsError as exc:
             return exc.message
         except OSError as exc:
+            if hint := ENVIRONMENT_HINTS.get(exc.errno or 0):
+                result.hints[f.path] = hint
             return f"cannot write: {exc.strerror or exc}"
 
     def record(i: int, f: ManagedFile, outcome: os.stat_result | str) -> None:
@@ -467,7 +483,7 @@ def fetch(ws: Workspace, pathspecs: Sequence[str], *, revs: Sequence[str] = (), 
     outcome = download_many(archives, ws.cache, missing, concurrency=ws.settings.concurrency)
     for path, ref in wanted.items():
         if ref.hex in outcome.failed:
-            result.failed[path] = outcome.failed[ref.hex].message
+            result.fail(path, outcome.failed[ref.hex])
         else:
             result.materialized.append(path)
     return result
@@ -534,6 +550,8 @@ def ensure_into(
         except CvfsError as exc:
             return f.path, exc.message
         except OSError as exc:
+            if hint := ENVIRONMENT_HINTS.get(exc.errno or 0):
+                result.hints[f.path] = hint
             return f.path, f"cannot write: {exc.strerror or exc}"
         finally:
             progress.advance(1, f.size)

@@ -186,10 +186,13 @@ def check_inventory(repo: Repo, *, remember: bool = False) -> None:
             sound.append(key)
     if set(sound) != known:
         tmp = memo.with_name(f"{CHECKED_SHARDS}.{os.getpid()}.tmp")
-        with contextlib.suppress(OSError):  # a memo: failing to write it costs only time
+        try:
             memo.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes("\n".join([rules, *sound]).encode("utf-8", "surrogateescape"))
             os.replace(tmp, memo)
+        except OSError:  # a memo: failing to write it (a full disk) costs only time, and leaves nothing
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 CHECKED_SHARDS = "checked-shards"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from git_cvfs.errors import RefError
 from git_cvfs.format.ref import Ref, parse_ref
+from git_cvfs.local import writeback
 
 FILE = "ref-blobs"
 MAX_BYTES = 24 << 20  # about 220,000 refs; past this it is written afresh with the working set
@@ -66,10 +67,14 @@ def remember_ref_blobs(
             tmp = cvfs_dir / f"{FILE}.{os.getpid()}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
             try:
-                os.write(fd, b"".join(fresh))
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+                try:
+                    writeback.write_all(fd, b"".join(fresh))
+                finally:
+                    os.close(fd)
+                os.replace(tmp, path)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+                raise
             return
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:

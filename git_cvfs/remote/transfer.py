@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from git_cvfs.errors import ArchiveError, CvfsError, IntegrityError, ObjectMissingError
+from git_cvfs.errors import ENVIRONMENT_HINTS, ArchiveError, CvfsError, IntegrityError, ObjectMissingError
 from git_cvfs.format.ref import Ref
 from git_cvfs.local.cache import Cache
 from git_cvfs.output import Progress
@@ -51,7 +51,9 @@ def _run_parallel(items: Sequence[Ref], work: Callable[[Ref], T], concurrency: i
 
 def _failure(ref: Ref, exc: CvfsError | OSError) -> CvfsError:
     """How one object's failure is reported in an Outcome."""
-    return exc if isinstance(exc, CvfsError) else CvfsError(f"{ref.oid}: {exc.strerror or exc}")
+    if isinstance(exc, CvfsError):
+        return exc
+    return CvfsError(f"{ref.oid}: {exc.strerror or exc}", hint=ENVIRONMENT_HINTS.get(exc.errno or 0))
 
 
 def unique(refs: Iterable[Ref]) -> list[Ref]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,3 +96,46 @@ def test_a_full_disk_still_lets_git_reclean_files_whose_bytes_are_kept(small_dis
     for data in (archived, small, staged, (project.root / "data/new.bin").read_bytes()):
         assert project.archive_path(hashlib.sha256(data).hexdigest()).read_bytes() == data
     assert project.git("status", "--porcelain").stdout == ""
+
+
+def test_ensure_on_a_full_disk_names_the_disk_and_leaves_refs_and_no_temporary_files(small_disk: Path) -> None:
+    project = new_project(small_disk, {})
+    shared, own = rand(6 * MiB, 5), rand(12 * MiB, 6)
+    project.write("data/a.bin", shared)  # a and b hold the same bytes: fetched once, into the cache
+    project.write("data/b.bin", shared)
+    project.write("data/c.bin", own)  # straight from the archive into the work tree
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    lazy = project.clone(small_disk / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    cloned = time.time()
+    fill(small_disk, 0)
+    # Once the shard has settled, `git cvfs status` notes it as checked (.git/cvfs/checked-shards-*):
+    # a note it cannot write on a full disk must cost only time, and leave nothing behind.
+    time.sleep(max(0.0, cloned + 2.5 - time.time()))
+    out = subprocess.run(["git", "cvfs", "status"], cwd=lazy, capture_output=True, text=True)
+    assert out.returncode == 0 and "ref                3" in out.stdout, out.stdout + out.stderr
+    fill(small_disk, 256 << 10)
+
+    out = subprocess.run(["git", "cvfs", "ensure", "data"], cwd=lazy, capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.splitlines()
+    assert [line for line in lines if line.startswith("error:")] == [
+        f"error: data/{name}: {why}"
+        for name, why in (
+            ("a.bin", f"sha256:{hashlib.sha256(shared).hexdigest()}: No space left on device"),
+            ("b.bin", f"sha256:{hashlib.sha256(shared).hexdigest()}: No space left on device"),
+            ("c.bin", "cannot write: No space left on device"),
+        )
+    ], out.stderr
+    assert [line for line in lines if line.startswith("hint:")] == [
+        "hint: free some disk space, then run the command again"
+    ], out.stderr
+    for name, data in (("a.bin", shared), ("b.bin", shared), ("c.bin", own)):
+        assert (lazy / "data" / name).read_bytes() == ref_bytes(data)
+    assert [p for p in lazy.rglob("*") if p.name.endswith(".tmp") or p.parent.name == "tmp"] == []
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=lazy, capture_output=True, text=True)
+    assert (status.returncode, status.stdout) == (0, "")
+
+    (small_disk / "filler").unlink()
+    subprocess.run(["git", "cvfs", "ensure", "data"], cwd=lazy, check=True, capture_output=True)
+    assert (lazy / "data/a.bin").read_bytes() == shared and (lazy / "data/c.bin").read_bytes() == own

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -63,3 +65,27 @@ def test_past_its_limit_the_file_keeps_the_working_set(tmp_path: Path, monkeypat
     kept = known_ref_blobs(repo.cvfs_dir, set(blobs))
     assert set(kept) == set(blobs[20:40])
     assert len((repo.cvfs_dir / FILE).read_bytes().splitlines()) == 20  # each line once
+
+
+def test_a_rewrite_a_full_disk_refuses_leaves_the_old_file_and_no_temporary_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
+    assert done.returncode == 0, f"this test mounts a tmpfs (tests run as root in CI): {done.stderr!r}"
+    try:
+        refs = {f"{i:040x}": Ref(hashlib.sha256(bytes([i])).hexdigest(), 1000 + i).encode() for i in range(40)}
+        remember_ref_blobs(disk, dict(list(refs.items())[:20]))
+        before = (disk / FILE).read_bytes()
+        monkeypatch.setattr(ref_blobs, "MAX_BYTES", 100)  # the next write rewrites the file
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)  # the disk full to its last byte
+        with contextlib.suppress(OSError):
+            while os.write(fd, b"\xff" * 4096):
+                pass
+        os.close(fd)
+        remember_ref_blobs(disk, dict(list(refs.items())[20:]))  # a cache: the failure is not raised
+        assert (disk / FILE).read_bytes() == before
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", FILE]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
