@@ -7,6 +7,7 @@ import errno
 import functools
 import hashlib
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -101,11 +102,28 @@ def _load_syncfs() -> Callable[[Path], None] | None:
     return syncfs
 
 
-def _mkdir(path: Path, made: set[Path] | None) -> None:
-    if made is None or path not in made:
+def _mkdir(path: Path, made: set[Path] | None, mode: int | None = None) -> None:
+    """Make path and its missing parents: with the umask's permissions, or, given a mode, with
+    exactly that one (an archive shared by a group: see FileArchive._dir_mode)."""
+    if made is not None and path in made:
+        return
+    if mode is None:
         path.mkdir(parents=True, exist_ok=True)
-        if made is not None:
-            made.add(path)
+    else:
+        _mkdir_with_mode(path, mode)
+    if made is not None:
+        made.add(path)
+
+
+def _mkdir_with_mode(path: Path, mode: int) -> None:
+    if path.is_dir() or path.parent == path:
+        return
+    _mkdir_with_mode(path.parent, mode)
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        return  # another writer made it, and set its mode
+    os.chmod(path, mode)  # not left to mkdir: the umask would take the group's write bit away
 
 
 # Kernel views and device nodes: never a place for an archive.
@@ -167,6 +185,22 @@ class FileArchive:
         self.is_default = settings.url == default_archive_url()
         self._create_root = self.is_default
         self._link_source: Path | None = None
+        self._shared_mode: int | None = None
+        self._root_looked_at = False
+
+    def _dir_mode(self) -> int | None:
+        """The mode for directories made in the archive when its root is shared (group- or
+        world-writable, as a team's /srv/archive is): the root's own, so everyone who may write
+        the root may write below it, whoever made each directory (git's core.sharedRepository
+        does the same for a repository). None otherwise: the umask decides, as for any file."""
+        if not self._root_looked_at:
+            try:
+                mode = stat.S_IMODE(os.stat(self.root).st_mode)
+            except OSError:
+                return None  # not there: the write that follows says so
+            self._shared_mode = mode if mode & 0o022 else None
+            self._root_looked_at = True
+        return self._shared_mode
 
     def link_from(self, cache_objects: Path) -> None:
         self._link_source = cache_objects
@@ -251,7 +285,7 @@ class FileArchive:
                 try:
                     # The object's directory too, here on the pool: made one by one where the
                     # objects are put in place, 2,000 new directories took 0.13-0.2 s of a commit.
-                    _mkdir(self._path(key).parent, made)
+                    _mkdir(self._path(key).parent, made, self._dir_mode())
                     return self._stage(key, path, size, fsync=False, made=made)
                 except OSError as exc:
                     return self._write_error(key, exc)
@@ -308,7 +342,7 @@ class FileArchive:
         tmp_dir = self.root / "tmp"
         tmp = tmp_dir / f"put-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
         try:
-            _mkdir(tmp_dir, made)
+            _mkdir(tmp_dir, made, self._dir_mode())
             if self._link_source is not None and path.parent.parent.parent == self._link_source and _link(path, tmp):
                 # the cache's file, whose bytes were made durable when it was stored: what the
                 # archive now holds is hashed as it is, read back, before it gets its name
@@ -336,7 +370,7 @@ class FileArchive:
         """Give a staged copy its name, then remove the staged name."""
         dest = self._path(key)
         try:
-            _mkdir(dest.parent, made)
+            _mkdir(dest.parent, made, self._dir_mode())
             os.chmod(tmp, 0o444)
             if existing is not None:
                 # The caller found a copy that is not this object: replace it atomically.
