@@ -53,7 +53,7 @@ class ArchivedLog:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = "".join(f"{h} {e}\n" for h, e in new.items()).encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         try:
             os.write(fd, data)
         finally:

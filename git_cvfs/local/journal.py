@@ -22,7 +22,7 @@ class PathJournal:
     def append(self, path: str) -> None:
         if self._fd == -1:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.directory / f"{os.getpid()}.list", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = os.open(self.directory / f"{os.getpid()}.list", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         os.write(self._fd, path.encode("utf-8", "surrogateescape") + b"\0")
 
 

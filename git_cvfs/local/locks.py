@@ -25,7 +25,7 @@ LOCK_TIMEOUT = 60.0
 def _take_if_free(path: Path) -> int | None:
     """A descriptor holding an exclusive flock on path, or None when that is not to be had at once."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
     except OSError:
         return None  # filelock opens it again and reports what is wrong
     try:

@@ -65,7 +65,7 @@ def remember_ref_blobs(
         if path.exists() and path.stat().st_size > MAX_BYTES:
             fresh = dict.fromkeys(_lines(live or {}) + lines)  # each line once
             tmp = cvfs_dir / f"{FILE}.{os.getpid()}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
             try:
                 try:
                     writeback.write_all(fd, b"".join(fresh))
@@ -76,7 +76,7 @@ def remember_ref_blobs(
                 tmp.unlink(missing_ok=True)
                 raise
             return
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
         try:
             os.write(fd, b"".join(lines))
         finally:

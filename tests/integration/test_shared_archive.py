@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import new_project, rand
+from tests.conftest import git, new_project, rand
 
 OTHER_UID = 64001
 TEAM_GID = 64000
@@ -65,21 +65,8 @@ def as_other(cwd: Path, home: Path, *args: str) -> subprocess.CompletedProcess[s
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
 
 
-def dir_modes(root: Path) -> dict[str, int]:
-    return {str(p.relative_to(root)): stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*") if p.is_dir()}
-
-
-def test_a_team_member_archives_into_directories_another_member_made(team_dir: Path, umask_022: None) -> None:
-    shared = team_dir / "team-archive"
-    shared.mkdir()
-    os.chown(shared, 0, TEAM_GID)
-    os.chmod(shared, 0o2775)  # the team's directory: group-writable, new entries in the group
-    project = new_project(team_dir, {"archive.primary.url": shared.as_uri()})
-    first = rand(300_000, 1)
-    project.write("data/first.bin", first)
-    project.commit_all()  # makes objects/, its fan-out, tmp/ and repos/
-    project.git("push", "-q", "origin", "main")
-
+def other_account(team_dir: Path, archive: Path) -> Path:
+    """The other account's home, with git-cvfs set up and the team's archive approved."""
     home = team_dir / "other-home"
     home.mkdir()
     os.chown(home, OTHER_UID, OTHER_UID)
@@ -88,11 +75,36 @@ def test_a_team_member_archives_into_directories_another_member_made(team_dir: P
         ("git", "config", "--global", "user.email", "other@example.invalid"),
         ("git", "config", "--global", "safe.directory", "*"),
         ("git", "cvfs", "install", "--global"),
-        ("git", "cvfs", "trust", shared.as_uri()),
-        ("git", "clone", "-q", str(project.remote), "clone"),
+        ("git", "cvfs", "trust", archive.as_uri()),
     ):
         done = as_other(home, home, *args)
         assert done.returncode == 0, (args, done.stderr)
+    return home
+
+
+def team_archive(team_dir: Path) -> Path:
+    shared = team_dir / "team-archive"
+    shared.mkdir()
+    os.chown(shared, 0, TEAM_GID)
+    os.chmod(shared, 0o2775)  # the team's directory: group-writable, new entries in the group
+    return shared
+
+
+def dir_modes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*") if p.is_dir()}
+
+
+def test_a_team_member_archives_into_directories_another_member_made(team_dir: Path, umask_022: None) -> None:
+    shared = team_archive(team_dir)
+    project = new_project(team_dir, {"archive.primary.url": shared.as_uri()})
+    first = rand(300_000, 1)
+    project.write("data/first.bin", first)
+    project.commit_all()  # makes objects/, its fan-out, tmp/ and repos/
+    project.git("push", "-q", "origin", "main")
+
+    home = other_account(team_dir, shared)
+    done = as_other(home, home, "git", "clone", "-q", str(project.remote), "clone")
+    assert done.returncode == 0, done.stderr
     clone = home / "clone"
     assert (clone / "data/first.bin").read_bytes() == first
 
@@ -117,3 +129,54 @@ def test_directories_of_an_archive_nobody_shares_keep_the_umask(tmp_path: Path, 
     project.write("data/a.bin", rand(300_000, 3))
     project.commit_all()
     assert dir_modes(private) and set(dir_modes(private).values()) == {0o755}, dir_modes(private)
+
+
+@pytest.mark.parametrize("sharing", ["umask 002", "git init --shared=group"])
+def test_two_accounts_work_in_one_clone(team_dir: Path, umask_022: None, sharing: str) -> None:
+    """A project directory on a team server that several people pull, ensure and commit in:
+    shared by everyone's umask 002, or by git's core.sharedRepository with the usual 022."""
+    shared = team_archive(team_dir)
+    project = new_project(team_dir, {"archive.primary.url": shared.as_uri()})
+    first = rand(300_000, 4)
+    project.write("data/first.bin", first)
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    work = team_dir / "work"
+    work.mkdir()
+    os.chown(work, 0, TEAM_GID)
+    os.chmod(work, 0o2775)
+    clone = work / "p"
+    if sharing == "umask 002":
+        os.umask(0o002)
+        git(work, "clone", "-q", str(project.remote), "p")
+    else:
+        git(work, "init", "-q", "--shared=group", "p")
+        git(clone, "remote", "add", "origin", str(project.remote))
+        git(clone, "fetch", "-q", "origin")
+        git(clone, "checkout", "-q", "-b", "main", "origin/main")
+        for path in [clone, *(p for p in clone.rglob("*") if ".git" not in p.relative_to(clone).parts)]:
+            path.chmod(path.stat().st_mode | 0o020)  # the work tree is the team's to write too
+    # The first member frees the file and brings it back: its locks, logs and cache are made.
+    git(clone, "cvfs", "offload", "data/first.bin")
+    git(clone, "cvfs", "ensure", "data")
+    git(clone, "cvfs", "push")  # notes what it found archived: .git/cvfs/verified/
+
+    home = other_account(team_dir, shared)
+    for args in (
+        ("git", "cvfs", "offload", "data/first.bin"),
+        ("git", "cvfs", "ensure", "data"),
+        ("sh", "-c", "head -c 300000 /dev/urandom > data/second.bin"),
+        ("git", "add", "-A"),
+        ("git", "commit", "-q", "-m", "second"),
+    ):
+        done = as_other(clone, home, *args)
+        assert done.returncode == 0 and "warning" not in done.stderr, (args, done.stderr)
+    assert (clone / "data/first.bin").read_bytes() == first
+    second = (clone / "data/second.bin").read_bytes()
+    hex_digest = hashlib.sha256(second).hexdigest()
+    assert (shared / "objects" / hex_digest[:2] / hex_digest[2:4] / hex_digest).read_bytes() == second
+    # and the first member goes on where the other left off
+    git(clone, "cvfs", "offload", "data/second.bin")
+    git(clone, "cvfs", "ensure", "data")
+    audit = git(clone, "cvfs", "reconcile")
+    assert "no drift" in audit.stdout, audit.stdout
