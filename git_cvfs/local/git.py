@@ -34,32 +34,6 @@ def run_git(
     return proc
 
 
-_shared_checked = False
-
-
-def share_as_the_repository(common_dir: Path) -> None:
-    """Make what git-cvfs writes under the git directory as shared as the repository is.
-
-    A repository several accounts work in (`git init --shared=group`, core.sharedRepository)
-    has a git directory its group may write; git then makes its own files group-writable
-    whatever each user's umask. git-cvfs's locks, logs and cache directories under .git/cvfs
-    must be too, or the next member cannot take a lock the first one made. So where the git
-    directory grants its group (or everyone) access, this process's umask stops withholding
-    it. Once per process (the umask is the process's), before anything is written.
-    """
-    global _shared_checked
-    if _shared_checked:
-        return
-    _shared_checked = True
-    try:
-        mode = os.stat(common_dir).st_mode
-    except OSError:
-        return
-    if mode & 0o022:  # a group, or everyone, may write there
-        current = os.umask(0o022)
-        os.umask(current & ~(mode & 0o077))
-
-
 def split_z(data: bytes) -> list[str]:
     return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
 
@@ -85,7 +59,6 @@ class Repo(NamedTuple):
         if proc.returncode != 0 or len(lines) != 3 or lines[0] != "true":
             return cls.discover(cwd)
         git_dir, common = Path(lines[1]), Path(lines[2])
-        share_as_the_repository(common)
         return cls(root=git_dir, git_dir=git_dir, common_dir=common, hooks_dir=common / "hooks", bare=True)
 
     @classmethod
@@ -112,7 +85,6 @@ class Repo(NamedTuple):
         if len(lines) != 4:
             raise UsageError("not inside a git work tree", hint="git-cvfs needs a repository with a work tree")
         root, git_dir, common, hooks = (Path(p) for p in lines)
-        share_as_the_repository(common)
         return cls(root=root, git_dir=git_dir, common_dir=common, hooks_dir=hooks)
 
     @classmethod

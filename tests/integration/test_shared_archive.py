@@ -131,10 +131,17 @@ def test_directories_of_an_archive_nobody_shares_keep_the_umask(tmp_path: Path, 
     assert dir_modes(private) and set(dir_modes(private).values()) == {0o755}, dir_modes(private)
 
 
-@pytest.mark.parametrize("sharing", ["umask 002", "git init --shared=group"])
-def test_two_accounts_work_in_one_clone(team_dir: Path, umask_022: None, sharing: str) -> None:
-    """A project directory on a team server that several people pull, ensure and commit in:
-    shared by everyone's umask 002, or by git's core.sharedRepository with the usual 022."""
+def test_two_accounts_work_in_one_clone(team_dir: Path) -> None:
+    """A project directory on a team server that several people pull, ensure and commit in,
+    shared as git needs it shared (its work tree too): by everyone's umask of 002."""
+    old = os.umask(0o002)
+    try:
+        two_accounts_work_in_one_clone(team_dir)
+    finally:
+        os.umask(old)
+
+
+def two_accounts_work_in_one_clone(team_dir: Path) -> None:
     shared = team_archive(team_dir)
     project = new_project(team_dir, {"archive.primary.url": shared.as_uri()})
     first = rand(300_000, 4)
@@ -145,18 +152,10 @@ def test_two_accounts_work_in_one_clone(team_dir: Path, umask_022: None, sharing
     work.mkdir()
     os.chown(work, 0, TEAM_GID)
     os.chmod(work, 0o2775)
+    git(work, "clone", "-q", str(project.remote), "p")
     clone = work / "p"
-    if sharing == "umask 002":
-        os.umask(0o002)
-        git(work, "clone", "-q", str(project.remote), "p")
-    else:
-        git(work, "init", "-q", "--shared=group", "p")
-        git(clone, "remote", "add", "origin", str(project.remote))
-        git(clone, "fetch", "-q", "origin")
-        git(clone, "checkout", "-q", "-b", "main", "origin/main")
-        for path in [clone, *(p for p in clone.rglob("*") if ".git" not in p.relative_to(clone).parts)]:
-            path.chmod(path.stat().st_mode | 0o020)  # the work tree is the team's to write too
-    # The first member frees the file and brings it back: its locks, logs and cache are made.
+    # The first member frees the file and brings it back, and pushes: its locks, logs and
+    # cache are made.
     git(clone, "cvfs", "offload", "data/first.bin")
     git(clone, "cvfs", "ensure", "data")
     git(clone, "cvfs", "push")  # notes what it found archived: .git/cvfs/verified/
@@ -165,11 +164,11 @@ def test_two_accounts_work_in_one_clone(team_dir: Path, umask_022: None, sharing
     for args in (
         ("git", "cvfs", "offload", "data/first.bin"),
         ("git", "cvfs", "ensure", "data"),
-        ("sh", "-c", "head -c 300000 /dev/urandom > data/second.bin"),
+        ("sh", "-c", "umask 002; head -c 300000 /dev/urandom > data/second.bin"),
         ("git", "add", "-A"),
         ("git", "commit", "-q", "-m", "second"),
     ):
-        done = as_other(clone, home, *args)
+        done = as_other(clone, home, "sh", "-c", 'umask 002; exec "$@"', "-", *args)
         assert done.returncode == 0 and "warning" not in done.stderr, (args, done.stderr)
     assert (clone / "data/first.bin").read_bytes() == first
     second = (clone / "data/second.bin").read_bytes()
