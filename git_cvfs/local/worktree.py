@@ -640,6 +640,26 @@ def _exchange(dir_fd: int, a: str, b: str) -> bool:
     raise OSError(err, os.strerror(err), a)
 
 
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+
+
+def rename_noreplace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> bool:
+    """Rename src to dst unless dst exists (FileExistsError), in one step (renameat2's
+    RENAME_NOREPLACE); False where the C library or the filesystem cannot."""
+    call = _renameat2()
+    if call is None:
+        return False
+    if call(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        return True
+    import ctypes
+
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), os.fspath(dst))
+
+
 def copy_fd(src: int, dst: int) -> None:
     """Copy from src's offset to its end into dst, in the kernel where it can (copy_file_range);
     across filesystems where it cannot (EXDEV on older kernels, or filesystems without it),

@@ -19,7 +19,7 @@ from git_cvfs.crash import fault_point
 from git_cvfs.errors import ArchiveError, ConfigError, CvfsError, IntegrityError, ObjectMissingError
 from git_cvfs.local import writeback
 from git_cvfs.local.config import ArchiveSettings, default_archive_url
-from git_cvfs.local.worktree import copy_fd
+from git_cvfs.local.worktree import copy_fd, rename_noreplace
 from git_cvfs.remote.archive import (
     DIRECTORY,
     AlreadyStored,
@@ -155,6 +155,26 @@ def _check_location(archive: FileArchive, repo_root: Path, git_dirs: list[Path])
             f"archive {archive.name!r}: {archive.url!r} is not a usable archive directory: {bad}",
             hint=f"point archive.{archive.name}.url at a directory outside the repository, e.g. file:///srv/cvfs-archive",
         )
+
+
+# What link(2) says on a filesystem without hard links: SMB shares, FAT and exFAT disks,
+# bucket mounts (rclone, gcsfuse, s3fs).
+_NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK)
+
+
+def _move_if_absent(tmp: Path, dest: Path) -> None:
+    """Create-if-absent without a hard link: renameat2's RENAME_NOREPLACE, or where the
+    filesystem lacks that too, a look and a rename. A writer racing into that gap can only
+    have put the same bytes there (the key is their hash, and every copy is hashed before it
+    is named), so the rename replacing it loses nothing."""
+    try:
+        if rename_noreplace(tmp, dest):
+            return
+    except FileExistsError:
+        raise AlreadyStored from None
+    if os.path.lexists(dest):
+        raise AlreadyStored
+    os.rename(tmp, dest)
 
 
 def _etag(st: os.stat_result) -> str:
@@ -380,6 +400,10 @@ class FileArchive:
                     os.link(tmp, dest)  # create-if-absent: never overwrite a racing writer's object
                 except FileExistsError:
                     raise AlreadyStored from None  # the caller hashes it, and keeps or replaces it
+                except OSError as exc:
+                    if exc.errno not in _NO_HARD_LINKS:
+                        raise
+                    _move_if_absent(tmp, dest)
         except OSError as exc:
             raise self._write_error(key, exc) from None
         finally:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -310,6 +311,59 @@ def test_a_directory_archive_on_another_filesystem_works_everywhere(tmp_path: Pa
     assert (lazy / "data/large.bin").read_bytes() == large
     assert json.loads(git(lazy, "cvfs", "offload", "--json", "data").stdout)["ok"]
     assert (lazy / "data/large.bin").read_bytes() == ref_bytes(large)
+
+
+@pytest.fixture
+def no_hard_links(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a filesystem without hard links (tests/nolink_fs.py, through FUSE)."""
+    source, mount = tmp_path / "nolink-source", tmp_path / "nolink"
+    source.mkdir()
+    mount.mkdir()
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "tests.nolink_fs", str(source), str(mount)],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(mount):
+            assert daemon.poll() is None, daemon.communicate()
+            assert time.monotonic() < deadline, "the FUSE filesystem never mounted"
+            time.sleep(0.05)
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+        daemon.wait(timeout=30)
+
+
+def test_a_directory_archive_on_a_filesystem_without_hard_links(tmp_path: Path, no_hard_links: Path) -> None:
+    # An SMB share, a FAT or exFAT disk, a bucket mounted with rclone: link(2) says EPERM, and
+    # the archive's create-if-absent must be had another way.
+    archive = no_hard_links / "archive"
+    archive.mkdir()
+    assert subprocess.run(["ln", str(archive / "x"), str(archive / "y")], capture_output=True).returncode != 0
+    project = new_project(tmp_path, {"archive.primary.url": archive.as_uri()})
+    small, large = rand(40_000, 21), rand(3 << 20, 22)
+    project.write("data/small.bin", small)
+    project.write("data/large.bin", large)
+    project.git("add", "-A")
+    commit = project.git("commit", "-q", "-m", "both")
+    assert "warning" not in commit.stderr, commit.stderr
+    for data in (small, large):
+        hex_digest = hashlib.sha256(data).hexdigest()
+        assert (archive / "objects" / hex_digest[:2] / hex_digest[2:4] / hex_digest).read_bytes() == data
+    project.git("push", "-q", "origin", "main")
+    assert "no drift" in project.cvfs("reconcile").stdout
+    # The same bytes again, from another repository: found there, hashed, kept.
+    other = new_project(tmp_path, {"archive.primary.url": archive.as_uri()}, name="other")
+    other.write("data/again.bin", large)
+    other.git("add", "-A")
+    again = other.git("commit", "-q", "-m", "again")
+    assert "warning" not in again.stderr, again.stderr
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    git(lazy, "cvfs", "ensure", "data")
+    assert (lazy / "data/small.bin").read_bytes() == small and (lazy / "data/large.bin").read_bytes() == large
 
 
 def test_only_our_own_dead_writers_temp_files_are_removed(project: Project) -> None:
