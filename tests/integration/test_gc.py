@@ -238,6 +238,33 @@ def test_gc_refuses_in_a_shallow_clone_and_works_once_it_is_whole(project: Proje
     assert {ref_of(v).hex for v in versions} <= objects(project)
 
 
+def test_gc_in_a_partial_clone_fetches_the_history_it_reads_in_one_request(project: Project, tmp_path: Path) -> None:
+    # `git clone --filter=blob:none`: the refs of history are not here. Asked for one at a time,
+    # git fetched them one request (and one pack) each: minutes for a long history.
+    versions = [rand(9_000, 60 + i) for i in range(12)]
+    for i, data in enumerate(versions):
+        project.write(f"data/v{i % 3}.bin", data)
+        project.commit_all(f"version {i}")
+    project.git("push", "-q", "origin", "main")
+    age_archive(project)
+    junk = stray(project, rand(9_000, 1), OLD)
+    git(project.remote, "config", "uploadpack.allowFilter", "true")
+    partial = tmp_path / "partial"
+    git(tmp_path, "clone", "-q", "--filter=blob:none", project.remote.as_uri(), partial.name)
+
+    def promisor_packs() -> int:
+        return len(list((partial / ".git/objects/pack").glob("*.promisor")))
+
+    before = promisor_packs()
+    plan = json.loads(cvfs(partial, "gc", "--archive", "primary", "--json").stdout)
+    assert [o["key"].rsplit("/", 1)[-1] for o in plan["would_delete"]] == [junk]
+    assert plan["kept_referenced"] == len(versions)
+    assert promisor_packs() - before == 1  # every missing ref of history in one fetch
+    audit = json.loads(cvfs(partial, "reconcile", "--orphans", "--json", check=False).stdout)
+    assert [f["path"].rsplit("/", 1)[-1] for f in audit["findings"] if f["kind"] == "orphan"] == [junk]
+    assert promisor_packs() - before == 1  # and nothing fetched again
+
+
 def test_gc_looks_behind_git_replace_and_refuses_a_grafts_file(project: Project, tmp_path: Path) -> None:
     versions = three_versions(project)
     hidden = project.git("rev-parse", "HEAD~1").stdout.strip()

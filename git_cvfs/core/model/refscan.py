@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from git_cvfs.errors import CvfsError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
-from git_cvfs.local.git import Repo, split_z
+from git_cvfs.local.git import Repo, run_git, split_z
 from git_cvfs.local.ref_blobs import known_ref_blobs, remember_ref_blobs
 
 
@@ -123,12 +123,51 @@ def refs_in_history(repo: Repo, revs: Sequence[str]) -> list[tuple[str, Ref]]:
     push or a clone elsewhere carries those commits as they are. With "--all" the replacement
     commits are walked as well (refs/replace/* are refs)."""
     items = []
-    out = repo.git("--no-replace-objects", "rev-list", "--objects", *revs)
+    walk = ["--no-replace-objects", "rev-list", "--objects"]
+    out = repo.git(*walk, "--missing=print", *revs)
+    missing = [line[1:] for line in out.decode("ascii", "replace").splitlines() if line.startswith("?")]
+    if missing:
+        # A partial clone (`--filter=blob:none`): the blobs of history are not here, and git
+        # would fetch them one request each as they are asked for (200 took 28 s against a
+        # local remote). One fetch takes them all; then history is walked again, and anything
+        # still missing is fetched by git as before, or fails as before.
+        fetch_missing(repo, missing)
+        out = repo.git(*walk, *revs)
     for line in out.decode("utf-8", "surrogateescape").splitlines():
         sha, _, path = line.partition(" ")
         if path:
             items.append((path, sha))
     return scan_blobs(repo, items).refs
+
+
+def fetch_missing(repo: Repo, objects: Sequence[str]) -> None:
+    """Fetch these objects from the promisor remotes in one request each, as git's own lazy
+    fetch asks for them (noop negotiation, no tags, no FETCH_HEAD). Best effort: whatever this
+    leaves missing, git fetches on demand."""
+    out = run_git(["config", "--get-regexp", r"^remote\..*\.promisor$"], cwd=repo.root, check=False).stdout
+    remotes = [
+        key[len("remote.") : -len(".promisor")]
+        for key, _, value in (line.partition(" ") for line in out.decode("utf-8", "surrogateescape").splitlines())
+        if value.strip().lower() in ("true", "yes", "on", "1")
+    ]
+    wanted = "\n".join(objects).encode() + b"\n"
+    for remote in remotes:
+        run_git(
+            [
+                "-c",
+                "fetch.negotiationAlgorithm=noop",
+                "fetch",
+                remote,
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--recurse-submodules=no",
+                "--filter=blob:none",
+                "--stdin",
+            ],
+            cwd=repo.root,
+            input=wanted,
+            check=False,
+        )
 
 
 def require_whole_history(repo: Repo, what: str, risk: str) -> None:
