@@ -95,3 +95,25 @@ def test_a_branch_named_as_a_path_and_a_missing_revision_are_errors(project: Pro
     assert cached(clone) == set()
     both = git(clone, "cvfs", "fetch", "--all", "--rev", "main", check=False)
     assert both.returncode == 2
+
+
+def test_fetch_rev_in_a_partial_clone_reads_the_revision_s_refs_in_one_request(
+    project: Project, tmp_path: Path
+) -> None:
+    # `git clone --filter=blob:none`: the refs of another revision are not here, and listing its
+    # files with their sizes had git fetch each one on its own request.
+    versions = {f"data/f{i}.bin": rand(20_000, 40 + i) for i in range(8)}
+    for name, data in versions.items():
+        project.write(name, data)
+    project.commit_all("old")
+    for name in versions:
+        project.write(name, rand(20_000, 90))
+    project.commit_all("new")
+    project.git("push", "-q", "origin", "main")
+    git(project.remote, "config", "uploadpack.allowFilter", "true")
+    git(tmp_path, "clone", "-q", "--filter=blob:none", project.remote.as_uri(), "partial")
+    clone = tmp_path / "partial"
+    packs = len(list((clone / ".git/objects/pack").glob("*.promisor")))
+    git(clone, "cvfs", "fetch", "--rev", "HEAD~1", "data")
+    assert cached(clone) >= {ref_of(data).hex for data in versions.values()}
+    assert len(list((clone / ".git/objects/pack").glob("*.promisor"))) - packs == 1

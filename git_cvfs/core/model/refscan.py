@@ -140,6 +140,27 @@ def refs_in_history(repo: Repo, revs: Sequence[str]) -> list[tuple[str, Ref]]:
     return scan_blobs(repo, items).refs
 
 
+def is_partial_clone(repo: Repo) -> bool:
+    """Objects came from a promisor remote (`git clone --filter=...`): git keeps a .promisor
+    file beside each pack it fetched so. A look at one directory, no git process."""
+    try:
+        return any(name.endswith(".promisor") for name in os.listdir(repo.common_dir / "objects" / "pack"))
+    except OSError:
+        return False
+
+
+def prefetch(repo: Repo, revs: Sequence[str]) -> None:
+    """In a partial clone, fetch in one request what of revs' objects is not here (say
+    ["--no-walk", commit]: one commit's tree), before git is asked for their sizes or bytes
+    and would fetch them one request each. Nothing to do, and no process, elsewhere."""
+    if not is_partial_clone(repo):
+        return
+    out = repo.git("--no-replace-objects", "rev-list", "--objects", "--missing=print", *revs)
+    missing = [line[1:] for line in out.decode("ascii", "replace").splitlines() if line.startswith("?")]
+    if missing:
+        fetch_missing(repo, missing)
+
+
 def fetch_missing(repo: Repo, objects: Sequence[str]) -> None:
     """Fetch these objects from the promisor remotes in one request each, as git's own lazy
     fetch asks for them (noop negotiation, no tags, no FETCH_HEAD). Best effort: whatever this

@@ -7,7 +7,7 @@ from __future__ import annotations
 import stat
 from typing import NamedTuple
 
-from git_cvfs.core.model.refscan import read_blobs
+from git_cvfs.core.model.refscan import prefetch, read_blobs
 from git_cvfs.errors import CvfsError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.git import Repo, run_git
@@ -48,6 +48,7 @@ class RevisionTree:
         self.entries: dict[str, Entry] = {"": Entry(_DIR, 0, "", None)}
         self.children: dict[str, list[str]] = {"": []}
         small: dict[str, list[str]] = {}
+        prefetch(repo, ["--no-walk", self.commit])  # ls-tree -l reads every blob's size
         raw = repo.git("ls-tree", "-r", "-t", "-l", "-z", "--full-tree", self.commit)
         for record in raw.split(b"\0"):
             if not record:
