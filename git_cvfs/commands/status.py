@@ -51,7 +51,7 @@ def run(name: str, args: argparse.Namespace) -> int:
         return 0
     totals = report.totals()
     output.data(f"{len(report.files)} managed file(s)")
-    for state in ("materialized", "ref", "modified", "missing", "plain", "invalid"):
+    for state in ("materialized", "ref", "modified", "missing", "plain", "invalid", "sparse"):
         if state in totals:
             t = totals[state]
             output.data(f"  {state:<13} {t['files']:>6}  {format_size(t['bytes']):>10}")

@@ -29,6 +29,8 @@ def test_a_sparse_checkout_without_cvfs_uses_the_committed_settings(project: Pro
     assert not (sparse / ".cvfs").exists() and not (sparse / "data").exists()
     status = json.loads(git(sparse, "cvfs", "status", "--json").stdout)
     assert status["totals"] == {"sparse": {"files": 1, "bytes": 20_000}}  # not "missing"
+    told = git(sparse, "cvfs", "status").stdout.splitlines()
+    assert told[:2] == ["1 managed file(s)", "  sparse             1    19.5 KiB"], told
     git(sparse, "sparse-checkout", "add", "data")
     assert (sparse / "data/a.bin").read_bytes() == data  # from the team archive the index's config names
     new = rand(20_000, 2)
