@@ -8,6 +8,7 @@ stored bytes are verified (remote/verify.py), never taken from records.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -18,11 +19,11 @@ from git_cvfs.core.model.managed import ManagedFile, State, list_managed, list_u
 from git_cvfs.core.model.pathspecs import require_matches
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import pause_point
-from git_cvfs.errors import CvfsError
+from git_cvfs.errors import ENVIRONMENT_HINTS, CvfsError
 from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import patch_index_stat
-from git_cvfs.local.worktree import write_bytes
+from git_cvfs.local.worktree import replace_when_full, write_bytes
 from git_cvfs.remote.archive import object_key
 
 
@@ -144,6 +145,9 @@ def offload(
         except CvfsError as exc:
             item.refused, item.hint = exc.message, exc.hint
             continue
+        except OSError as exc:  # the machine's (a read-only directory): this file, not the rest
+            item.refused, item.hint = exc.strerror or str(exc), ENVIRONMENT_HINTS.get(exc.errno or 0)
+            continue
         item.done = True
         if f.ref and f.blob == git_blob_id(f.ref.encode()):
             refresh[f.path] = st
@@ -251,7 +255,14 @@ def _offload_one(ws: Workspace, checker: CopyChecker, f: ManagedFile) -> os.stat
         raise CvfsError(copies.why_not())
     pause_point("offload:before-replace")
     # The file must still be what was hashed at the instant it is replaced, and nobody may be writing it.
-    st = write_bytes(ws.repo.root, f.path, ref.encode(), expect_stat=before)
+    try:
+        st = write_bytes(ws.repo.root, f.path, ref.encode(), expect_stat=before)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # A full disk has no room for the ref: what offload is for. The archives hold the bytes
+        # (shown just now), so the file goes first, then its ref is written.
+        st = replace_when_full(ws.repo.root, f.path, ref.encode(), expect_stat=before)
     if not ws.settings.cache_keep:
         ws.cache.remove(ref.hex)  # enough archives hold it, shown just now
     return st

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from git_cvfs.crash import crash_point, fault_point, pause_point
-from git_cvfs.errors import ChangedUnderfootError, FileInUseError, IntegrityError, UnsafePathError, UsageError
+from git_cvfs.errors import (
+    ChangedUnderfootError,
+    CvfsError,
+    FileInUseError,
+    IntegrityError,
+    UnsafePathError,
+    UsageError,
+)
 from git_cvfs.format.paths import validate_repo_path
 from git_cvfs.format.ref import MAX_REF_BYTES
 from git_cvfs.local import writeback
@@ -266,6 +273,32 @@ def write_bytes(
         writeback.write_all(out, data)
 
     return finish_write(prepare_write(root, rel_path, write, create_dirs=create_dirs, expect_stat=expect_stat))
+
+
+def replace_when_full(root: Path, rel_path: str, data: bytes, *, expect_stat: os.stat_result) -> os.stat_result:
+    """write_bytes for a disk too full to take even a ref, where the file's bytes are held
+    elsewhere (offload: verified in the archives). The file, checked as write_bytes checks it
+    (unchanged, nobody writing it), is moved aside and removed, which frees its blocks; then
+    the ref is written in its place. Between the two the path is missing, never other bytes:
+    a crash there leaves what `git checkout -- PATH` restores."""
+    dir_fd, name = _parent_fd(root, rel_path, create=False)
+    try:
+        aside = f".{name[:100]}.cvfs-{os.getpid()}-{os.urandom(8).hex()}.tmp"  # a dead one is swept
+        with _no_writers(dir_fd, name, rel_path):
+            if _identity(os.lstat(name, dir_fd=dir_fd)) != _identity(expect_stat):
+                raise ChangedUnderfootError(f"{rel_path} changed while it was being checked; left as it is")
+            os.rename(name, aside, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        os.unlink(aside, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+    try:
+        return write_bytes(root, rel_path, data)
+    except OSError as exc:
+        raise CvfsError(
+            f"{rel_path}: its bytes were freed (the archives hold them), and then its ref could not be "
+            f"written: {exc.strerror or exc}",
+            hint=f"free a little space, then `git checkout -- {rel_path}` puts the ref back",
+        ) from None
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ commit` must not fail for bytes kept safe long ago, and bytes kept nowhere must 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import time
@@ -26,7 +27,7 @@ MiB = 1 << 20
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(mount)], capture_output=True)
     assert done.returncode == 0, f"these tests mount a tmpfs (they run as root in CI): {done.stderr!r}"
     try:
         yield mount
@@ -139,3 +140,26 @@ def test_ensure_on_a_full_disk_names_the_disk_and_leaves_refs_and_no_temporary_f
     (small_disk / "filler").unlink()
     subprocess.run(["git", "cvfs", "ensure", "data"], cwd=lazy, check=True, capture_output=True)
     assert (lazy / "data/a.bin").read_bytes() == shared and (lazy / "data/c.bin").read_bytes() == own
+
+
+def test_offload_frees_a_disk_too_full_to_take_a_ref(small_disk: Path) -> None:
+    # What offload is for: the disk is full. Writing the ref beside the file first, as usual,
+    # has no room; the file goes first (its bytes are in the archive, shown just now).
+    project = new_project(small_disk, {})
+    kept, changed = rand(8 * MiB, 7), rand(8 * MiB, 8)
+    project.write("data/kept.bin", kept)
+    project.write("data/changed.bin", changed)
+    project.commit_all()
+    project.write("data/changed.bin", rand(8 * MiB, 9))  # not what was archived: must stay
+    fill(small_disk, 0)
+
+    out = project.cvfs("offload", "--json", "data", check=False)
+    report = json.loads(out.stdout)
+    assert out.returncode == 1, out.stderr  # one file refused
+    done = {item["path"]: item for item in report["files"]}
+    assert done["data/kept.bin"]["offloaded"] and not done["data/changed.bin"]["offloaded"], report
+    assert (project.root / "data/kept.bin").read_bytes() == ref_bytes(kept)
+    assert (project.root / "data/changed.bin").stat().st_size == 8 * MiB  # left as it is
+    assert os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize >= 7 * MiB  # freed
+    assert [p for p in project.root.rglob("*.tmp") if ".git" not in p.parts] == []
+    assert project.git("status", "--porcelain", "--", "data/kept.bin").stdout == ""  # its ref, as committed
