@@ -75,6 +75,15 @@ if [ "$mode" = dev ]; then
             echo "warning: fuse3 is not installed: git cvfs mount and its tests need it (sudo apt-get install fuse3)" >&2
         fi
     fi
+    # libfaketime, for the test of gc on a machine whose clock runs ahead of the archive's.
+    if ! ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            (apt-get update -qq && apt-get install -y -qq faketime) >/dev/null
+            say "installed faketime (libfaketime) with apt-get"
+        else
+            echo "warning: libfaketime is not installed: a gc test needs it (sudo apt-get install faketime)" >&2
+        fi
+    fi
     # Git LFS, for the tests of `git cvfs migrate import --from-lfs` (real git-lfs history) and
     # the benchmarks that measure against it.
     if ! command -v git-lfs >/dev/null 2>&1; then

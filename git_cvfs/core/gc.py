@@ -9,10 +9,12 @@ An object is deleted only when all of these hold, checked against what the archi
   - no inventory row on those refs' tips, nor in any work tree of this repository, names
     it (gitignored data is recorded only there; gc refuses when a worktree's directory is gone);
   - the archive stored it longer ago than the grace period (an upload for a commit being
-    pushed somewhere right now is young);
+    pushed somewhere right now is young), by the archive's clock or this machine's, whichever
+    is behind: a clock ahead by more than the grace would make every upload look old;
   - no other repository keeps objects in the archive: each one that archives records itself
     there (core/model/claims.py), and gc refuses an archive holding another's record.
-Before the first delete, gc writes a new epoch marker into the archive (GC_EPOCH_KEY): every
+Before it looks at ages (applied), gc writes a new epoch marker into the archive (GC_EPOCH_KEY),
+whose date is the archive's clock; and every
 machine's pre-push then stops trusting its own record of what the archive held and asks the
 archive again, so a push after gc re-uploads what gc took. Then it fetches the remotes again
 and keeps anything the new refs reference. What is left: a push that had asked the archive
@@ -101,6 +103,9 @@ def _gc(ws: Workspace, name: str, *, remotes: list[str], grace: float, apply: bo
     urls = set(remote_urls(ws.repo).values())
     refuse_if_shared(archive, name, roots(ws.repo, ["--all", "--reflog"]), urls)
     now = time.time()
+    if apply:
+        claim(ws, name, archive)  # this repository's own record, for gc run from any other
+        now = min(now, _new_epoch(archive))
     candidates = []
     for info in archive.list("objects/"):
         hex_digest = hex_of_key(info.key)
@@ -115,8 +120,6 @@ def _gc(ws: Workspace, name: str, *, remotes: list[str], grace: float, apply: bo
     if not apply or not candidates:
         result.deleted = candidates
         return result
-    claim(ws, name, archive)  # this repository's own record, for gc run from any other
-    _new_epoch(archive)
     needed = _needed(ws, remotes)  # the refs as they are now, after the marker
     for info in candidates:
         if hex_of_key(info.key) in needed:
@@ -171,9 +174,10 @@ def _needed(ws: Workspace, remotes: list[str]) -> set[str]:
     return needed
 
 
-def _new_epoch(archive: Archive) -> None:
+def _new_epoch(archive: Archive) -> float:
     """A new GC_EPOCH_KEY object: its etag changes, and pre-push hooks everywhere then ask the
-    archive again instead of trusting what they recorded before."""
+    archive again instead of trusting what they recorded before. Returns when the archive says
+    it stored it (its own clock; this machine's if it gives no date)."""
     with tempfile.NamedTemporaryFile("wb", delete=False) as f:
         f.write(f"{time.time():.3f} {uuid.uuid4()}\n".encode())
         path = Path(f.name)
@@ -181,3 +185,5 @@ def _new_epoch(archive: Archive) -> None:
         archive.put_file(GC_EPOCH_KEY, path, path.stat().st_size, archive.head(GC_EPOCH_KEY))
     finally:
         os.unlink(path)
+    dates = [info.modified for info in archive.list("gc/") if info.key == GC_EPOCH_KEY]
+    return dates[0] if dates and dates[0] is not None else time.time()

@@ -4,6 +4,7 @@ archive re-uploads what gc took before it publishes a ref to it."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import time
@@ -366,3 +367,25 @@ def test_the_archive_record_keeps_no_credential_from_the_remote_url(project: Pro
     record = (project.archive / "repos" / root).read_bytes()
     assert b"alice" not in record and b"s3cret" not in record
     assert json.loads(record) == {"remote": "https://example.com:8443/team/a.git", "roots": [root]}
+
+
+def libfaketime() -> str:
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    assert found, "these tests need libfaketime: apt-get install faketime (./install.sh --dev does)"
+    return found[0]
+
+
+def test_gc_goes_by_the_archive_s_clock_when_this_machine_s_runs_ahead(project: Project) -> None:
+    # A machine whose clock is a month ahead (a dead CMOS battery, a VM resumed from a snapshot):
+    # by its clock an upload made a moment ago, for a push landing now, is a month old.
+    project.write("data/a.bin", rand(20_000, 70))
+    project.commit_all()
+    project.git("push", "-q", "origin", "main")
+    age_archive(project)
+    in_flight = stray(project, rand(9_000, 71), time.time())  # stored just now, by the archive's clock
+    ahead = {"LD_PRELOAD": libfaketime(), "FAKETIME": "+30d"}
+    done = json.loads(project.cvfs("gc", "--archive", "primary", "--apply", "--json", env=ahead).stdout)
+    assert done["deleted"] == [] and done["kept_young"] == 1, done
+    assert in_flight in objects(project)
+    later = json.loads(project.cvfs("gc", "--archive", "primary", "--grace", "0", "--apply", "--json").stdout)
+    assert [o["key"].rsplit("/", 1)[-1] for o in later["deleted"]] == [in_flight]
