@@ -15,6 +15,8 @@ import mfusepy
 
 
 class NoLinks(mfusepy.Operations):  # type: ignore[misc]
+    use_ns = True  # times in nanoseconds (getattr and utimens)
+
     def __init__(self, source: str) -> None:
         self.source = source
 
@@ -23,8 +25,9 @@ class NoLinks(mfusepy.Operations):  # type: ignore[misc]
 
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
         st = os.lstat(self._p(path))
-        keys = ("st_mode", "st_nlink", "st_uid", "st_gid", "st_size", "st_atime", "st_mtime", "st_ctime")
-        return {key: getattr(st, key) for key in keys}
+        keys = ("st_mode", "st_nlink", "st_uid", "st_gid", "st_size")
+        times = {key: getattr(st, f"{key}_ns") for key in ("st_atime", "st_mtime", "st_ctime")}
+        return {**{key: getattr(st, key) for key in keys}, **times}
 
     def readdir(self, path: str, fh: int) -> list[str]:
         return [".", "..", *os.listdir(self._p(path))]
@@ -50,8 +53,11 @@ class NoLinks(mfusepy.Operations):  # type: ignore[misc]
     def chown(self, path: str, uid: int, gid: int) -> None:
         os.chown(self._p(path), uid, gid)
 
-    def utimens(self, path: str, times: tuple[float, float] | None = None) -> None:
-        os.utime(self._p(path), times)
+    def utimens(self, path: str, times: tuple[int, int] | None = None) -> None:
+        if times is None:
+            os.utime(self._p(path))
+        else:
+            os.utime(self._p(path), ns=times)
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> None:
         os.truncate(self._p(path), length)
