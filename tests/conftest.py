@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -272,6 +273,19 @@ def paused(cwd: Path, point: str, marker: Path, *args: str) -> subprocess.Popen[
         assert time.monotonic() < deadline, "never reached the pause point"
         time.sleep(0.01)
     return proc
+
+
+@contextlib.contextmanager
+def tmpfs(mount: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of this size mounted at mount (made if missing) while the block runs: another
+    filesystem, or a small disk to fill for real. The tests run as root in CI."""
+    mount.mkdir(exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
+    assert done.returncode == 0, f"these tests mount a tmpfs (they run as root in CI): {done.stderr!r}"
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def ref_of(data: bytes) -> Ref:

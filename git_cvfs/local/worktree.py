@@ -658,39 +658,34 @@ def _renameat2() -> Callable[..., int] | None:
         return None
 
 
-def _exchange(dir_fd: int, a: str, b: str) -> bool:
-    """Swap the two names atomically; False where the C library or filesystem cannot."""
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+
+
+def _rename2(src_fd: int, src: str | os.PathLike[str], dst_fd: int, dst: str | os.PathLike[str], flags: int) -> bool:
+    """renameat2(2) with flags; False where the C library or the filesystem cannot."""
     call = _renameat2()
     if call is None:
         return False
-    if call(dir_fd, os.fsencode(a), dir_fd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+    if call(src_fd, os.fsencode(src), dst_fd, os.fsencode(dst), flags) == 0:
         return True
     import ctypes
 
     err = ctypes.get_errno()
     if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
         return False
-    raise OSError(err, os.strerror(err), a)
+    raise OSError(err, os.strerror(err), os.fspath(src))
 
 
-_RENAME_NOREPLACE = 1
-_AT_FDCWD = -100
+def _exchange(dir_fd: int, a: str, b: str) -> bool:
+    """Swap the two names atomically; False where the C library or filesystem cannot."""
+    return _rename2(dir_fd, a, dir_fd, b, _RENAME_EXCHANGE)
 
 
 def rename_noreplace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> bool:
     """Rename src to dst unless dst exists (FileExistsError), in one step (renameat2's
     RENAME_NOREPLACE); False where the C library or the filesystem cannot."""
-    call = _renameat2()
-    if call is None:
-        return False
-    if call(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
-        return True
-    import ctypes
-
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), os.fspath(dst))
+    return _rename2(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_NOREPLACE)
 
 
 def copy_fd(src: int, dst: int) -> None:

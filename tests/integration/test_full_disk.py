@@ -18,21 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, new_project, rand, ref_bytes
+from tests.conftest import Project, new_project, rand, ref_bytes, tmpfs
 
 MiB = 1 << 20
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(mount)], capture_output=True)
-    assert done.returncode == 0, f"these tests mount a tmpfs (they run as root in CI): {done.stderr!r}"
-    try:
+    with tmpfs(tmp_path / "disk", "128m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def fill(disk: Path, leave: int) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CloudArchive, Project, git, new_project, paused, rand, ref_bytes
+from tests.conftest import CloudArchive, Project, git, new_project, paused, rand, ref_bytes, tmpfs
 from tests.servers import FaultProxy, azurite_connection_string
 
 
@@ -285,14 +285,8 @@ def test_a_malformed_azure_connection_string_is_not_an_internal_error(
 @pytest.fixture
 def other_fs(tmp_path: Path) -> Iterator[Path]:
     """A directory on another filesystem (tmpfs): copies into it cannot be done in the kernel."""
-    mount = tmp_path / "tmpfs"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", str(mount)], capture_output=True)
-    assert done.returncode == 0, f"these tests mount a tmpfs (they run as root in CI): {done.stderr!r}"
-    try:
+    with tmpfs(tmp_path / "tmpfs", "256m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_directory_archive_on_another_filesystem_works_everywhere(tmp_path: Path, other_fs: Path) -> None:

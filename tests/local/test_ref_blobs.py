@@ -15,6 +15,7 @@ from git_cvfs.format.ref import Ref
 from git_cvfs.local import ref_blobs
 from git_cvfs.local.git import Repo
 from git_cvfs.local.ref_blobs import FILE, known_ref_blobs, remember_ref_blobs
+from tests.conftest import tmpfs
 
 
 def blob_of(root: Path, data: bytes) -> str:
@@ -70,11 +71,7 @@ def test_past_its_limit_the_file_keeps_the_working_set(tmp_path: Path, monkeypat
 def test_a_rewrite_a_full_disk_refuses_leaves_the_old_file_and_no_temporary_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
-    assert done.returncode == 0, f"this test mounts a tmpfs (tests run as root in CI): {done.stderr!r}"
-    try:
+    with tmpfs(tmp_path / "disk", "1m") as disk:
         refs = {f"{i:040x}": Ref(hashlib.sha256(bytes([i])).hexdigest(), 1000 + i).encode() for i in range(40)}
         remember_ref_blobs(disk, dict(list(refs.items())[:20]))
         before = (disk / FILE).read_bytes()
@@ -87,5 +84,3 @@ def test_a_rewrite_a_full_disk_refuses_leaves_the_old_file_and_no_temporary_one(
         remember_ref_blobs(disk, dict(list(refs.items())[20:]))  # a cache: the failure is not raised
         assert (disk / FILE).read_bytes() == before
         assert sorted(p.name for p in disk.iterdir()) == ["filler", FILE]
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
