@@ -284,9 +284,7 @@ def replace_when_full(root: Path, rel_path: str, data: bytes, *, expect_stat: os
     dir_fd, name = _parent_fd(root, rel_path, create=False)
     try:
         aside = f".{name[:100]}.cvfs-{os.getpid()}-{os.urandom(8).hex()}.tmp"  # a dead one is swept
-        with _no_writers(dir_fd, name, rel_path):
-            if _identity(os.lstat(name, dir_fd=dir_fd)) != _identity(expect_stat):
-                raise ChangedUnderfootError(f"{rel_path} changed while it was being checked; left as it is")
+        with _unchanged(dir_fd, name, rel_path, expect_stat):
             os.rename(name, aside, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         os.unlink(aside, dir_fd=dir_fd)
     finally:
@@ -299,6 +297,16 @@ def replace_when_full(root: Path, rel_path: str, data: bytes, *, expect_stat: os
             f"written: {exc.strerror or exc}",
             hint=f"free a little space, then `git checkout -- {rel_path}` puts the ref back",
         ) from None
+
+
+@contextlib.contextmanager
+def _unchanged(dir_fd: int, name: str, rel_path: str, expect_stat: os.stat_result) -> Iterator[None]:
+    """While the body runs (a rename), the file is still the one expect_stat describes and no
+    process is writing it (_no_writers)."""
+    with _no_writers(dir_fd, name, rel_path):
+        if _identity(os.lstat(name, dir_fd=dir_fd)) != _identity(expect_stat):
+            raise ChangedUnderfootError(f"{rel_path} changed while it was being checked; left as it is")
+        yield
 
 
 @contextlib.contextmanager
@@ -489,10 +497,7 @@ def finish_write(p: PreparedWrite) -> os.stat_result:
             elif p.expect_stat is None:
                 os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             else:
-                with _no_writers(dir_fd, name, p.rel_path):
-                    now = os.lstat(name, dir_fd=dir_fd)
-                    if _identity(now) != _identity(p.expect_stat):
-                        raise ChangedUnderfootError(f"{p.rel_path} changed while it was being checked; left as it is")
+                with _unchanged(dir_fd, name, p.rel_path, p.expect_stat):
                     os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
