@@ -81,6 +81,12 @@ class EnsureResult:
         if exc.hint:
             self.hints[path] = exc.hint
 
+    def cannot_write(self, path: str, exc: OSError) -> str:
+        """Why path could not be written, its fix noted where the machine's error names one."""
+        if hint := ENVIRONMENT_HINTS.get(exc.errno or 0):
+            self.hints[path] = hint
+        return f"cannot write: {exc.strerror or exc}"
+
     def to_json(self) -> dict[str, object]:
         return {
             "ok": self.ok,
@@ -346,9 +352,7 @@ def _write_files(
         except CvfsError as exc:
             return exc.message
         except OSError as exc:
-            if hint := ENVIRONMENT_HINTS.get(exc.errno or 0):
-                result.hints[f.path] = hint
-            return f"cannot write: {exc.strerror or exc}"
+            return result.cannot_write(f.path, exc)
 
     def record(i: int, f: ManagedFile, outcome: os.stat_result | str) -> None:
         with lock:
@@ -550,9 +554,7 @@ def ensure_into(
         except CvfsError as exc:
             return f.path, exc.message
         except OSError as exc:
-            if hint := ENVIRONMENT_HINTS.get(exc.errno or 0):
-                result.hints[f.path] = hint
-            return f.path, f"cannot write: {exc.strerror or exc}"
+            return f.path, result.cannot_write(f.path, exc)
         finally:
             progress.advance(1, f.size)
 
