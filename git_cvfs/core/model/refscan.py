@@ -125,8 +125,7 @@ def refs_in_history(repo: Repo, revs: Sequence[str]) -> list[tuple[str, Ref]]:
     items = []
     walk = ["--no-replace-objects", "rev-list", "--objects"]
     out = repo.git(*walk, "--missing=print", *revs)
-    missing = [line[1:] for line in out.decode("ascii", "replace").splitlines() if line.startswith("?")]
-    if missing:
+    if missing := _missing(out):
         # A partial clone (`--filter=blob:none`): the blobs of history are not here, and git
         # would fetch them one request each as they are asked for (200 took 28 s against a
         # local remote). One fetch takes them all; then history is walked again, and anything
@@ -156,9 +155,13 @@ def prefetch(repo: Repo, revs: Sequence[str]) -> None:
     if not is_partial_clone(repo):
         return
     out = repo.git("--no-replace-objects", "rev-list", "--objects", "--missing=print", *revs)
-    missing = [line[1:] for line in out.decode("ascii", "replace").splitlines() if line.startswith("?")]
-    if missing:
+    if missing := _missing(out):
         fetch_missing(repo, missing)
+
+
+def _missing(rev_list: bytes) -> list[str]:
+    """The objects `rev-list --missing=print` found missing (its "?<oid>" lines)."""
+    return [line[1:] for line in rev_list.decode("ascii", "replace").splitlines() if line.startswith("?")]
 
 
 def fetch_missing(repo: Repo, objects: Sequence[str]) -> None:
