@@ -64,6 +64,9 @@ def archive_refs(
                 continue
             log.adopt_epoch(marker.etag if marker is not None else "")
             claim(ws, name, ws.archive(name))  # the archive answered: record this repository there
+            claimed = True
+        else:
+            claimed = False
         verified = log.known()
         known = verified if trust_log else {}
         todo = []
@@ -106,7 +109,7 @@ def archive_refs(
             else:
                 outcome.skipped += 1
         log.record(seen)
-        if seen:  # the archive took or showed objects: record this repository there
+        if seen and not claimed:  # the archive took or showed objects: record this repository there
             claim(ws, name, archive)
         for hex_digest, failure in result.failed.items():
             missing = isinstance(failure, ObjectMissingError) and not isinstance(failure, UnverifiedCopyError)
