@@ -119,6 +119,7 @@ class Spool:
         self._sealed = False
         self._closed = False
         self._hash_past_errors = hash_past_errors
+        self._hashing = True
         self.write_error: OSError | None = None
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         try:
@@ -138,7 +139,8 @@ class Spool:
         if self.size and not self._midway:  # once a spool, not at every packet: it reads the environment
             self._midway = True
             crash_point("cache:mid-spool")
-        self._hash.update(chunk)
+        if self._hashing:
+            self._hash.update(chunk)
         if self.write_error is not None:
             pass
         elif self._writer is not None:
@@ -157,6 +159,18 @@ class Spool:
                 if self.size + len(chunk) >= _WRITER_FROM:  # a large object: the rest on a thread
                     self._writer = _Writer(self._fd, self.size + len(chunk))
         self.size += len(chunk)
+
+    def write_hashed(self, chunks: Iterable[bytes], hashed: hashlib._Hash) -> None:
+        """Start an empty spool with bytes the caller has hashed already (in `hashed`, which
+        must hold exactly these): written, not hashed again."""
+        assert self.size == 0
+        self._hash = hashed.copy()
+        self._hashing = False
+        try:
+            for chunk in chunks:
+                self.write(chunk)
+        finally:
+            self._hashing = True
 
     def _refused(self, exc: OSError) -> bool:
         return self._hash_past_errors and exc.errno in UNWRITABLE

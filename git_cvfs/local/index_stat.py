@@ -148,6 +148,15 @@ def _names(paths: list[str]) -> set[bytes]:
 def _wanted_entries(data: bytearray, wanted: Collection[bytes]) -> Iterator[tuple[bytes, int]] | None:
     """Stage-0 entries named in `wanted`, as (name, entry offset); None when the data is not an
     index this code understands (then nothing is touched)."""
+    entries = _stage0_entries(data)
+    if entries is None:
+        return None
+    return ((name, offset) for name, offset in entries if name in wanted)
+
+
+def _stage0_entries(data: bytearray) -> Iterator[tuple[bytes, int]] | None:
+    """Every stage-0 entry, as (name, entry offset); None when the data is not an index this
+    code understands."""
     if len(data) < _HEADER.size + _SHA1:
         return None
     sig, version, count = _HEADER.unpack_from(data, 0)
@@ -157,7 +166,7 @@ def _wanted_entries(data: bytearray, wanted: Collection[bytes]) -> Iterator[tupl
     if trailer != b"\0" * _SHA1 and hashlib.sha1(data[:-_SHA1]).digest() != trailer:
         return None
 
-    return ((name, offset) for name, offset, stage in _entries(data, version, count) if not stage and name in wanted)
+    return ((name, offset) for name, offset, stage in _entries(data, version, count) if not stage)
 
 
 def _lstat(files: _DirFds, name: bytes) -> os.stat_result | None:
@@ -377,3 +386,26 @@ def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> s
             if st is not None and recorded == _stat_fields(st, recorded[6]):
                 out.add(os.fsdecode(name))
         return out
+
+
+def staged_blobs(index_path: Path, at_least: int) -> dict[bytes, tuple[str, int]] | None:
+    """Each stage-0 entry whose file git last saw at `at_least` bytes or more, by its index
+    name: (its blob id, that size, the low 32 bits git keeps). None when there is no index or it
+    is in a form this code does not read (then nothing is known; a split index keeps most entries
+    in its shared index, which is not read, and those paths are simply not in the answer)."""
+    read = _read_index(index_path)
+    if read is None:
+        return None
+    data = read[0]
+    found = {}
+    try:
+        entries = _stage0_entries(data)
+        if entries is None:
+            return None
+        for name, offset in entries:
+            size = _STAT.unpack_from(data, offset)[9]
+            if size >= at_least:
+                found[name] = (data[offset + _STAT_SIZE : offset + _STAT_SIZE + _SHA1].hex(), size)
+    except (ValueError, IndexError, struct.error):  # not the layout it claims (a SHA-256 repository's)
+        return None
+    return found

@@ -9,11 +9,12 @@ the writing; the final fsync only waits for the tail. `git add` of a 1 GiB file:
 1.64 s (medians of 4, alternating). It changes nothing about durability: the fsync still
 comes before the rename. Linux only; elsewhere, and on any error, nothing (it is advice).
 
-The cost: a file git cleans again whose object is already stored (a touched file, `git
-status` after a checkout) is spooled, hashed, found in the cache and dropped; its bytes used
-to stay in memory until dropped, now they are written out meanwhile. That is disk traffic,
-not time anyone waits for, and for files larger than the kernel's dirty limits (a tenth to
-a fifth of memory) it happened before as well.
+The cost: a file git cleans again whose object is already stored, and whose index entry
+the filter cannot use (a new path, a split index: core/plumbing/filter.py, _clean_again), is
+spooled, hashed, found in the cache and dropped; its bytes used to stay in memory until
+dropped, now they are written out meanwhile. That is disk traffic, not time anyone waits
+for, and for files larger than the kernel's dirty limits (a tenth to a fifth of memory) it
+happened before as well.
 """
 
 from __future__ import annotations

@@ -236,7 +236,8 @@ def test_settle_skips_a_file_removed_after_its_check_and_settles_the_rest(
     git(repo, "add", "g")
     index = repo / ".git" / "index"
     newest = max(os.lstat(repo / p).st_mtime_ns for p in ("f", "g"))
-    os.utime(index, ns=(newest, newest))
+    oldest = min(os.lstat(repo / p).st_mtime_ns for p in ("f", "g"))
+    os.utime(index, ns=(oldest, oldest))  # both racy, even when they were written a second apart
     written = _as_written(repo, "f", "g")
     real_set_mtime = index_stat._DirFds.set_mtime
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from enum import Enum
+from itertools import chain
+from stat import S_ISREG
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from git_cvfs import output
@@ -16,10 +19,60 @@ from git_cvfs.crash import crash_point
 from git_cvfs.errors import CvfsError, IntegrityError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.cache import CHUNK, BackgroundStore, Spool
+from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.journal import PathJournal
 
 if TYPE_CHECKING:
     from git_cvfs.remote.archive import LocalArchive
+
+
+class Staged(NamedTuple):
+    """What git's index holds for a path: the blob's id, and the size of the file when git last
+    looked at it (the low 32 bits, as the index keeps it)."""
+
+    blob: str
+    size: int
+
+
+SAMPLE = 4096
+
+
+def sampled_apart(ws: Workspace, path: str, ref: Ref, archives: Sequence[LocalArchive]) -> bool:
+    """Whether the work-tree file at `path` surely holds other bytes than `ref`: a few pages
+    of it (a third and two thirds in, and the last) differ from a copy of the object on this
+    machine (the cache's, or a directory archive's). A file rewritten with new bytes of the
+    same size (a model's next checkpoint) then goes straight to the cache, instead of being
+    compared, found new, and read a second time (_clean_again). Any other answer is False:
+    no copy to look at, a file of another size, pages that match."""
+    from git_cvfs.remote.archive import object_key
+
+    stored: BinaryIO | None = None
+    with contextlib.suppress(OSError):
+        stored = open(ws.cache.object_path(ref.hex), "rb")
+    for archive in archives:
+        if stored is not None:
+            break
+        with contextlib.suppress(CvfsError, OSError):
+            stored = archive.open_object(object_key(ref.hex))
+    if stored is None:
+        return False
+    with stored:
+        try:
+            fd = os.open(ws.repo.root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            if os.fstat(fd).st_size != ref.size or ref.size < SAMPLE:
+                return False
+            for offset in sorted({ref.size // 3, 2 * ref.size // 3, ref.size - SAMPLE}):
+                stored.seek(offset)
+                if stored.read(SAMPLE) != os.pread(fd, SAMPLE, offset):
+                    return True
+            return False
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
 
 
 def clean(
@@ -29,6 +82,7 @@ def clean(
     *,
     on_ref: Callable[[Ref], object] | None = None,
     filer: BackgroundStore | None = None,
+    staged: Callable[[str], Staged | None] | None = None,
 ) -> Iterator[bytes]:
     """The blob git should store for `path`: the content itself below minSize, else its ref.
 
@@ -36,32 +90,60 @@ def clean(
     held only while it may still be a small file; past that it is hashed while
     spooled to the cache's tmp dir, then filed under its oid: here, or, given a filer (the
     filter process's), in the background while git sends the next file.
+
+    Given `staged` (the index's entry for a path), a file git cleans again whose index entry
+    may be these very bytes (a touched file, `git add -A` after a rewrite with the same bytes)
+    is first hashed without being written anywhere: see _clean_again.
     """
     min_size = ws.settings.min_size_for(path)
     keep_limit = max(MAX_REF_BYTES, min(min_size, MEMORY_LIMIT))
+    rest = iter(chunks)
     held: list[bytes] = []
     held_size = 0
-    spool: Spool | None = None
+    for chunk in rest:
+        held.append(chunk)
+        held_size += len(chunk)
+        if held_size > keep_limit:
+            break
+    else:
+        return iter([_clean_small(ws, b"".join(held), min_size, on_ref)])
+    entry = staged(path) if staged is not None else None
+    if entry is not None:
+        again = _clean_again(ws, path, entry, held, rest, min_size, on_ref, filer)
+        if again is not None:
+            return again
+    return _spooled(ws, path, ws.cache.spool(hash_past_errors=True), chain(held, rest), min_size, on_ref, filer)
+
+
+def _spooled(
+    ws: Workspace,
+    path: str,
+    spool: Spool,
+    chunks: Iterable[bytes],
+    min_size: int,
+    on_ref: Callable[[Ref], object] | None,
+    filer: BackgroundStore | None,
+) -> Iterator[bytes]:
+    """Spool the rest of the content, then file it."""
     try:
         for chunk in chunks:
-            if spool is None and held_size + len(chunk) <= keep_limit:
-                held.append(chunk)
-                held_size += len(chunk)
-                continue
-            if spool is None:
-                spool = ws.cache.spool(hash_past_errors=True)
-                for part in held:
-                    spool.write(part)
-                held = []
             spool.write(chunk)
-        if spool is not None:
-            spool.written()  # a write error fails this file now, before git is given its ref
+        spool.written()  # a write error fails this file now, before git is given its ref
     except BaseException:
-        if spool is not None:
-            spool.discard()
+        spool.discard()
         raise
-    if spool is None:
-        return iter([_clean_small(ws, b"".join(held), min_size, on_ref)])
+    return _filed(ws, path, spool, min_size, on_ref, filer)
+
+
+def _filed(
+    ws: Workspace,
+    path: str,
+    spool: Spool,
+    min_size: int,
+    on_ref: Callable[[Ref], object] | None,
+    filer: BackgroundStore | None,
+) -> Iterator[bytes]:
+    """The answer for spooled content: its ref, once it is in the cache (or being filed)."""
     if spool.write_error is not None:
         return iter([_clean_unwritten(ws, spool, spool.write_error, min_size, on_ref)])
     if spool.size < min_size:
@@ -80,10 +162,151 @@ def clean(
     except BaseException:
         spool.discard()
         raise
-    ref = Ref(hex_digest, spool.size)
+    return iter([_answered(Ref(hex_digest, spool.size), on_ref)])
+
+
+def _answered(ref: Ref, on_ref: Callable[[Ref], object] | None) -> bytes:
     if on_ref is not None:
         on_ref(ref)
-    return iter([ref.encode()])
+    return ref.encode()
+
+
+def _clean_again(
+    ws: Workspace,
+    path: str,
+    entry: Staged,
+    held: list[bytes],
+    rest: Iterator[bytes],
+    min_size: int,
+    on_ref: Callable[[Ref], object] | None,
+    filer: BackgroundStore | None,
+) -> Iterator[bytes] | None:
+    """A file git cleans again, whose work-tree file is still the size the index recorded:
+    hashed before anything is written. When its bytes turn out to be the ref the index already
+    stages for this path, the answer is that ref and nothing is written: with the lean cache
+    (the default) the cache holds no copy of what the work tree holds, and copying a touched
+    gigabyte into it at every `git status` would double the disk the data takes, and write it.
+
+    Otherwise the bytes are spooled and filed as any others; git's stream cannot be read
+    twice, so they come from where they are still to be had. Up to MEMORY_LIMIT the whole
+    content is held in memory meanwhile. A larger file is compared, packet by packet, with
+    the work-tree file git is reading (the same bytes, just read, from the page cache): at
+    the first difference (content git took from elsewhere, `git hash-object --stdin --path`,
+    a merge's renormalizing) the part before it is copied from the file, checked against
+    the hash of what git sent, and the rest spooled as it comes; bytes that are the file's
+    throughout, yet another ref (a rewrite of the same size), are copied from it, checked
+    the same way. The file changing meanwhile fails the clean (git stages nothing).
+    None: not such a file (the caller spools as usual, having been given nothing more).
+    """
+    if entry.size < min_size:
+        return None
+    try:
+        fd = os.open(ws.repo.root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not S_ISREG(st.st_mode) or st.st_size & 0xFFFFFFFF != entry.size or st.st_size < min_size:
+            return None
+        if st.st_size <= MEMORY_LIMIT:
+            return _again_in_memory(ws, path, entry, held, rest, st.st_size, min_size, on_ref, filer)
+        return _again_compared(ws, path, entry, fd, chain(held, rest), min_size, on_ref, filer)
+    finally:
+        os.close(fd)
+
+
+def _again_in_memory(
+    ws: Workspace,
+    path: str,
+    entry: Staged,
+    held: list[bytes],
+    rest: Iterator[bytes],
+    limit: int,
+    min_size: int,
+    on_ref: Callable[[Ref], object] | None,
+    filer: BackgroundStore | None,
+) -> Iterator[bytes]:
+    stream = chain(held, rest)
+    kept: list[bytes] = []
+    h = hashlib.sha256()
+    size = 0
+    for chunk in stream:
+        kept.append(chunk)
+        h.update(chunk)
+        size += len(chunk)
+        if size > limit:  # longer than the file was: not the staged ref
+            break
+    else:
+        ref = Ref(h.hexdigest(), size)
+        if _needs_no_copy(ws, ref, entry):
+            return iter([_answered(ref, on_ref)])
+    spool = ws.cache.spool(hash_past_errors=True)
+    try:
+        spool.write_hashed(kept, h)
+    except BaseException:
+        spool.discard()
+        raise
+    return _spooled(ws, path, spool, stream, min_size, on_ref, filer)
+
+
+def _again_compared(
+    ws: Workspace,
+    path: str,
+    entry: Staged,
+    fd: int,
+    chunks: Iterator[bytes],
+    min_size: int,
+    on_ref: Callable[[Ref], object] | None,
+    filer: BackgroundStore | None,
+) -> Iterator[bytes]:
+    h = hashlib.sha256()
+    offset = 0
+    for chunk in chunks:
+        if os.pread(fd, len(chunk), offset) != chunk:
+            spool = _copied_from(ws, path, fd, offset, h)
+            return _spooled(ws, path, spool, chain([chunk], chunks), min_size, on_ref, filer)
+        h.update(chunk)
+        offset += len(chunk)
+    ref = Ref(h.hexdigest(), offset)
+    if _needs_no_copy(ws, ref, entry):
+        return iter([_answered(ref, on_ref)])
+    spool = _copied_from(ws, path, fd, offset, h)
+    try:
+        spool.written()
+    except BaseException:
+        spool.discard()
+        raise
+    return _filed(ws, path, spool, min_size, on_ref, filer)
+
+
+def _copied_from(ws: Workspace, path: str, fd: int, size: int, sent: hashlib._Hash) -> Spool:
+    """A spool holding the file's first `size` bytes, which must be what git sent (hashed in
+    `sent`): compared as they came, and hashed again here."""
+    spool = ws.cache.spool(hash_past_errors=True)
+    try:
+        offset = 0
+        while offset < size:
+            chunk = os.pread(fd, min(CHUNK, size - offset), offset)
+            if not chunk:
+                break
+            spool.write(chunk)
+            offset += len(chunk)
+        if offset != size or spool.hexdigest() != sent.hexdigest():
+            raise CvfsError(
+                f"{path} changed while git-cvfs was reading it", hint="run the git command again once it is written"
+            )
+    except BaseException:
+        spool.discard()
+        raise
+    return spool
+
+
+def _needs_no_copy(ws: Workspace, ref: Ref, entry: Staged) -> bool:
+    """These bytes are the ref the index stages for the path, and the cache need not hold them:
+    it does already, or it is lean (a copy of what the work tree holds is not kept)."""
+    if git_blob_id(ref.encode()) != entry.blob:
+        return False
+    return not ws.settings.cache_keep or ws.cache.has(ref.hex, ref.size)
 
 
 def _clean_small(ws: Workspace, data: bytes, min_size: int, on_ref: Callable[[Ref], object] | None) -> bytes:
@@ -115,10 +338,7 @@ def _clean_unwritten(
     hex_digest, size = spool.hexdigest(), spool.size
     if size < min_size or not (ws.cache.has(hex_digest, size) or _verified_in_an_archive(ws, hex_digest)):
         raise error
-    ref = Ref(hex_digest, size)
-    if on_ref is not None:
-        on_ref(ref)
-    return ref.encode()
+    return _answered(Ref(hex_digest, size), on_ref)
 
 
 def _verified_in_an_archive(ws: Workspace, hex_digest: str) -> bool:

@@ -15,31 +15,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from git_cvfs import output, trace
-from git_cvfs.core.model.buffer import SpillBuffer
+from git_cvfs.core.model.buffer import MEMORY_LIMIT, SpillBuffer
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.core.plumbing.filter import (
     LOCAL_IN_MEMORY,
     Action,
     SmudgePlan,
     SmudgeReport,
+    Staged,
     cache_chunks,
     clean,
     local_archive_bytes,
     local_archive_chunks,
     local_archives,
     plan_smudge,
+    sampled_apart,
 )
 from git_cvfs.core.plumbing.hook_shims import install_missing_hooks
-from git_cvfs.errors import ENVIRONMENT_HINTS, ArchiveError, CvfsError, IntegrityError, ObjectMissingError
+from git_cvfs.errors import ENVIRONMENT_HINTS, ArchiveError, CvfsError, IntegrityError, ObjectMissingError, RefError
 from git_cvfs.format import filter_protocol as fp
 from git_cvfs.format.pktline import Reader, Writer, read_packet
-from git_cvfs.format.ref import MAX_REF_BYTES, Ref
+from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.format.size import format_size
 from git_cvfs.local.cache import BackgroundStore
 from git_cvfs.local.config import CONFIG_FILE
 from git_cvfs.local.git import git_blob_id
-from git_cvfs.local.index_stat import settle_racy
-from git_cvfs.local.ref_blobs import remember_ref_blobs
+from git_cvfs.local.index_stat import settle_racy, staged_blobs
+from git_cvfs.local.ref_blobs import known_ref_blobs, remember_ref_blobs
 
 if TYPE_CHECKING:
     from queue import SimpleQueue
@@ -264,6 +266,8 @@ class FilterServer:
         self._sources: dict[str, str] = {}
         self._from_primary: list[tuple[str, Ref]] = []
         self._budget_noted = False
+        self._staged: dict[bytes, tuple[str, int]] | None = None  # index name -> (blob, size)
+        self._staged_refs: dict[str, Ref] = {}  # blob -> its ref, for the large files among them
 
     def serve(self) -> None:
         caps = fp.handshake(self.read, self.write, self._flush)
@@ -289,6 +293,31 @@ class FilterServer:
         self.ref_blobs[git_blob_id(encoded)] = encoded
         if self.unhooked:
             self.cleaned[path] = ref
+
+    def _staged_entry(self, path: str) -> Staged | None:
+        """The index's entry for a file git cleans again, unless its bytes are surely new.
+
+        The index is read once, when a first file is large enough to ask (git writes its own
+        at the end of the command: a file cleaned twice in one command is compared with the
+        entry from before, whose ref was staged all the same). Entries of files too large to
+        hold in memory while checked come with their refs, where this machine knows them
+        (local/ref_blobs.py), so that a few pages can be compared first (sampled_apart)."""
+        if self._staged is None:
+            settings = self.ws.settings
+            smallest = min([settings.min_size, *(size for _prefix, size in settings.min_size_by_prefix)])
+            self._staged = staged_blobs(self.ws.repo.index_file, max(smallest, MAX_REF_BYTES)) or {}
+            large = {blob for blob, size in self._staged.values() if size > MEMORY_LIMIT}
+            for blob, data in known_ref_blobs(self.ws.repo.cvfs_dir, large).items():
+                with contextlib.suppress(RefError):
+                    if (ref := parse_ref(data)) is not None:
+                        self._staged_refs[blob] = ref
+        found = self._staged.get(path.encode("utf-8", "surrogateescape"))
+        if found is None:
+            return None
+        ref = self._staged_refs.get(found[0])
+        if ref is not None and sampled_apart(self.ws, path, ref, self._local_archives):
+            return None
+        return Staged(*found)
 
     def _first_request(self) -> None:
         self._started = True
@@ -328,7 +357,10 @@ class FilterServer:
             if req.command == "clean":
                 self._refuse_after_store_failure()
                 on_ref = partial(self._cleaned_ref, req.pathname)
-                fp.reply_content(self.write, clean(self.ws, req.pathname, content, on_ref=on_ref, filer=self.filer))
+                answer = clean(
+                    self.ws, req.pathname, content, on_ref=on_ref, filer=self.filer, staged=self._staged_entry
+                )
+                fp.reply_content(self.write, answer)
             elif req.command == "smudge":
                 _report_store_failures(self._filer_settle())
                 self._smudge(req, content)
