@@ -39,6 +39,19 @@ from git_cvfs.local.processes import alive
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
+@functools.cache
+def new_file_mode() -> int:
+    """The mode git gives a file it creates: 0666 less the umask (a clone several accounts work
+    in sets umask 002, and the group may then write what anyone checks out). Read from
+    /proc/self/status: asking os.umask() changes it, for every thread, for a moment. 0644 where
+    it cannot be read."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    return 0o644
+
+
 def _open_dir(name: str, dir_fd: int, rel_path: str) -> int:
     """A directory on rel_path's way, never through a symlink."""
     try:
@@ -448,7 +461,7 @@ def prepare_write(
             raise UnsafePathError(
                 f"{rel_path} is {kind}; refusing to replace it", hint="remove it, then run the command again"
             )
-        mode = (old.st_mode & 0o777) if old else 0o644
+        mode = (old.st_mode & 0o777) if old else new_file_mode()
         _remove_dead_tmp(dir_fd)
         tmp_name = f".{name[:100]}.cvfs-{os.getpid()}-{os.urandom(8).hex()}.tmp"
         moved = adopt is not None and _move_in(adopt, dir_fd, tmp_name)

@@ -53,7 +53,9 @@ def fetch_resumable(archive: Archive, ref: Ref, partial: Path, *, concurrency: i
     hash to the oid (the journal is then removed), False when they do not (both are removed,
     and the next try starts from zero). ArchiveError when the archive fails."""
     partial.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o600)
+    # 0666 less the umask, as for the cache's other files: in a clone several accounts share,
+    # another one resumes the download instead of starting it again
+    fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # one writer per partial file; a second run waits, then finds it done
         done = _ranges_done(partial, ref.size)
@@ -61,7 +63,7 @@ def fetch_resumable(archive: Archive, ref: Ref, partial: Path, *, concurrency: i
             os.ftruncate(fd, 0)
         os.ftruncate(fd, ref.size)
         todo = [n for n in range(-(-ref.size // RANGE)) if n not in done]
-        journal = os.open(_journal(partial), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        journal = os.open(_journal(partial), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         try:
             _fetch_ranges(archive, ref, fd, journal, todo, concurrency)
         finally:

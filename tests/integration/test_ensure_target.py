@@ -85,3 +85,19 @@ def test_bytes_an_archive_altered_never_reach_the_target(project: Project, tmp_p
     assert proc.returncode == 1 and "data/x.bin" in proc.stderr
     assert not (scratch / "data/x.bin").exists()
     assert [p for p in scratch.rglob("*") if p.is_file()] == []  # no temporary file left behind either
+
+
+def test_files_new_under_the_target_root_take_the_umask_as_git_would(project: Project, tmp_path: Path) -> None:
+    """A scratch directory a team shares (umask 002): the files written there are the group's
+    to replace, as the files git checks out would be."""
+    project.write("data/a.bin", rand(20_000, 9))
+    project.commit_all()
+    project.git("push", "-q", "origin", "HEAD:main")
+    clone = lazy(project, tmp_path)
+    old = os.umask(0o002)
+    try:
+        git(clone, "cvfs", "ensure", "--target-root", str(tmp_path / "scratch"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "scratch/data/a.bin").stat().st_mode & 0o777 == 0o664
+

@@ -409,6 +409,9 @@ def test_a_killed_large_download_resumes_from_what_it_has(s3_archive: CloudArchi
         git(lazy, "cvfs", "offload", "data/big.bin")
         died = git(lazy, "cvfs", "ensure", "data", env={"GIT_CVFS_CRASH_AT": "transfer:mid-resumable"}, check=False)
         partial = next((lazy / ".git/cvfs/tmp").glob("partial-*[0-9a-f]"))
+        umask = os.umask(0)
+        os.umask(umask)
+        assert partial.stat().st_mode & 0o777 == 0o666 & ~umask  # another account may resume it
         with open(partial, "r+b") as f:
             f.write(b"rot")
         git(lazy, "cvfs", "ensure", "data")
