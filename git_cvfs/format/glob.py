@@ -123,6 +123,12 @@ def _bracket(pat: str, start: int) -> tuple[str, int] | None:
     return None
 
 
+def wildmatch_regex(pattern: str) -> str | None:
+    """A regular expression for the whole path, as git's wildmatch reads the pattern with
+    WM_PATHNAME (`*` within a directory, `**` across them); None when it can match nothing."""
+    return _translate(pattern)
+
+
 def match_path(pattern: str, path: str) -> bool:
     return _compile(pattern).fullmatch(path) is not None
 

@@ -100,4 +100,3 @@ def test_files_new_under_the_target_root_take_the_umask_as_git_would(project: Pr
     finally:
         os.umask(old)
     assert (tmp_path / "scratch/data/a.bin").stat().st_mode & 0o777 == 0o664
-

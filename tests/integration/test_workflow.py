@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -488,3 +489,51 @@ def test_pre_commit_refuses_raw_content_that_bypassed_the_filter(project: Projec
     project.git("add", "--renormalize", "data/raw.bin")  # the fix: the filter turns it into a ref
     project.git("commit", "-q", "-m", "managed")
     assert project.blob("HEAD:data/raw.bin") == ref_of(raw).encode()
+
+
+PATHSPECS = [
+    "data/*.bin",  # git's default wildcards: `*` crosses `/`
+    "dat*",
+    "data/[ab].bin",
+    ":(glob)data/*",  # wildmatch: `*` stays in its directory
+    ":(glob)data/**/*.bin",
+    ":(glob)**/*.csv",
+    ":(glob)data/?.bin",
+    ":(glob)data/*/",  # directories only: no file
+    ":(icase)DATA/SUB",
+    ":(icase)data/b.BIN",
+    ":(icase,glob)DATA/*.BIN",
+    ":(literal)data/*.bin",
+    ":(top,icase)Data",
+]
+
+
+def test_pathspec_magic_selects_what_git_selects(project: Project, tmp_path: Path) -> None:
+    """`:(glob)` and `:(icase)` were read as plain fnmatch patterns: `:(icase)data/b.BIN` was
+    refused as matching nothing, and `fetch --rev` (which matches paths itself) took
+    `:(glob)data/*` for every file below data/. Each pathspec now picks what `git ls-files`
+    picks, in `status` (git matches, git-cvfs checks) and in `fetch --rev` (git-cvfs matches)."""
+    for rel, seed in (("data/a.bin", 1), ("data/B.bin", 2), ("data/sub/c.bin", 3), ("data/sub/d/e.csv", 4)):
+        project.write(rel, rand(5000, seed))
+    project.write("Data/Q.bin", rand(500, 5))  # not tracked by git-cvfs: a plain file, which git lists
+    project.commit_all()
+    project.git("push", "-q", "origin", "HEAD:main")
+    managed = {"data/a.bin", "data/B.bin", "data/sub/c.bin", "data/sub/d/e.csv"}
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    git(lazy, "cvfs", "trust", "--yes")
+    for spec in PATHSPECS:
+        wanted = set(project.git("ls-files", "-z", "--", spec).stdout.split("\0")[:-1]) & managed
+        status = cvfs(project.root, "status", "--json", "--offline", spec, check=False)
+        if wanted:
+            assert status.returncode == 0, (spec, status.stderr)
+            assert {f["path"] for f in json.loads(status.stdout)["files"]} == wanted, spec
+        else:
+            assert status.returncode == 1 and "did not match" in status.stderr, (spec, status.stderr)
+        shutil.rmtree(lazy / ".git/cvfs/objects", ignore_errors=True)
+        fetched = git(lazy, "cvfs", "fetch", "--rev", "origin/main", "--json", spec, check=False)
+        if wanted:
+            assert fetched.returncode == 0, (spec, fetched.stderr)
+            got = {f.split(":", 1)[1] for f in json.loads(fetched.stdout)["fetched"]}
+            assert got == wanted, spec
+        else:
+            assert fetched.returncode == 1, (spec, fetched.stderr)

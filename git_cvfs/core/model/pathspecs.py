@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
+from typing import NamedTuple
 
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError, UsageError
+from git_cvfs.format.glob import wildmatch_regex
 from git_cvfs.local.git import split_z
 
 _GLOB = set("*?[")
@@ -68,14 +71,38 @@ def _join(here: str, root: str, rel: str, spec: str) -> str:
     return path + ("/" if rel.endswith("/") else "")
 
 
-def _repo_relative(ws: Workspace, spec: str) -> tuple[str, bool]:
-    """(the spec as a path from the top of the work tree, whether it is a glob)."""
+class _Spec(NamedTuple):
+    """A pathspec as a path from the top of the work tree, and how git matches it: a path
+    names itself and everything under it; wildcards (`*?[`) match as fnmatch does, `*`
+    crossing `/`, unless `:(glob)` asks for wildmatch, where `*` stays within a directory
+    and `**` spans them; `:(icase)` ignores case; `:(literal)` has no wildcards."""
+
+    rel: str
+    glob: bool
+    pattern: re.Pattern[str] | None  # for a glob: the whole path must match it
+
+
+def _repo_relative(ws: Workspace, spec: str) -> _Spec:
     words, rest = _magic(spec)
-    glob = "literal" not in (words or []) and bool(_GLOB & set(rest))
-    if words is not None and "top" in words:
-        return rest.strip("/"), glob
-    rel = os.path.relpath(os.path.join(os.getcwd(), rest), ws.repo.root)
-    return ("" if rel == "." else rel), glob
+    words = words or []
+    glob = "literal" not in words and bool(_GLOB & set(rest))
+    if "top" in words:
+        rel = rest.strip("/")
+    else:
+        rel = os.path.relpath(os.path.join(os.getcwd(), rest), ws.repo.root)
+        rel = "" if rel == "." else rel
+    flags = re.IGNORECASE if "icase" in words else 0
+    if not glob:
+        # a path (and what is under it); with icase, any case of it
+        prefix = re.escape(rel.rstrip("/"))
+        return _Spec(rel, False, re.compile(f"{prefix}(?:/.*)?", flags | re.DOTALL) if flags and rel else None)
+    if "glob" in words:
+        # a trailing slash names directories only, and so no file (git's ls-files lists none)
+        body = None if rest.endswith("/") else wildmatch_regex(rel)
+        return _Spec(rel, True, re.compile(body if body is not None else "(?!)", flags | re.DOTALL))
+    # git's default: fnmatch without FNM_PATHNAME, of the path or of a leading directory
+    whole, under = (fnmatch.translate(p) for p in (rel.rstrip("/"), rel.rstrip("/") + "/*"))
+    return _Spec(rel, True, re.compile(f"(?:{whole})|(?:{under})", flags))
 
 
 def _excludes(spec: str) -> bool:
@@ -100,7 +127,8 @@ def require_matches(ws: Workspace, pathspecs: Sequence[str], found: Iterable[str
     for spec in pathspecs:
         if _excludes(spec):  # takes paths away: matching nothing is no mistake
             continue
-        rel, glob = _repo_relative(ws, spec)
+        read = _repo_relative(ws, spec)
+        rel, glob = read.rel, read.glob
         sub = next((s for s in subs if rel == s or rel.startswith(s + "/")), None)
         if sub is not None:
             inner = rel[len(sub) + 1 :] or "."
@@ -108,7 +136,7 @@ def require_matches(ws: Workspace, pathspecs: Sequence[str], found: Iterable[str
                 f"{spec}: it is inside the submodule {sub}; git-cvfs works in one repository at a time",
                 hint=f"run it in the submodule: (cd {sub} && git cvfs {command} {inner})",
             )
-        if not _matches(rel, glob, paths):
+        if not _matches(read, paths):
             if excluding and (glob or os.path.lexists(os.path.join(ws.repo.root, rel))):
                 continue  # it named something, and an exclusion took all of it away (found is what is left)
             unmatched.append(spec)
@@ -124,23 +152,22 @@ def selector(ws: Workspace, pathspecs: Sequence[str]) -> Callable[[str], bool]:
     """Whether these pathspecs (as work_from_top left them) pick a path (from the top), for
     paths git is not asked to match: one that includes it (or none that includes anything),
     and none that excludes it. The pathspecs are read once, not once per path."""
-    read = [(*_repo_relative(ws, spec), _excludes(spec)) for spec in pathspecs]
-    including = [(rel, glob) for rel, glob, exclude in read if not exclude]
-    excluding = [(rel, glob) for rel, glob, exclude in read if exclude]
+    including = [_repo_relative(ws, spec) for spec in pathspecs if not _excludes(spec)]
+    excluding = [_repo_relative(ws, spec) for spec in pathspecs if _excludes(spec)]
 
     def picks(path: str) -> bool:
         hit = partial(_matches, paths=[path])
-        if including and not any(hit(rel, glob) for rel, glob in including):
+        if including and not any(hit(spec) for spec in including):
             return False
-        return not any(hit(rel, glob) for rel, glob in excluding)
+        return not any(hit(spec) for spec in excluding)
 
     return picks
 
 
-def _matches(rel: str, glob: bool, paths: Sequence[str]) -> bool:
-    if rel in ("", "."):
+def _matches(spec: _Spec, paths: Sequence[str]) -> bool:
+    if spec.rel in ("", "."):
         return bool(paths)
-    if glob:
-        return any(fnmatch.fnmatchcase(p, rel) or fnmatch.fnmatchcase(p, rel.rstrip("/") + "/*") for p in paths)
-    prefix = rel.rstrip("/") + "/"
-    return any(p == rel or p.startswith(prefix) for p in paths)
+    if spec.pattern is not None:
+        return any(spec.pattern.fullmatch(p) for p in paths)
+    prefix = spec.rel.rstrip("/") + "/"
+    return any(p == spec.rel or p.startswith(prefix) for p in paths)
