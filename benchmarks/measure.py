@@ -88,6 +88,15 @@ def write_tree(root: Path, files: int, size: int, seed: int) -> list[str]:
     return names
 
 
+def touch_tree(root: Path, names: list[str], seconds: int = 10) -> None:
+    """A new mtime for each file, the same bytes (a tool that rewrote them alike, a copy back
+    from a backup): git must read them again to know they did not change."""
+    for rel in names:
+        path = root / rel
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + seconds * 1_000_000_000))
+
+
 def write_big(root: Path, size: int) -> None:
     path = root / "data" / "big.bin"
     path.parent.mkdir(parents=True, exist_ok=True)

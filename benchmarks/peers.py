@@ -58,6 +58,7 @@ WORKLOADS = [
     "push 2,000",
     "change 2,000, add+commit",
     "status",
+    "touch 2,000, re-check",
     "switch 2,000",
     "clone + materialize",
     "lazy clone + 200",
@@ -99,6 +100,11 @@ class Tool:
 
     def status(self, repo: Path) -> None:
         raise NotImplementedError
+
+    def recheck(self, repo: Path) -> None:
+        """What notices that files' stat data changed and reads them again: `git status`, for
+        every tool whose files git filters or stores."""
+        self.git(repo, "status", "--porcelain")
 
     def clone(self, remote: Path, dest: Path) -> None:
         self.git(dest.parent, "clone", "-q", str(remote), dest.name)
@@ -176,6 +182,9 @@ class Dvc(Tool):
 
     def status(self, repo: Path) -> None:
         self.run(repo, DVC, "status", "-q")
+
+    def recheck(self, repo: Path) -> None:
+        self.run(repo, DVC, "status", "-q")  # git does not see DVC's data
 
     def clone(self, remote: Path, dest: Path) -> None:
         self.lazy_clone(remote, dest, "")
@@ -278,14 +287,16 @@ def one_round(tool: Tool, scratch: Path, big: int, files: int, size: int, out: d
     tool.git(repo, "commit", "-q", "-am", "drop big", "--allow-empty")
     tool.git(repo, "push", "-q", "origin", "main")
 
-    names = measure.write_tree(repo, files, size, seed=1)
+    measure.write_tree(repo, files, size, seed=1)
     add = [f"data/d{i}" for i in range(DIRS)]
     out["add+commit 2,000"].append(timed(lambda: tool.add_commit(repo, add, "many")))
     out["push 2,000"].append(timed(lambda: tool.push(repo, "main")))
     tool.git(repo, "checkout", "-q", "-b", "changed")
-    measure.write_tree(repo, files, size, seed=2)
+    names = measure.write_tree(repo, files, size, seed=2)
     out["change 2,000, add+commit"].append(timed(lambda: tool.add_commit(repo, add, "changed")))
     out["status"].append(timed(lambda: tool.status(repo)))
+    measure.touch_tree(repo, names)
+    out["touch 2,000, re-check"].append(timed(lambda: tool.recheck(repo)))
     there = timed(lambda: tool.switch(repo, "main"))
     back = timed(lambda: tool.switch(repo, "changed"))
     out["switch 2,000"].append((there + back) / 2)
