@@ -305,7 +305,10 @@ class FilterServer:
         if self._staged is None:
             settings = self.ws.settings
             smallest = min([settings.min_size, *(size for _prefix, size in settings.min_size_by_prefix)])
-            self._staged = staged_blobs(self.ws.repo.index_file, max(smallest, MAX_REF_BYTES)) or {}
+            try:
+                self._staged = staged_blobs(self.ws.repo.index_file, max(smallest, MAX_REF_BYTES)) or {}
+            except OSError:  # an index it cannot read: every file is spooled, as before
+                self._staged = {}
             large = {blob for blob, size in self._staged.values() if size > MEMORY_LIMIT}
             for blob, data in known_ref_blobs(self.ws.repo.cvfs_dir, large).items():
                 with contextlib.suppress(RefError):
