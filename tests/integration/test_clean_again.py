@@ -78,24 +78,38 @@ def test_with_cache_keep_a_touched_file_gets_its_cache_copy_back(project: Projec
 
 
 @pytest.mark.parametrize(
-    ("size", "forget_refs"),
-    [(SMALL, False), (LARGE, False), (LARGE, True)],
+    ("size", "changed"),
+    [(SMALL, slice(None)), (LARGE, slice(None)), (LARGE, slice(0, 100))],
     ids=["in-memory", "sampled", "compared-then-copied"],
 )
-def test_new_bytes_of_the_same_size_are_stored(project: Project, size: int, forget_refs: bool) -> None:
-    """A model's next checkpoint: same size, other bytes. With this machine's note of which
-    blob is which ref, a few pages tell it apart from the archive's copy at once; without it
-    the whole file is compared first, then read again into the cache."""
-    committed(project, size, 4)
-    if forget_refs:
-        (project.root / ".git/cvfs/ref-blobs").unlink()
-    new = bytearray(rand(size, 5))
+def test_new_bytes_of_the_same_size_are_stored(project: Project, size: int, changed: slice) -> None:
+    """A model's next checkpoint: same size, other bytes. A few pages tell them apart from the
+    archive's copy at once; new bytes where no page is looked at (here only a header changed)
+    are compared with the file in full, found new, then copied from it into the cache."""
+    old = committed(project, size, 4)
+    new = bytearray(old)
+    new[changed] = rand(len(new[changed]), 5)
+    assert new != old
     project.write("data/a.bin", bytes(new))
     project.git("add", "-A")
     assert project.blob(":data/a.bin") == ref_bytes(bytes(new))
     assert cached_bytes(project.root, bytes(new)) == new
     project.git("commit", "-q", "-m", "new")
     assert project.archive_path(hashlib.sha256(new).hexdigest()).read_bytes() == new
+
+
+def test_a_file_committed_before_it_was_tracked_is_stored_when_renormalized(project: Project) -> None:
+    """Its index entry is the raw blob, not a ref: the bytes cannot be that entry's ref, and
+    they are spooled at once."""
+    data = rand(LARGE, 14)
+    project.write("raw/a.bin", data)
+    project.git("config", "-f", ".cvfs/config", "scope.minSize", "10MB")  # raw/ is not tracked: big raw files allowed
+    project.commit_all()
+    project.cvfs("track", "raw/**")
+    project.git("config", "-f", ".cvfs/config", "scope.minSize", "1KB")
+    project.git("add", "--renormalize", "raw/a.bin")
+    assert project.blob(":raw/a.bin") == ref_bytes(data)
+    assert cached_bytes(project.root, data) == data
 
 
 @pytest.mark.parametrize("same_prefix", [0, LARGE // 2 + 7], ids=["from-the-start", "half-way"])

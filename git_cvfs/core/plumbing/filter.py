@@ -38,41 +38,59 @@ SAMPLE = 4096
 
 
 def sampled_apart(ws: Workspace, path: str, ref: Ref, archives: Sequence[LocalArchive]) -> bool:
-    """Whether the work-tree file at `path` surely holds other bytes than `ref`: a few pages
-    of it (a third and two thirds in, and the last) differ from a copy of the object on this
-    machine (the cache's, or a directory archive's). A file rewritten with new bytes of the
-    same size (a model's next checkpoint) then goes straight to the cache, instead of being
-    compared, found new, and read a second time (_clean_again). Any other answer is False:
-    no copy to look at, a file of another size, pages that match."""
+    """Whether the work-tree file at `path` surely holds other bytes than `ref`: it is another
+    size, or a few pages of it (a third and two thirds in, and the last) differ from a copy of
+    the object on this machine (the cache's, or a directory archive's). A file rewritten with
+    new bytes of the same size (a model's next checkpoint) then goes straight to the cache,
+    instead of being compared, found new, and read a second time (_clean_again). False when
+    there is no copy to look at, or the pages match."""
     from git_cvfs.remote.archive import object_key
 
-    stored: BinaryIO | None = None
-    with contextlib.suppress(OSError):
-        stored = open(ws.cache.object_path(ref.hex), "rb")
-    for archive in archives:
-        if stored is not None:
-            break
-        with contextlib.suppress(CvfsError, OSError):
-            stored = archive.open_object(object_key(ref.hex))
-    if stored is None:
+    try:
+        fd = os.open(ws.repo.root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
         return False
-    with stored:
-        try:
-            fd = os.open(ws.repo.root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
+    try:
+        if os.fstat(fd).st_size != ref.size:
+            return True
+        if ref.size < SAMPLE:
             return False
-        try:
-            if os.fstat(fd).st_size != ref.size or ref.size < SAMPLE:
-                return False
+        stored: BinaryIO | None = None
+        with contextlib.suppress(OSError):
+            stored = open(ws.cache.object_path(ref.hex), "rb")
+        for archive in archives:
+            if stored is not None:
+                break
+            with contextlib.suppress(CvfsError, OSError):
+                stored = archive.open_object(object_key(ref.hex))
+        if stored is None:
+            return False
+        with stored:
             for offset in sorted({ref.size // 3, 2 * ref.size // 3, ref.size - SAMPLE}):
                 stored.seek(offset)
                 if stored.read(SAMPLE) != os.pread(fd, SAMPLE, offset):
                     return True
-            return False
-        except OSError:
-            return False
-        finally:
-            os.close(fd)
+        return False
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+class _Job(NamedTuple):
+    """One file being cleaned, and where its answer goes."""
+
+    ws: Workspace
+    path: str
+    min_size: int
+    on_ref: Callable[[Ref], object] | None
+    filer: BackgroundStore | None
+
+
+def _answered(ref: Ref, on_ref: Callable[[Ref], object] | None) -> bytes:
+    if on_ref is not None:
+        on_ref(ref)
+    return ref.encode()
 
 
 def clean(
@@ -107,23 +125,16 @@ def clean(
             break
     else:
         return iter([_clean_small(ws, b"".join(held), min_size, on_ref)])
+    job = _Job(ws, path, min_size, on_ref, filer)
     entry = staged(path) if staged is not None else None
     if entry is not None:
-        again = _clean_again(ws, path, entry, held, rest, min_size, on_ref, filer)
+        again = _clean_again(job, entry, held, rest)
         if again is not None:
             return again
-    return _spooled(ws, path, ws.cache.spool(hash_past_errors=True), chain(held, rest), min_size, on_ref, filer)
+    return _spooled(job, ws.cache.spool(hash_past_errors=True), chain(held, rest))
 
 
-def _spooled(
-    ws: Workspace,
-    path: str,
-    spool: Spool,
-    chunks: Iterable[bytes],
-    min_size: int,
-    on_ref: Callable[[Ref], object] | None,
-    filer: BackgroundStore | None,
-) -> Iterator[bytes]:
+def _spooled(job: _Job, spool: Spool, chunks: Iterable[bytes]) -> Iterator[bytes]:
     """Spool the rest of the content, then file it."""
     try:
         for chunk in chunks:
@@ -132,55 +143,33 @@ def _spooled(
     except BaseException:
         spool.discard()
         raise
-    return _filed(ws, path, spool, min_size, on_ref, filer)
+    return _filed(job, spool)
 
 
-def _filed(
-    ws: Workspace,
-    path: str,
-    spool: Spool,
-    min_size: int,
-    on_ref: Callable[[Ref], object] | None,
-    filer: BackgroundStore | None,
-) -> Iterator[bytes]:
+def _filed(job: _Job, spool: Spool) -> Iterator[bytes]:
     """The answer for spooled content: its ref, once it is in the cache (or being filed)."""
     if spool.write_error is not None:
-        return iter([_clean_unwritten(ws, spool, spool.write_error, min_size, on_ref)])
-    if spool.size < min_size:
+        return iter([_clean_unwritten(job.ws, spool, spool.write_error, job.min_size, job.on_ref)])
+    if spool.size < job.min_size:
         # Too big to hold in memory, yet below minSize: hand the spooled bytes back.
         spool.finish(sync=False)
         return _read_back(spool)
     hex_digest = spool.hexdigest()
     try:
-        exists = ws.cache.has(hex_digest, spool.size)
+        exists = job.ws.cache.has(hex_digest, spool.size)
         # git re-cleans the same content often; an object already stored costs no fsync.
-        if filer is not None:
-            filer.submit(spool, hex_digest, sync=not exists, label=path)  # the filer owns it now
+        if job.filer is not None:
+            job.filer.submit(spool, hex_digest, sync=not exists, label=job.path)  # the filer owns it now
         else:
             spool.finish(sync=not exists)
-            ws.cache.store_spool(spool, hex_digest)
+            job.ws.cache.store_spool(spool, hex_digest)
     except BaseException:
         spool.discard()
         raise
-    return iter([_answered(Ref(hex_digest, spool.size), on_ref)])
+    return iter([_answered(Ref(hex_digest, spool.size), job.on_ref)])
 
 
-def _answered(ref: Ref, on_ref: Callable[[Ref], object] | None) -> bytes:
-    if on_ref is not None:
-        on_ref(ref)
-    return ref.encode()
-
-
-def _clean_again(
-    ws: Workspace,
-    path: str,
-    entry: Staged,
-    held: list[bytes],
-    rest: Iterator[bytes],
-    min_size: int,
-    on_ref: Callable[[Ref], object] | None,
-    filer: BackgroundStore | None,
-) -> Iterator[bytes] | None:
+def _clean_again(job: _Job, entry: Staged, held: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes] | None:
     """A file git cleans again, whose work-tree file is still the size the index recorded:
     hashed before anything is written. When its bytes turn out to be the ref the index already
     stages for this path, the answer is that ref and nothing is written: with the lean cache
@@ -198,35 +187,24 @@ def _clean_again(
     the same way. The file changing meanwhile fails the clean (git stages nothing).
     None: not such a file (the caller spools as usual, having been given nothing more).
     """
-    if entry.size < min_size:
+    if entry.size < job.min_size:
         return None
     try:
-        fd = os.open(ws.repo.root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(job.ws.repo.root / job.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:
         st = os.fstat(fd)
-        if not S_ISREG(st.st_mode) or st.st_size & 0xFFFFFFFF != entry.size or st.st_size < min_size:
+        if not S_ISREG(st.st_mode) or st.st_size & 0xFFFFFFFF != entry.size or st.st_size < job.min_size:
             return None
         if st.st_size <= MEMORY_LIMIT:
-            return _again_in_memory(ws, path, entry, held, rest, st.st_size, min_size, on_ref, filer)
-        return _again_compared(ws, path, entry, fd, chain(held, rest), min_size, on_ref, filer)
+            return _again_in_memory(job, entry, chain(held, rest), st.st_size)
+        return _again_compared(job, entry, fd, chain(held, rest))
     finally:
         os.close(fd)
 
 
-def _again_in_memory(
-    ws: Workspace,
-    path: str,
-    entry: Staged,
-    held: list[bytes],
-    rest: Iterator[bytes],
-    limit: int,
-    min_size: int,
-    on_ref: Callable[[Ref], object] | None,
-    filer: BackgroundStore | None,
-) -> Iterator[bytes]:
-    stream = chain(held, rest)
+def _again_in_memory(job: _Job, entry: Staged, stream: Iterator[bytes], limit: int) -> Iterator[bytes]:
     kept: list[bytes] = []
     h = hashlib.sha256()
     size = 0
@@ -238,51 +216,41 @@ def _again_in_memory(
             break
     else:
         ref = Ref(h.hexdigest(), size)
-        if _needs_no_copy(ws, ref, entry):
-            return iter([_answered(ref, on_ref)])
-    spool = ws.cache.spool(hash_past_errors=True)
+        if _needs_no_copy(job.ws, ref, entry):
+            return iter([_answered(ref, job.on_ref)])
+    spool = job.ws.cache.spool(hash_past_errors=True)
     try:
         spool.write_hashed(kept, h)
     except BaseException:
         spool.discard()
         raise
-    return _spooled(ws, path, spool, stream, min_size, on_ref, filer)
+    return _spooled(job, spool, stream)
 
 
-def _again_compared(
-    ws: Workspace,
-    path: str,
-    entry: Staged,
-    fd: int,
-    chunks: Iterator[bytes],
-    min_size: int,
-    on_ref: Callable[[Ref], object] | None,
-    filer: BackgroundStore | None,
-) -> Iterator[bytes]:
+def _again_compared(job: _Job, entry: Staged, fd: int, chunks: Iterator[bytes]) -> Iterator[bytes]:
     h = hashlib.sha256()
     offset = 0
     for chunk in chunks:
         if os.pread(fd, len(chunk), offset) != chunk:
-            spool = _copied_from(ws, path, fd, offset, h)
-            return _spooled(ws, path, spool, chain([chunk], chunks), min_size, on_ref, filer)
+            return _spooled(job, _copied_from(job, fd, offset, h), chain([chunk], chunks))
         h.update(chunk)
         offset += len(chunk)
     ref = Ref(h.hexdigest(), offset)
-    if _needs_no_copy(ws, ref, entry):
-        return iter([_answered(ref, on_ref)])
-    spool = _copied_from(ws, path, fd, offset, h)
+    if _needs_no_copy(job.ws, ref, entry):
+        return iter([_answered(ref, job.on_ref)])
+    spool = _copied_from(job, fd, offset, h)
     try:
         spool.written()
     except BaseException:
         spool.discard()
         raise
-    return _filed(ws, path, spool, min_size, on_ref, filer)
+    return _filed(job, spool)
 
 
-def _copied_from(ws: Workspace, path: str, fd: int, size: int, sent: hashlib._Hash) -> Spool:
+def _copied_from(job: _Job, fd: int, size: int, sent: hashlib._Hash) -> Spool:
     """A spool holding the file's first `size` bytes, which must be what git sent (hashed in
     `sent`): compared as they came, and hashed again here."""
-    spool = ws.cache.spool(hash_past_errors=True)
+    spool = job.ws.cache.spool(hash_past_errors=True)
     try:
         offset = 0
         while offset < size:
@@ -293,7 +261,7 @@ def _copied_from(ws: Workspace, path: str, fd: int, size: int, sent: hashlib._Ha
             offset += len(chunk)
         if offset != size or spool.hexdigest() != sent.hexdigest():
             raise CvfsError(
-                f"{path} changed while git-cvfs was reading it", hint="run the git command again once it is written"
+                f"{job.path} changed while git-cvfs was reading it", hint="run the git command again once it is written"
             )
     except BaseException:
         spool.discard()
@@ -320,10 +288,7 @@ def _clean_small(ws: Workspace, data: bytes, min_size: int, on_ref: Callable[[Re
     hex_digest = hashlib.sha256(data).hexdigest()
     if not ws.cache.has(hex_digest, len(data)):
         ws.cache.put_stream([data], expect_hex=hex_digest)
-    ref = Ref(hex_digest, len(data))
-    if on_ref is not None:
-        on_ref(ref)
-    return ref.encode()
+    return _answered(Ref(hex_digest, len(data)), on_ref)
 
 
 def _clean_unwritten(

@@ -41,7 +41,7 @@ from git_cvfs.local.cache import BackgroundStore
 from git_cvfs.local.config import CONFIG_FILE
 from git_cvfs.local.git import git_blob_id
 from git_cvfs.local.index_stat import settle_racy, staged_blobs
-from git_cvfs.local.ref_blobs import known_ref_blobs, remember_ref_blobs
+from git_cvfs.local.ref_blobs import remember_ref_blobs
 
 if TYPE_CHECKING:
     from queue import SimpleQueue
@@ -267,7 +267,7 @@ class FilterServer:
         self._from_primary: list[tuple[str, Ref]] = []
         self._budget_noted = False
         self._staged: dict[bytes, tuple[str, int]] | None = None  # index name -> (blob, size)
-        self._staged_refs: dict[str, Ref] = {}  # blob -> its ref, for the large files among them
+        self._staged_refs: dict[str, Ref | None] | None = None  # blob -> its ref, for large files
 
     def serve(self) -> None:
         caps = fp.handshake(self.read, self.write, self._flush)
@@ -299,9 +299,11 @@ class FilterServer:
 
         The index is read once, when a first file is large enough to ask (git writes its own
         at the end of the command: a file cleaned twice in one command is compared with the
-        entry from before, whose ref was staged all the same). Entries of files too large to
-        hold in memory while checked come with their refs, where this machine knows them
-        (local/ref_blobs.py), so that a few pages can be compared first (sampled_apart)."""
+        entry from before, whose ref was staged all the same). For files too large to hold in
+        memory while they are checked, the staged blobs are looked at too, once, at the first
+        such file: a blob that is not a ref (a file committed before it was tracked, now
+        `git add --renormalize`d) cannot be the answer, and a ref's object, where this machine
+        has a copy, is compared with the file on a few pages first (sampled_apart)."""
         if self._staged is None:
             settings = self.ws.settings
             smallest = min([settings.min_size, *(size for _prefix, size in settings.min_size_by_prefix)])
@@ -309,18 +311,32 @@ class FilterServer:
                 self._staged = staged_blobs(self.ws.repo.index_file, max(smallest, MAX_REF_BYTES)) or {}
             except OSError:  # an index it cannot read: every file is spooled, as before
                 self._staged = {}
-            large = {blob for blob, size in self._staged.values() if size > MEMORY_LIMIT}
-            for blob, data in known_ref_blobs(self.ws.repo.cvfs_dir, large).items():
-                with contextlib.suppress(RefError):
-                    if (ref := parse_ref(data)) is not None:
-                        self._staged_refs[blob] = ref
         found = self._staged.get(path.encode("utf-8", "surrogateescape"))
         if found is None:
             return None
-        ref = self._staged_refs.get(found[0])
-        if ref is not None and sampled_apart(self.ws, path, ref, self._local_archives):
-            return None
+        if found[1] > MEMORY_LIMIT:
+            if self._staged_refs is None:
+                self._staged_refs = self._refs_of_large_entries()
+            ref = self._staged_refs.get(found[0])
+            if ref is None or sampled_apart(self.ws, path, ref, self._local_archives):
+                return None
         return Staged(*found)
+
+    def _refs_of_large_entries(self) -> dict[str, Ref | None]:
+        """blob -> its ref, for the staged blobs of large files; None for a blob that is no ref."""
+        from git_cvfs.core.model.refscan import small_blobs
+
+        assert self._staged is not None
+        large = [blob for blob, size in self._staged.values() if size > MEMORY_LIMIT]
+        try:
+            _sizes, contents = small_blobs(self.ws.repo, large)
+        except (CvfsError, OSError):  # git could not say: every large file is spooled, as before
+            return {}
+        out: dict[str, Ref | None] = dict.fromkeys(large)
+        for blob, data in contents.items():
+            with contextlib.suppress(RefError):
+                out[blob] = parse_ref(data)
+        return out
 
     def _first_request(self) -> None:
         self._started = True
