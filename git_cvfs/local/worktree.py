@@ -502,11 +502,12 @@ def finish_write(p: PreparedWrite) -> os.stat_result:
             try:
                 fault_point("worktree:fsync")
                 os.fsync(p.out)
+                ours = os.fstat(p.out)
             finally:
                 os.close(p.out)
             crash_point("worktree:before-rename")
             if p.expect_head is not None:
-                _replace_holding(dir_fd, name, tmp_name, p.rel_path, p.expect_head)
+                _replace_holding(dir_fd, name, tmp_name, p.rel_path, p.expect_head, ours)
             elif p.expect_stat is None:
                 os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             else:
@@ -518,11 +519,26 @@ def finish_write(p: PreparedWrite) -> os.stat_result:
             raise
         if p.adopt is not None and not p.moved:
             p.adopt.unlink(missing_ok=True)
-        done = os.lstat(name, dir_fd=dir_fd)
+        pause_point("worktree:placed")
         _remove_young_tmp(dir_fd, name)
-        return done
+        return _still_ours(dir_fd, name, p.rel_path, ours)
     finally:
         os.close(dir_fd)
+
+
+def _still_ours(dir_fd: int, name: str, rel_path: str, ours: os.stat_result) -> os.stat_result:
+    """The stat of the file just put in place, as the index is to record it; an error if another
+    writer (git checkout) has already removed or replaced it: its stat is not ours to record."""
+    try:
+        done = os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise ChangedUnderfootError(f"{rel_path} disappeared while it was being written; left as it is") from None
+    if not _same_file(done, ours):
+        raise ChangedUnderfootError(
+            f"{rel_path} changed while it was being materialized; left as it now is",
+            hint=f"run `git cvfs ensure {rel_path}` again if you want the archived content",
+        )
+    return done
 
 
 def abandon_write(p: PreparedWrite) -> None:
@@ -626,7 +642,7 @@ def _open_noatime(name: str, dir_fd: int) -> int:
         return os.open(name, flags, dir_fd=dir_fd)
 
 
-def _replace_holding(dir_fd: int, name: str, tmp_name: str, rel_path: str, expect: bytes) -> None:
+def _replace_holding(dir_fd: int, name: str, tmp_name: str, rel_path: str, expect: bytes, ours: os.stat_result) -> None:
     """Put tmp_name in name's place only if name holds expect, also against a replace racing
     this one (git checkout unlinks a file and creates it anew): the two are exchanged in one
     step (renameat2 RENAME_EXCHANGE), then the file taken out must be the one that was checked
@@ -652,14 +668,36 @@ def _replace_holding(dir_fd: int, name: str, tmp_name: str, rel_path: str, expec
             os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             return
         taken = os.lstat(tmp_name, dir_fd=dir_fd)  # what was at name until the exchange
+        pause_point("worktree:exchanged")
         if (taken.st_dev, taken.st_ino) != (checked.st_dev, checked.st_ino) or os.pread(
             fd, len(expect) + 1, 0
         ) != expect:
-            _exchange(dir_fd, tmp_name, name)
+            _put_back(dir_fd, tmp_name, name, ours)
             raise changed
         os.unlink(tmp_name, dir_fd=dir_fd)
     finally:
         os.close(fd)
+
+
+def _put_back(dir_fd: int, taken: str, name: str, ours: os.stat_result) -> None:
+    """Undo the exchange: what was taken out goes back to name, and our file (`ours`) to taken,
+    for the caller to remove. If another writer has meanwhile removed our file from name (git
+    checkout unlinks before it creates), the taken file goes back only where nothing is: a new
+    file of that writer's stays, and the taken one is dropped, as its unlink would have dropped it."""
+    try:
+        _exchange(dir_fd, taken, name)
+    except FileNotFoundError:  # name removed: nothing there to take the taken file's place
+        with contextlib.suppress(FileExistsError):  # created anew just now: that file stays
+            _rename2(dir_fd, taken, dir_fd, name, _RENAME_NOREPLACE)
+        return
+    if not _same_file(os.lstat(taken, dir_fd=dir_fd), ours):  # swapped out the other writer's new file
+        _exchange(dir_fd, taken, name)
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    """Whether two stats are of one file, across a rename (which moves its ctime): a removed
+    file's inode number is soon given to the next one created, so its size and mtime count too."""
+    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns) == (b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns)
 
 
 _RENAME_EXCHANGE = 2

@@ -197,3 +197,64 @@ def test_a_file_replaced_between_ensures_check_and_its_rename_is_left_alone(
         assert [p.name for p in (lazy / "data").iterdir()] == ["a.bin"]  # no temporary file left
     else:
         assert list((lazy / "data").iterdir()) == []  # nothing put where the file was removed
+
+
+@pytest.mark.parametrize("recreate", [True, False], ids=["replaced", "removed"])
+def test_a_file_replaced_right_after_ensure_put_it_in_place_is_named(
+    project: Project, tmp_path: Path, recreate: bool
+) -> None:
+    """git checkout can unlink the file ensure has just put in place, and create it anew: ensure
+    must not record that file's stat in the index as its own, nor report a bare "No such file"
+    (CI saw `cannot write: No such file or directory` there). It names the file as changed."""
+    data = rand(60_000, 8)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "HEAD:main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    marker = tmp_path / "placed"
+    ensure = paused(lazy, "worktree:placed", marker, "ensure", "data/a.bin")
+    target = lazy / "data/a.bin"
+    assert target.read_bytes() == data  # ensure's file, in place
+    target.unlink()
+    if recreate:
+        target.write_bytes(b"what the other writer put there\n")
+    marker.unlink()
+    _, err = ensure.communicate(timeout=60)
+    said = "changed while it was being materialized" if recreate else "disappeared while it was being written"
+    assert ensure.returncode == 1 and f"data/a.bin {said}" in err and "Traceback" not in err, err
+    assert "No such file" not in err, err
+    if recreate:
+        assert target.read_bytes() == b"what the other writer put there\n"
+        assert "data/a.bin" in git(lazy, "status", "--porcelain").stdout  # not recorded as clean
+    else:
+        assert not target.exists()
+
+
+@pytest.mark.parametrize("recreate", [True, False], ids=["then-created", "then-removed"])
+def test_a_file_changed_twice_around_ensures_exchange_is_left_as_the_other_writer_left_it(
+    project: Project, tmp_path: Path, recreate: bool
+) -> None:
+    """The narrowest window: another writer replaced the file ensure checked, ensure exchanged
+    it with its own and saw it must put it back, and meanwhile the other writer unlinked the
+    name again (and perhaps created it anew). Putting back must not fail with "No such file":
+    the taken file goes back where nothing is, or is dropped where the other writer's new file is."""
+    data = rand(60_000, 9)
+    project.write("data/a.bin", data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "HEAD:main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    marker = tmp_path / "exchanged"
+    ensure = paused(lazy, "worktree:exchanged", marker, "ensure", "data/a.bin")
+    target = lazy / "data/a.bin"
+    (taken,) = [p for p in (lazy / "data").iterdir() if p.name.endswith(".tmp")]
+    taken.write_bytes(b"the other writer's first file\n")  # not what ensure checked
+    target.unlink()  # ensure's new file, removed by the other writer
+    if recreate:
+        target.write_bytes(b"the other writer's second file\n")
+    marker.unlink()
+    _, err = ensure.communicate(timeout=60)
+    assert ensure.returncode == 1 and "data/a.bin changed while it was being materialized" in err, err
+    assert "No such file" not in err and "Traceback" not in err, err
+    want = b"the other writer's second file\n" if recreate else b"the other writer's first file\n"
+    assert target.read_bytes() == want
+    assert [p.name for p in (lazy / "data").iterdir()] == ["a.bin"]  # no temporary file left
