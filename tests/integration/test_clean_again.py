@@ -13,8 +13,9 @@ import pytest
 
 from git_cvfs.core.model.buffer import MEMORY_LIMIT
 from git_cvfs.core.model.workspace import Workspace
-from git_cvfs.core.plumbing.filter import Staged, clean
+from git_cvfs.core.plumbing.filter import Staged, clean, local_archives, sampled_apart
 from git_cvfs.errors import CvfsError
+from git_cvfs.format.ref import Ref
 from git_cvfs.local.git import git_blob_id
 from tests.conftest import Project, rand, ref_bytes
 
@@ -79,13 +80,14 @@ def test_with_cache_keep_a_touched_file_gets_its_cache_copy_back(project: Projec
 
 @pytest.mark.parametrize(
     ("size", "changed"),
-    [(SMALL, slice(None)), (LARGE, slice(None)), (LARGE, slice(0, 100))],
-    ids=["in-memory", "sampled", "compared-then-copied"],
+    [(SMALL, slice(None)), (LARGE, slice(None)), (LARGE, slice(0, 100)), (LARGE, slice(LARGE // 2, LARGE // 2 + 100))],
+    ids=["in-memory", "sampled", "header-sampled", "compared-then-copied"],
 )
 def test_new_bytes_of_the_same_size_are_stored(project: Project, size: int, changed: slice) -> None:
-    """A model's next checkpoint: same size, other bytes. A few pages tell them apart from the
-    archive's copy at once; new bytes where no page is looked at (here only a header changed)
-    are compared with the file in full, found new, then copied from it into the cache."""
+    """A model's next checkpoint: same size, other bytes. A few pages (the first among them: a
+    header) tell them apart from the archive's copy at once; new bytes where no page is looked
+    at (here a few in the middle) are compared with the file in full, found new, then copied
+    from it into the cache."""
     old = committed(project, size, 4)
     new = bytearray(old)
     new[changed] = rand(len(new[changed]), 5)
@@ -96,6 +98,27 @@ def test_new_bytes_of_the_same_size_are_stored(project: Project, size: int, chan
     assert cached_bytes(project.root, bytes(new)) == new
     project.git("commit", "-q", "-m", "new")
     assert project.archive_path(hashlib.sha256(new).hexdigest()).read_bytes() == new
+
+
+@pytest.mark.parametrize(
+    ("where", "apart"),
+    [(0, True), (LARGE // 3, True), (LARGE - 10, True), (LARGE // 2, False), (None, False)],
+    ids=["header", "a-third-in", "footer", "unsampled-middle", "unchanged"],
+)
+def test_a_few_pages_tell_new_bytes_of_the_same_size_apart(
+    project: Project, monkeypatch: pytest.MonkeyPatch, where: int | None, apart: bool
+) -> None:
+    """The pages sampled against the archive's copy: the first (a format's header), a third
+    and two thirds in, and the last. A change elsewhere is found by the full comparison."""
+    old = committed(project, LARGE, 15)
+    new = bytearray(old)
+    if where is not None:
+        new[where : where + 10] = rand(10, 16)
+    project.write("data/a.bin", bytes(new))
+    monkeypatch.chdir(project.root)
+    ws = Workspace.discover()
+    ref = Ref(hashlib.sha256(old).hexdigest(), LARGE)
+    assert sampled_apart(ws, "data/a.bin", ref, local_archives(ws)) is apart
 
 
 def test_a_file_committed_before_it_was_tracked_is_stored_when_renormalized(project: Project) -> None:
