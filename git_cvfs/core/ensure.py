@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast
 from git_cvfs.core.model.holdings import recorded_in_primary
 from git_cvfs.core.model.lean_cache import drop_cache_copies
 from git_cvfs.core.model.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
-from git_cvfs.core.model.pathspecs import require_matches, selector
+from git_cvfs.core.model.pathspecs import require_matches, selected
 from git_cvfs.core.model.refscan import refs_in_history
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import pause_point
@@ -465,13 +465,11 @@ def fetch(ws: Workspace, pathspecs: Sequence[str], *, revs: Sequence[str] = (), 
         from git_cvfs.core.model.revision import RevisionTree
 
         picked = set()
-        picks = selector(ws, pathspecs)
         for rev in revs:
             tree = RevisionTree(ws.repo, rev)  # a revision that does not exist is an error, named
-            for path, ref in tree.managed.items():
-                if picks(path):
-                    wanted[f"{rev}:{path}"] = ref
-                    picked.add(path)
+            for path in selected(ws, pathspecs, tree.managed):
+                wanted[f"{rev}:{path}"] = tree.managed[path]
+                picked.add(path)
         require_matches(ws, pathspecs, picked, "fetch")  # a path in none of them: a mistake, said
     else:
         files = list_managed(ws, pathspecs)

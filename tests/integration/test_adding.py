@@ -67,6 +67,15 @@ def test_gitignored_data_register_push_offload_and_ensure_in_a_clone(project: Pr
     assert (project.root / "data/scratch/big.npy").stat().st_size < 1024  # left out
     project.cvfs("ensure", ":!data/other")  # only an exclusion: everything else
     assert (project.root / "data/scratch/big.npy").read_bytes() == data
+    # attributes as git reads them, for these files git does not hold
+    project.cvfs("offload", "data/scratch/big.npy")
+    with (project.root / ".gitattributes").open("a") as attributes:
+        attributes.write("data/scratch/** keep\n")
+    project.cvfs("ensure", ":(attr:-keep)data", check=False)
+    assert (project.root / "data/scratch/big.npy").stat().st_size < 1024  # it has keep: left out
+    project.cvfs("ensure", ":(attr:keep)")
+    assert (project.root / "data/scratch/big.npy").read_bytes() == data
+    project.git("checkout", "--", ".gitattributes")
     project.git("push", "-q", "origin", "main")
     clone = project.clone(tmp_path / "clone")
     assert not (clone / "data/scratch/big.npy").exists()

@@ -7,7 +7,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from enum import Enum
 
-from git_cvfs.core.model.pathspecs import selector
+from git_cvfs.core.model.pathspecs import selected, without_attr
 from git_cvfs.core.model.refscan import small_blobs
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError, RefError
@@ -74,13 +74,17 @@ def list_managed(
     repo = ws.repo
     entries = []
     sparse = set()
-    for record in split_z(repo.git("ls-files", "-s", "-t", "-z", "--full-name", "--", *pathspecs)):
+    given, by_attributes = without_attr(pathspecs)
+    for record in split_z(repo.git("ls-files", "-s", "-t", "-z", "--full-name", "--", *given)):
         meta, _, path = record.partition("\t")
         tag, mode, blob, stage = meta.split()
         if stage == "0" and mode.startswith("100"):
             entries.append((path, blob))
             if tag == "S":  # skip-worktree: a sparse checkout leaves it out
                 sparse.add(path)
+    if by_attributes:
+        picked = set(selected(ws, pathspecs, (path for path, _ in entries)))
+        entries = [(path, blob) for path, blob in entries if path in picked]
     if not entries:
         return []
     attrs = repo.attr_values("filter", [p for p, _ in entries])
@@ -139,13 +143,9 @@ def _classify(
 def list_unversioned(ws: Workspace, pathspecs: Sequence[str] = ()) -> list[ManagedFile]:
     """Files git does not hold (gitignored) but the inventory records (`git: false` rows):
     the row is their only record, so it stands in for the index."""
-    out = []
-    picks = selector(ws, pathspecs)  # git does not match these: git's rules, here
-    for row in unversioned_rows(ws.repo):
-        if not picks(row.path):
-            continue
-        out.append(_classify(ws, row.path, "", Ref(row.hex, row.size).encode()))
-    return out
+    rows = list(unversioned_rows(ws.repo))
+    picked = set(selected(ws, pathspecs, (row.path for row in rows)))  # git does not match these: git's rules, here
+    return [_classify(ws, row.path, "", Ref(row.hex, row.size).encode()) for row in rows if row.path in picked]
 
 
 def holding_committed_bytes(

@@ -7,8 +7,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
-from functools import partial
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from git_cvfs.core.model.workspace import Workspace
@@ -75,14 +74,41 @@ class _Spec(NamedTuple):
     """A pathspec as a path from the top of the work tree, and how git matches it: a path
     names itself and everything under it; wildcards (`*?[`) match as fnmatch does, `*`
     crossing `/`, unless `:(glob)` asks for wildmatch, where `*` stays within a directory
-    and `**` spans them; `:(icase)` ignores case; `:(literal)` has no wildcards."""
+    and `**` spans them; `:(icase)` ignores case; `:(literal)` has no wildcards;
+    `:(attr:...)` also asks for attributes (see _attr_requirements)."""
 
     rel: str
     glob: bool
     pattern: re.Pattern[str] | None  # for a glob: the whole path must match it
+    attrs: tuple[tuple[str, str], ...] = ()  # (attribute, the value check-attr must give)
+
+
+def _attr_requirements(words: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """`:(attr:a -b c=v !d)`, as git reads it: a set, b unset, c set to v, d unspecified; every
+    one must hold. As (attribute, what `git check-attr` says for it)."""
+    out = []
+    for word in words:
+        if not word.startswith("attr:"):
+            continue
+        for item in word[len("attr:") :].split():
+            if item.startswith("!"):
+                out.append((item[1:], "unspecified"))
+            elif item.startswith("-"):
+                out.append((item[1:], "unset"))
+            elif "=" in item:
+                name, _, value = item.partition("=")
+                out.append((name, value))
+            else:
+                out.append((item, "set"))
+    return tuple(out)
 
 
 def _repo_relative(ws: Workspace, spec: str) -> _Spec:
+    words, _ = _magic(spec)
+    return _by_path(ws, spec)._replace(attrs=_attr_requirements(words or []))
+
+
+def _by_path(ws: Workspace, spec: str) -> _Spec:
     words, rest = _magic(spec)
     words = words or []
     glob = "literal" not in words and bool(_GLOB & set(rest))
@@ -103,6 +129,24 @@ def _repo_relative(ws: Workspace, spec: str) -> _Spec:
     # git's default: fnmatch without FNM_PATHNAME, of the path or of a leading directory
     whole, under = (fnmatch.translate(p) for p in (rel.rstrip("/"), rel.rstrip("/") + "/*"))
     return _Spec(rel, True, re.compile(f"(?:{whole})|(?:{under})", flags))
+
+
+def without_attr(pathspecs: Sequence[str]) -> tuple[list[str], bool]:
+    """The pathspecs for git, with `:(attr:...)` taken out (an exclusion that asks for
+    attributes is dropped), and whether any asked: git then lists more, and `selected`
+    picks among that. git 2.39's ls-files matches attributes against the wrong path once
+    a pathspec names a directory (`:(attr:a)data/sub` lists nothing, where `git diff` lists
+    the files under data/sub with attribute a)."""
+    out, any_attr = [], False
+    for spec in pathspecs:
+        words, rest = _magic(spec)
+        if words is None or not any(word.startswith("attr:") for word in words):
+            out.append(spec)
+            continue
+        any_attr = True
+        if "exclude" not in words:
+            out.append(f":({','.join(word for word in words if not word.startswith('attr:'))}){rest}")
+    return out, any_attr
 
 
 def _excludes(spec: str) -> bool:
@@ -148,20 +192,25 @@ def require_matches(ws: Workspace, pathspecs: Sequence[str], found: Iterable[str
         )
 
 
-def selector(ws: Workspace, pathspecs: Sequence[str]) -> Callable[[str], bool]:
-    """Whether these pathspecs (as work_from_top left them) pick a path (from the top), for
-    paths git is not asked to match: one that includes it (or none that includes anything),
-    and none that excludes it. The pathspecs are read once, not once per path."""
+def selected(ws: Workspace, pathspecs: Sequence[str], paths: Iterable[str]) -> list[str]:
+    """The paths (from the top) these pathspecs (as work_from_top left them) pick, for paths
+    git is not asked to match: one that includes a path (or none that includes anything),
+    and none that excludes it. Attributes `:(attr:...)` asks for are looked up in one
+    `git check-attr` call per attribute, for the paths that match by name."""
     including = [_repo_relative(ws, spec) for spec in pathspecs if not _excludes(spec)]
     excluding = [_repo_relative(ws, spec) for spec in pathspecs if _excludes(spec)]
+    by_name = [p for p in paths if not including or any(_matches(spec, [p]) for spec in including)]
+    names = sorted({name for spec in including + excluding for name, _ in spec.attrs})
+    values = {name: ws.repo.attr_values(name, by_name) for name in names}
 
-    def picks(path: str) -> bool:
-        hit = partial(_matches, paths=[path])
-        if including and not any(hit(spec) for spec in including):
-            return False
-        return not any(hit(spec) for spec in excluding)
+    def hit(spec: _Spec, path: str) -> bool:
+        return _matches(spec, [path]) and all(values[name].get(path) == value for name, value in spec.attrs)
 
-    return picks
+    return [
+        p
+        for p in by_name
+        if (not including or any(hit(spec, p) for spec in including)) and not any(hit(spec, p) for spec in excluding)
+    ]
 
 
 def _matches(spec: _Spec, paths: Sequence[str]) -> bool:
