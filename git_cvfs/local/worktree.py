@@ -450,7 +450,12 @@ def prepare_write(
     beside the target, filled (or, with `adopt`, a file moved there from elsewhere on the same
     filesystem, then `fill` only across filesystems) and given the target's mode. Nothing at
     rel_path has changed yet; finish_write flushes, checks and renames it."""
-    dir_fd, name = _parent_fd(root, rel_path, create=create_dirs)
+    try:
+        dir_fd, name = _parent_fd(root, rel_path, create=create_dirs)
+    except FileNotFoundError:
+        if expect_head is None and expect_stat is None:  # nothing was there to begin with
+            raise
+        raise _disappeared(rel_path) from None  # its directory removed meanwhile (a checkout)
     try:
         try:
             old = os.lstat(name, dir_fd=dir_fd)
@@ -466,7 +471,12 @@ def prepare_write(
         tmp_name = f".{name[:100]}.cvfs-{os.getpid()}-{os.urandom(8).hex()}.tmp"
         moved = adopt is not None and _move_in(adopt, dir_fd, tmp_name)
         flags = os.O_RDWR | os.O_NOFOLLOW | (0 if moved else os.O_CREAT | os.O_EXCL)
-        out = os.open(tmp_name, flags, 0o600, dir_fd=dir_fd)
+        try:
+            out = os.open(tmp_name, flags, 0o600, dir_fd=dir_fd)
+        except FileNotFoundError:
+            if (expect_head is None and expect_stat is None) or moved:
+                raise
+            raise _disappeared(rel_path) from None  # the directory is gone: removed since it was opened
         try:
             if not moved:
                 fill(out)
@@ -526,13 +536,17 @@ def finish_write(p: PreparedWrite) -> os.stat_result:
         os.close(dir_fd)
 
 
+def _disappeared(rel_path: str) -> ChangedUnderfootError:
+    return ChangedUnderfootError(f"{rel_path} disappeared while it was being written; left as it is")
+
+
 def _still_ours(dir_fd: int, name: str, rel_path: str, ours: os.stat_result) -> os.stat_result:
     """The stat of the file just put in place, as the index is to record it; an error if another
     writer (git checkout) has already removed or replaced it: its stat is not ours to record."""
     try:
         done = os.lstat(name, dir_fd=dir_fd)
     except FileNotFoundError:
-        raise ChangedUnderfootError(f"{rel_path} disappeared while it was being written; left as it is") from None
+        raise _disappeared(rel_path) from None
     if not _same_file(done, ours):
         raise ChangedUnderfootError(
             f"{rel_path} changed while it was being materialized; left as it now is",
@@ -650,7 +664,7 @@ def _replace_holding(dir_fd: int, name: str, tmp_name: str, rel_path: str, expec
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
     except FileNotFoundError:
-        raise ChangedUnderfootError(f"{rel_path} disappeared while it was being written; left as it is") from None
+        raise _disappeared(rel_path) from None
     changed = ChangedUnderfootError(
         f"{rel_path} changed while it was being materialized; left as it now is",
         hint=f"run `git cvfs ensure {rel_path}` again if you want the archived content",
@@ -663,7 +677,7 @@ def _replace_holding(dir_fd: int, name: str, tmp_name: str, rel_path: str, expec
         try:
             exchanged = _exchange(dir_fd, tmp_name, name)
         except FileNotFoundError:  # removed since it was checked: nothing to put back either
-            raise ChangedUnderfootError(f"{rel_path} disappeared while it was being written; left as it is") from None
+            raise _disappeared(rel_path) from None
         if not exchanged:  # a filesystem without it: replace, as before
             os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             return

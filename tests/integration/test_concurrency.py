@@ -258,3 +258,28 @@ def test_a_file_changed_twice_around_ensures_exchange_is_left_as_the_other_write
     want = b"the other writer's second file\n" if recreate else b"the other writer's first file\n"
     assert target.read_bytes() == want
     assert [p.name for p in (lazy / "data").iterdir()] == ["a.bin"]  # no temporary file left
+
+
+def test_a_directory_a_checkout_removes_under_ensure_is_named_not_a_write_error(
+    project: Project, tmp_path: Path
+) -> None:
+    """git checkout of a branch without data/ removes the directory while ensure is about to
+    write into it: each file is named as gone, not as `cannot write: No such file or directory`
+    (a disk error's words, with a hint about the archive), and nothing is created again."""
+    for i in range(3):
+        project.write(f"data/f{i}.bin", rand(60_000, 20 + i))
+    project.commit_all()
+    project.git("push", "-q", "origin", "HEAD:main")
+    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    marker = tmp_path / "at-write"
+    ensure = paused(lazy, "ensure:before-write", marker, "ensure", "data")
+    for i in range(3):
+        (lazy / f"data/f{i}.bin").unlink()
+    (lazy / "data").rmdir()
+    marker.unlink()
+    _, err = ensure.communicate(timeout=60)
+    assert ensure.returncode == 1 and "Traceback" not in err, err
+    for i in range(3):
+        assert f"data/f{i}.bin disappeared while it was being written" in err, err
+    assert "No such file" not in err, err
+    assert not (lazy / "data").exists()
