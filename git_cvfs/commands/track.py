@@ -20,7 +20,10 @@ def run(name: str, args: argparse.Namespace) -> int:
             output.info(f"Tracking {shown}" if changed else f"{shown} is already tracked")
         output.info("hint: `git add` matching files now; files already committed need `git add --renormalize .`")
     else:
-        for pattern, changed in untrack(repo, args.patterns):
-            shown = shlex.quote(pattern)
-            output.info(f"Untracking {shown}" if changed else f"{shown} was not tracked")
+        for pattern in untrack(repo, args.patterns):
+            output.info(f"Untracking {shlex.quote(pattern)}")
+        output.info(
+            "hint: what is committed stays refs (the archive keeps the bytes); "
+            "`git cvfs migrate export` turns history back into plain blobs"
+        )
     return 0

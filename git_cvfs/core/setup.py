@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from git_cvfs.core.plumbing.hook_shims import executable, install_hooks, uninstall_hooks
-from git_cvfs.errors import UsageError
+from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.format.inventory import SHARD_DIR
 from git_cvfs.local.config import CONFIG_FILE, ArchiveSettings, default_archive_url
 from git_cvfs.local.git import Repo, run_git
@@ -239,19 +239,27 @@ def track(repo: Repo, patterns: list[str]) -> list[tuple[str, bool]]:
     return results
 
 
-def untrack(repo: Repo, patterns: list[str]) -> list[tuple[str, bool]]:
+def untrack(repo: Repo, patterns: list[str]) -> list[str]:
+    """Remove each pattern's filter=cvfs line from .gitattributes. A pattern no such line has
+    (a typo, or one never tracked) is an error, and then nothing changes, as `git rm` of a
+    path it does not know: the user would otherwise believe the typo untracked something."""
     path = repo.root / ".gitattributes"
     lines = path.read_text().splitlines() if path.exists() else []
-    results = []
+
+    def ours(entry: str) -> str | None:
+        fields = entry.split()
+        return fields[0] if fields and "filter=cvfs" in fields[1:] else None
+
+    tracked = [p for p in (ours(entry) for entry in lines) if p is not None]
     for pattern in patterns:
         _attr_line(pattern)  # refuses what track would have refused
-
-        def ours(entry: str, pattern: str = pattern) -> bool:
-            fields = entry.split()
-            return bool(fields) and fields[0] == pattern and "filter=cvfs" in fields[1:]
-
-        results.append((pattern, any(ours(entry) for entry in lines)))
-        lines = [entry for entry in lines if not ours(entry)]
-    if any(changed for _, changed in results):
-        write_bytes(repo.root, ".gitattributes", ("\n".join(lines) + "\n").encode() if lines else b"")
-    return results
+    unknown = [pattern for pattern in patterns if pattern not in tracked]
+    if unknown:
+        listed = ", ".join(shlex.quote(p) for p in dict.fromkeys(tracked)) or "none"
+        raise CvfsError(
+            f"not a tracked pattern: {', '.join(shlex.quote(p) for p in unknown)}; nothing was untracked",
+            hint=f"tracked patterns (.gitattributes): {listed}",
+        )
+    lines = [entry for entry in lines if ours(entry) not in patterns]
+    write_bytes(repo.root, ".gitattributes", ("\n".join(lines) + "\n").encode() if lines else b"")
+    return list(dict.fromkeys(patterns))

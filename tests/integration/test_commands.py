@@ -76,3 +76,24 @@ def test_no_progress_when_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
     progress.advance(1)
     progress.finish()
     assert fake.getvalue() == ""
+
+
+def test_untrack_removes_its_line_and_a_pattern_not_tracked_is_an_error(project: Project) -> None:
+    """`untrack` of a typo said "was not tracked" and exited 0: the user believed the data was
+    untracked while 'data/**' still was. Now it is an error naming the tracked patterns, and a
+    list holding one unknown pattern changes nothing at all."""
+    project.cvfs("track", "models/*.pt")
+    before = (project.root / ".gitattributes").read_text()
+    assert "models/*.pt filter=cvfs" in before and "data/** filter=cvfs" in before
+    for patterns in (["dat/**"], ["models/*.pt", "dat/**"]):
+        refused = project.cvfs("untrack", *patterns, check=False)
+        assert refused.returncode == 1, refused
+        assert "error: not a tracked pattern: 'dat/**'; nothing was untracked" in refused.stderr
+        assert "hint: tracked patterns (.gitattributes): 'data/**', 'models/*.pt'" in refused.stderr
+        assert (project.root / ".gitattributes").read_text() == before
+    done = project.cvfs("untrack", "models/*.pt")
+    assert "Untracking 'models/*.pt'" in done.stderr and "git cvfs migrate export" in done.stderr
+    after = (project.root / ".gitattributes").read_text()
+    assert "models/*.pt" not in after and "data/** filter=cvfs" in after
+    assert project.git("check-attr", "filter", "--", "models/w.pt").stdout.strip().endswith("unspecified")
+    assert project.git("check-attr", "filter", "--", "data/a.bin").stdout.strip().endswith("cvfs")
