@@ -118,7 +118,17 @@ def offload(
             _plan_registering(ws, fresh, result, base)
         elif fresh:
             files += _register_and_archive(ws, fresh, result, base)
+    named = _named_files(ws, pathspecs)
     for f in files:
+        if f.state is State.PLAIN and f.path in named:  # asked for by name: doing nothing is no success
+            refused = OffloadItem(f.path, f.size, base, registers=False)
+            refused.refused = "git holds its bytes (a plain blob, not a ref): there is nothing to free"
+            refused.hint = (
+                f"files below scope.minSize stay in git; a large one committed before it was tracked "
+                f"becomes a ref with `git add --renormalize {f.path}` and a commit"
+            )
+            result.items.append(refused)
+            continue
         if f.state in (State.REF, State.PLAIN, State.SPARSE):
             continue  # already offloaded, plain git content with nothing archived, or not in this checkout
         item = OffloadItem(
@@ -153,6 +163,17 @@ def offload(
             refresh[f.path] = st
     patch_index_stat(ws.repo.index_file, ws.repo.root, refresh)
     return result
+
+
+def _named_files(ws: Workspace, pathspecs: Sequence[str]) -> set[str]:
+    """The files the pathspecs name one by one (no magic, no wildcard, not a directory), from
+    the top (work_from_top has moved there)."""
+    root = ws.repo.root
+    return {
+        os.path.relpath(os.path.abspath(s), root)
+        for s in pathspecs
+        if not s.startswith(":") and not set("*?[") & set(s) and os.path.isfile(s)
+    }
 
 
 def not_yet_managed(ws: Workspace, pathspecs: Sequence[str], known: set[str]) -> list[str]:

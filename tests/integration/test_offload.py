@@ -72,6 +72,25 @@ def test_modified_and_unarchived_files_are_refused_by_name(project: Project) -> 
     assert (project.root / "data/new.bin").read_bytes() == rand(30_000, 6)
 
 
+def test_a_plain_file_named_by_its_path_is_refused_not_freed_in_silence(project: Project) -> None:
+    """`offload data/small.csv` of a file git itself holds (below minSize) said "freed 0 B in 0
+    file(s)" and exited 0, as if it had done what was asked. Named by its path, it is now
+    refused, saying why; within a directory it is passed over, as small files are."""
+    project.write("data/small.csv", b"a,b\n1,2\n")
+    project.write("data/big.bin", rand(30_000, 7))
+    project.commit_all()
+    out = project.cvfs("offload", "data/small.csv", check=False)
+    assert out.returncode == 1, out
+    assert "error: data/small.csv: not offloaded: git holds its bytes (a plain blob, not a ref)" in out.stderr
+    assert "git add --renormalize data/small.csv" in out.stderr
+    assert (
+        json.loads(project.cvfs("offload", "--dry-run", "--json", "data/small.csv", check=False).stdout)["ok"] is False
+    )
+    project.cvfs("offload", "data")  # the directory: the large file is freed, the small one passed over
+    assert (project.root / "data/big.bin").read_bytes() == ref_bytes(rand(30_000, 7))
+    assert (project.root / "data/small.csv").read_bytes() == b"a,b\n1,2\n"
+
+
 @pytest.mark.parametrize("tamper", ["delete", "overwrite"])
 def test_archive_copy_gone_or_changed_is_refused(project: Project, tamper: str) -> None:
     data = rand(30_000, 7)
