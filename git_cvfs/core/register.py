@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from git_cvfs.core.model.workspace import Workspace
-from git_cvfs.errors import UsageError
+from git_cvfs.errors import CvfsError, UsageError
 from git_cvfs.format.inventory import Row
 from git_cvfs.local.cache import CHUNK
 from git_cvfs.local.git import split_z
@@ -23,7 +23,21 @@ def register(ws: Workspace, pathspecs: Sequence[str]) -> list[Row]:
     root = ws.repo.root
     tracked = set(split_z(ws.repo.git("ls-files", "-z", "--", *pathspecs)))
     # git holds the tracked ones (the filter and hooks manage them); a link is not data.
-    paths = [p for p in files_under(root, pathspecs) if p not in tracked and not (root / p).is_symlink()]
+    found = files_under(root, pathspecs)
+    paths = [p for p in found if p not in tracked and not (root / p).is_symlink()]
+    if not paths:  # registering nothing is no success: say why
+        held = [p for p in found if p in tracked]
+        if held:
+            more = f" (and {len(held) - 1} more)" if len(held) > 1 else ""
+            raise CvfsError(
+                f"nothing to register: {held[0]} is tracked by git{more}",
+                hint="git add stores tracked files (git-cvfs's filter makes large ones refs); "
+                "register is for files git does not hold, such as gitignored outputs",
+            )
+        raise CvfsError(
+            f"nothing to register: no file under {', '.join(pathspecs)} (symbolic links are not data)",
+            hint="name the files or directories to register",
+        )
     wanted = set(paths)
     existing = read_worktree_inventory(ws.repo, keep=lambda r: r.path in wanted)
     rows: dict[str, Row | None] = {}

@@ -45,6 +45,21 @@ def test_scan_lists_unmanaged_large_files_and_add_tracks_them(project: Project) 
     assert json.loads(project.cvfs("scan", "--json").stdout) == []
 
 
+def test_register_of_nothing_it_could_record_is_an_error(project: Project) -> None:
+    """`register` of a file git tracks (or of an empty directory) recorded nothing, printed
+    its "push archives them" hint and exited 0."""
+    project.write("data/a.bin", rand(30_000, 9))
+    project.commit_all()
+    tracked = project.cvfs("register", "data/a.bin", check=False)
+    assert tracked.returncode == 1 and "error: nothing to register: data/a.bin is tracked by git" in tracked.stderr
+    assert "hint: git add stores tracked files" in tracked.stderr
+    (project.root / "empty").mkdir()
+    empty = project.cvfs("register", "empty", check=False)
+    assert empty.returncode == 1 and "nothing to register: no file under empty" in empty.stderr
+    assert not (project.root / ".cvfs/index/data__scratch.jsonl").exists()
+    assert project.git("status", "--porcelain").stdout == ""
+
+
 def test_gitignored_data_register_push_offload_and_ensure_in_a_clone(project: Project, tmp_path: Path) -> None:
     (project.root / ".gitignore").write_text("data/scratch/\n")
     data = rand(30_000, 5)
