@@ -65,10 +65,12 @@ def guard(ws: Workspace, pathspecs: Sequence[str], *, offline: bool = False) -> 
                     result.safe.append(path)
                 else:
                     result.at_risk[path] = copies.why_not()
-        elif f is not None:
+        elif f is not None and f.state is State.PLAIN and path not in tracked_clean:
+            result.at_risk[path] = "changed since it was committed (git holds a plain blob), and not in any archive"
+        elif f is not None and f.state is not State.PLAIN:
             result.at_risk[path] = f.problem or f"{f.state.value}: bytes not in any archive"
         elif path in tracked_clean:
-            result.safe.append(path)  # committed in git
+            result.safe.append(path)  # committed in git (a plain blob, below minSize, among them)
         else:
             result.at_risk[path] = "not committed to git and not in any archive"
     return result

@@ -57,6 +57,16 @@ def test_guard_names_what_deleting_would_lose(project: Project) -> None:
     assert set(at_risk) == {"data/unarchived.bin", "data/scratch.tmp"}
     project.write("data/archived.bin", rand(30_000, 3))  # edited: the archive has the old bytes only
     assert project.cvfs("guard", "data/archived.bin", check=False).returncode == 1
+    # a managed path git holds as a plain blob (below minSize): git has its bytes while it is unchanged
+    project.write("data/small.csv", b"a,b\n")
+    project.commit_all("small")
+    assert json.loads(project.cvfs("guard", "--json", "data/small.csv").stdout)["safe"] == ["data/small.csv"]
+    project.write("data/small.csv", b"a,b\n1,2\n")
+    edited = project.cvfs("guard", "--json", "data/small.csv", check=False)
+    assert edited.returncode == 1
+    assert json.loads(edited.stdout)["at_risk"] == {
+        "data/small.csv": "changed since it was committed (git holds a plain blob), and not in any archive"
+    }
 
 
 def test_fsck_finds_corrupt_cache_objects_and_bad_refs(project: Project) -> None:
