@@ -19,9 +19,16 @@ def run(name: str, args: argparse.Namespace) -> int:
     p = prune(Workspace.discover(), dry_run=args.dry_run)
     if args.json:
         output.emit_json(p.to_json())
-        return 0
-    verb = "would drop" if args.dry_run else "dropped"
-    output.data(f"{verb} {len(p.dropped)} cache object(s), {format_size(p.freed)}; kept {len(p.kept)}")
-    if p.rows_dropped:
-        output.data(f"{verb} {p.rows_dropped_count} inventory row(s) below minSize: {', '.join(p.rows_dropped[:5])}")
+    else:
+        verb = "would drop" if args.dry_run else "dropped"
+        output.data(f"{verb} {len(p.dropped)} cache object(s), {format_size(p.freed)}; kept {len(p.kept)}")
+        if p.rows_dropped:
+            shown = ", ".join(p.rows_dropped[:5])
+            output.data(f"{verb} {p.rows_dropped_count} inventory row(s) below minSize: {shown}")
+    if p.unasked:
+        output.error(
+            f"{len(p.unasked)} cache object(s) kept unchecked: {next(iter(p.unasked.values()))}",
+            hint="check that the archive is reachable (`git cvfs doctor --probe`), then run `git cvfs prune` again",
+        )
+        return 1
     return 0

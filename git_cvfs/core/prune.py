@@ -22,6 +22,13 @@ class PruneResult:
     freed: int = 0
     rows_dropped: list[str] = field(default_factory=list)  # the first SHOWN of them
     rows_dropped_count: int = 0
+    unasked: dict[str, str] = field(default_factory=dict)  # among kept: the primary could not be asked
+
+    @property
+    def ok(self) -> bool:
+        """Whether every cache object got an answer: one kept because the archive could not be
+        asked is prune not done, not a copy found missing."""
+        return not self.unasked
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -31,6 +38,8 @@ class PruneResult:
             "freed": self.freed,
             "rows_dropped": self.rows_dropped,
             "rows_dropped_count": self.rows_dropped_count,
+            "ok": self.ok,
+            "unasked": self.unasked,
         }
 
 
@@ -46,6 +55,8 @@ def prune(ws: Workspace, *, dry_run: bool) -> PruneResult:
         copies = checker.copies(Ref(hex_digest, size), local=path)
         if not copies.enough:
             result.kept[hex_digest] = copies.why_not()
+            if copies.primary_unasked is not None:
+                result.unasked[hex_digest] = copies.primary_unasked
             continue
         result.dropped.append(hex_digest)
         result.freed += size

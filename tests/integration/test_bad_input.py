@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -131,8 +132,18 @@ def test_archive_directory_removed(project: Project, tmp_path: Path) -> None:
     push = project.cvfs("push", check=False)
     assert push.returncode == 1 and "unreachable" in push.stderr
     one_error(push.stderr)
-    # Bring the archive back: ensure finishes the job.
+    # prune cannot ask either: it keeps every object, and says it could not do its job (it exited 0)
+    project.write("data/c.bin", rand(50_000, 2))
+    project.git("add", "data/c.bin")  # an object in the cache, not archived
+    prune = project.cvfs("prune", "--json", check=False)
+    assert prune.returncode == 1 and "kept unchecked" in prune.stderr and "doctor --probe" in prune.stderr
+    report = json.loads(prune.stdout)
+    assert report["ok"] is False and report["dropped"] == [] and list(report["unasked"]) == list(report["kept"])
+    assert len(report["kept"]) == 1
+    # Bring the archive back: ensure finishes the job, and prune's answer is an answer again.
     (tmp_path / "archive-gone").rename(project.archive)
+    report = json.loads(project.cvfs("prune", "--json").stdout)  # exit 0: kept as not archived, not unasked
+    assert report["ok"] is True and len(report["kept"]) == 1 and report["unasked"] == {}
     git(clone, "cvfs", "ensure", "data")
     assert (clone / "data/a.bin").read_bytes() == data
     assert git(clone, "status", "--porcelain").stdout == ""

@@ -22,6 +22,13 @@ from git_cvfs.remote.verify import Verdict, Verification, verify_copy
 class Copies:
     checks: dict[str, Verification] = field(default_factory=dict)  # archive name -> what its copy is
     min_copies: int = 1
+    unasked: dict[str, str] = field(default_factory=dict)  # archive name -> why it could not be asked
+
+    @property
+    def primary_unasked(self) -> str | None:
+        """Why the primary could not be asked at all (unreachable, not approved), if so: no
+        answer about the copy, as against an answer that it is missing or other bytes."""
+        return self.unasked.get("primary")
 
     @property
     def count(self) -> int:
@@ -77,6 +84,7 @@ class CopyChecker:
                 )
             except CvfsError as exc:  # unreachable, or not approved: no copy shown there
                 found.checks[name] = Verification(Verdict.UNVERIFIED, None, exc.message)
+                found.unasked[name] = exc.message
             if found.enough:
                 break
             if name == "primary" and not found.checks[name].ok:
