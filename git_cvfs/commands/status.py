@@ -61,7 +61,8 @@ def run(name: str, args: argparse.Namespace) -> int:
     if report.pending_upload:
         output.data(f"  pending upload {len(report.pending_upload):>5}  (run `git cvfs push`)")
     if report.checked == "records":
-        output.data("(pending uploads from this machine's records: no archive was asked)")
+        asked = "the primary archive could not be asked" if report.archive_errors else "no archive was asked"
+        output.data(f"(pending uploads from this machine's records: {asked})")
     for path in report.outside_scope:
         output.data(
             f"ref outside scope: {path} (a clone gets the JSON: `git cvfs track` its directory, or move it back)"

@@ -16,7 +16,7 @@ class StatusReport:
         self.files = files
         self.pending_upload = pending_upload
         self.cached = cached
-        self.checked = checked  # what pending_upload was asked of: "archives", or "records" (--offline)
+        self.checked = checked  # what pending_upload was asked of: "archives", or "records" (--offline, or the primary could not be asked)
         self.outside_scope: list[str] = []  # refs at paths git-cvfs does not manage
         self.archive_errors: dict[str, str] = {}
         self.budget: int | None = None  # worktree.budget, when set: bytes materialized files may use
@@ -75,16 +75,22 @@ def status(ws: Workspace, pathspecs: Sequence[str] = (), *, offline: bool = Fals
     problem = ws.trust_problem("primary")
     if problem is not None and not offline:
         report.archive_errors["primary"] = problem.message
-    elif sizes:
-        holdings = archives_holding(ws, sizes, offline=offline)
+    if not sizes:
+        return report
+    holdings = archives_holding(ws, sizes, offline=offline) if problem is None or offline else None
+    if holdings is not None:
         report.archive_errors = holdings.errors
-        if "primary" not in holdings.errors:
-            report.pending_upload = [
-                f.path
-                for f in files
-                if f.target
-                and f.state is not State.PLAIN
-                and f.target.hex in sizes
-                and "primary" not in holdings.holders.get(f.target.hex, set())
-            ]
+    if holdings is None or "primary" in holdings.errors:
+        # The primary could not be asked: pending uploads as this machine's records say (an
+        # empty list would read as "all archived"), and the report says so.
+        holdings = archives_holding(ws, sizes, offline=True)
+        report.checked = "records"
+    report.pending_upload = [
+        f.path
+        for f in files
+        if f.target
+        and f.state is not State.PLAIN
+        and f.target.hex in sizes
+        and "primary" not in holdings.holders.get(f.target.hex, set())
+    ]
     return report

@@ -140,6 +140,12 @@ def test_archive_directory_removed(project: Project, tmp_path: Path) -> None:
     report = json.loads(prune.stdout)
     assert report["ok"] is False and report["dropped"] == [] and list(report["unasked"]) == list(report["kept"])
     assert len(report["kept"]) == 1
+    # status cannot ask it: pending uploads come from this machine's records, and it says so
+    # (they were an empty list, which reads as "everything is archived")
+    status = json.loads(project.cvfs("status", "--json").stdout)
+    assert status["checked"] == "records" and "primary" in status["archive_errors"]
+    assert status["pending_upload"] == ["data/c.bin"]
+    assert "the primary archive could not be asked" in project.cvfs("status").stdout
     # Bring the archive back: ensure finishes the job, and prune's answer is an answer again.
     (tmp_path / "archive-gone").rename(project.archive)
     report = json.loads(project.cvfs("prune", "--json").stdout)  # exit 0: kept as not archived, not unasked
