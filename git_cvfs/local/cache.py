@@ -24,10 +24,16 @@ CHUNK = 1 << 20
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
-    """(hex digest, size) of a file, read in bounded chunks."""
+    """(hex digest, size) of a file, read in bounded chunks, without touching its access time
+    where this user may ask that: git-cvfs checking a file is no use of it (`offload --budget`
+    frees the least recently used first, and a dry run hashing a file made it the most recent)."""
     h = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOATIME", 0))
+    except PermissionError:  # O_NOATIME needs ownership of the file (or CAP_FOWNER)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    with open(fd, "rb") as f:
         while chunk := f.read(CHUNK):
             h.update(chunk)
             size += len(chunk)
