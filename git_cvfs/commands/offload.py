@@ -67,7 +67,7 @@ def run(name: str, args: argparse.Namespace) -> int:
         output.data("(from this machine's records: no archive was asked)")
     total = "would free" if result.dry_run else "freed"
     output.data(f"{total} {format_size(result.freed)} in {sum(1 for i in result.items if not i.refused)} file(s)")
-    if result.dry_run and result.items:
+    if result.dry_run and any(not item.refused for item in result.items):  # something to do
         if args.budget:
             output.info("hint: run it again with --apply to do it")
         else:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from git_cvfs.core.model.copies import CopyChecker
 from git_cvfs.core.model.holdings import archives_holding
-from git_cvfs.core.model.managed import ManagedFile, State, list_managed, list_unversioned
+from git_cvfs.core.model.managed import ManagedFile, State, holding_committed_bytes, list_managed, list_unversioned
 from git_cvfs.core.model.pathspecs import require_matches
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.crash import pause_point
@@ -245,11 +245,17 @@ def _register_and_archive(ws: Workspace, fresh: Sequence[str], result: OffloadRe
 
 
 def _plan_against_archives(ws: Workspace, todo: list[tuple[OffloadItem, ManagedFile]], *, offline: bool) -> None:
-    """What a real run would refuse for want of archived copies: the archives are asked, in one
-    listing or a HEAD per object each (offline: this machine's records of verified uploads)."""
+    """What a real run would refuse: a file whose bytes are not its committed object (git's
+    index stat vouches for a file unchanged since it was written; any other is hashed, as the
+    real run hashes every one), and one short of archived copies: the archives are asked, in
+    one listing or a HEAD per object each (offline: this machine's records of verified uploads)."""
+    vouched, verified = holding_committed_bytes(ws, [(f.path, f.ref) for _, f in todo if f.ref])
     holdings = archives_holding(ws, {f.ref.hex: f.ref.size for _, f in todo if f.ref}, offline=offline)
     for item, f in todo:
         assert f.ref is not None
+        if f.path not in vouched and f.path not in verified:
+            item.refused = "its bytes are not the committed object (modified since it was added); commit it first"
+            continue
         held = holdings.holders.get(f.ref.hex, set())
         if "primary" in holdings.errors:
             item.refused = f"the primary archive could not be asked: {holdings.errors['primary']}"

@@ -64,6 +64,13 @@ def test_modified_and_unarchived_files_are_refused_by_name(project: Project) -> 
     project.write("data/new.bin", rand(30_000, 6))
     project.git("add", "data/new.bin")
     project.git("commit", "-q", "--no-verify", "-m", "not archived")
+    # The dry run refuses what the real run refuses: it said "would offload data/mod.bin" (the
+    # archive holds the committed object; the file holds other bytes of the same size)
+    dry = project.cvfs("offload", "--dry-run", "data", check=False)
+    assert dry.returncode == 1 and "would free 0 B in 0 file(s)" in dry.stdout, dry
+    assert "data/mod.bin: not offloaded: its bytes are not the committed object" in dry.stderr
+    assert "data/new.bin: not offloaded" in dry.stderr
+    assert "without --dry-run" not in dry.stderr  # nothing it would do: no hint to go and do it
     out = project.cvfs("offload", "data", check=False)
     assert out.returncode == 1
     assert "data/mod.bin: not offloaded" in out.stderr and "data/new.bin: not offloaded" in out.stderr
