@@ -8,6 +8,13 @@ Registered through the `fsspec.specs` entry point. A managed file is read from t
 fetched into it from the archives first and verified against its oid before a byte is returned;
 a plain file from git's object store. The work tree is never written. The revision is resolved
 once, when the filesystem is made (fsspec keeps instances: the same arguments give the same one).
+
+    fsspec.filesystem("cvfs", budget="20GB")                      # a data set larger than the disk
+
+With a budget, the objects this filesystem fetched are dropped from the cache, least recently
+opened first, once they hold more than that (an archive gave them, verified: they can be fetched
+again); never one a reader has open, nor one that was in the cache before. Without one, fetched
+objects stay in the cache until `git cvfs prune` drops those the archives hold.
 """
 
 from __future__ import annotations
@@ -16,13 +23,17 @@ import errno
 import io
 import os
 import stat
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from fsspec.spec import AbstractFileSystem
 
+from git_cvfs.core.model.hydrate import Hydrator
 from git_cvfs.core.model.revision import Entry, RevisionTree
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError
+from git_cvfs.format.size import parse_size
 from git_cvfs.local.git import run_git
 
 
@@ -30,10 +41,24 @@ class CvfsFileSystem(AbstractFileSystem):  # type: ignore[misc]
     protocol = "cvfs"
     root_marker = ""
 
-    def __init__(self, repo: str | None = None, rev: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, repo: str | None = None, rev: str | None = None, budget: int | str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.workspace = Workspace.discover(repo or os.getcwd())
         self.tree = RevisionTree(self.workspace.repo, rev or "HEAD")
+        self.budget = parse_size(budget, what="budget") if isinstance(budget, str) else budget
+        self._hydrator: Hydrator | None = None
+        self._hydrator_lock = threading.Lock()
+
+    def _budgeted(self) -> Hydrator:
+        """The fetcher that keeps this filesystem's objects within its budget, made at first use."""
+        with self._hydrator_lock:
+            if self._hydrator is None:
+                ws = self.workspace
+                workers = min(4, ws.settings.concurrency)
+                self._hydrator = Hydrator(ws.archives, ws.cache, {}, workers=workers, budget=self.budget)
+            return self._hydrator
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> Any:
@@ -109,12 +134,17 @@ class CvfsFileSystem(AbstractFileSystem):  # type: ignore[misc]
         from git_cvfs.remote.transfer import download_to_cache
 
         ws = self.workspace
+        ref = entry.ref
         try:
-            cached = download_to_cache(ws.archives, ws.cache, entry.ref, concurrency=ws.settings.concurrency)
+            if self.budget is None:
+                cached = download_to_cache(ws.archives, ws.cache, ref, concurrency=ws.settings.concurrency)
+                return open(cached, "rb")
+            hydrator = self._budgeted()
+            fd = hydrator.open(ref)  # held in the cache until this file is closed
         except CvfsError as exc:
             hint = f" (hint: {exc.hint})" if exc.hint else ""
             raise OSError(errno.EIO, f"cvfs://{path}: {exc.message}{hint}") from None
-        return open(cached, "rb")
+        return _Held(fd, lambda: hydrator.close(ref))
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
         with self._open(path) as f:
@@ -123,3 +153,20 @@ class CvfsFileSystem(AbstractFileSystem):  # type: ignore[misc]
             stop = size if end is None else (end if end >= 0 else max(0, size + end))
             f.seek(begin)
             return f.read(max(0, stop - begin))  # type: ignore[no-any-return]
+
+
+class _Held(io.BufferedReader):
+    """A read-only file over a descriptor, which tells the budget's fetcher when it is closed
+    (until then its object stays in the cache)."""
+
+    def __init__(self, fd: int, on_close: Callable[[], None]) -> None:
+        super().__init__(io.FileIO(fd, "rb"))
+        self._on_close: Callable[[], None] | None = on_close
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._on_close is not None:
+                on_close, self._on_close = self._on_close, None
+                on_close()

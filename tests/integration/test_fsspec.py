@@ -143,3 +143,40 @@ def test_an_unknown_revision_is_an_error_that_says_so(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no commit 'no-such'") as err:
         fsspec.filesystem("cvfs", repo=str(project.root), rev="no-such")
     assert "git log" in str(getattr(err.value, "hint", ""))
+
+
+def test_a_budget_keeps_what_cvfs_fetched_within_it(tmp_path: Path) -> None:
+    """A data set larger than the disk, read through cvfs:// with a budget: the objects it
+    fetched are dropped, least recently opened first, once they hold more than the budget; one
+    a reader has open stays until it is closed, and one the cache held before is never dropped.
+    (Without a budget every fetched object stayed in the cache.)"""
+    import fsspec
+
+    project = new_project(tmp_path, {})
+    files = {f"data/f{i}.bin": rand(100_000, 30 + i) for i in range(5)}
+    for name, data in files.items():
+        project.write(name, data)
+    project.commit_all()
+    project.git("push", "-q", "origin", "HEAD:main")
+    clone = lazy_clone(project, tmp_path)
+    objects = clone / ".git/cvfs/objects"
+
+    def cached() -> set[str]:
+        return {p.name for p in objects.rglob("*") if p.is_file()} if objects.exists() else set()
+
+    git(clone, "cvfs", "fetch", "data/f4.bin")  # in the cache before: never dropped
+    fs = fsspec.filesystem("cvfs", repo=str(clone), budget="250KB", skip_instance_cache=True)
+    held = fs.open("data/f0.bin")  # open all along: kept while it is
+    for name in ("data/f1.bin", "data/f2.bin", "data/f3.bin", "data/f4.bin"):
+        assert fs.cat_file(name) == files[name]
+    assert held.read() == files["data/f0.bin"]
+    hexes = {name: ref_of(data).hex for name, data in files.items()}
+    # fetched: f0 (open), f1, f2, f3 = 400 KB > 250 KB: the least recently opened go first
+    assert cached() == {hexes["data/f0.bin"], hexes["data/f3.bin"], hexes["data/f4.bin"]}
+    held.close()
+    assert fs.cat_file("data/f1.bin") == files["data/f1.bin"]  # fetched again, verified
+    assert hexes["data/f0.bin"] not in cached() and hexes["data/f4.bin"] in cached()
+    fetched = cached() - {hexes["data/f4.bin"]}
+    assert sum(len(files[n]) for n, h in hexes.items() if h in fetched) <= 250 * 1024
+    with pytest.raises(Exception, match="invalid budget"):
+        fsspec.filesystem("cvfs", repo=str(clone), budget="lots", skip_instance_cache=True)
