@@ -8,6 +8,8 @@ from git_cvfs.core.model.holdings import archives_holding
 from git_cvfs.core.model.managed import ManagedFile, State, list_managed, list_unversioned
 from git_cvfs.core.model.pathspecs import require_matches
 from git_cvfs.core.model.workspace import Workspace
+from git_cvfs.local.cache import sha256_file
+from git_cvfs.local.git import split_z
 from git_cvfs.local.index_store import check_inventory
 
 
@@ -58,12 +60,32 @@ class StatusReport:
         return sum(f.size for f in self.files if f.state is State.MATERIALIZED)
 
 
+def _same_size_changes(ws: Workspace, files: Sequence[ManagedFile]) -> None:
+    """Mark as modified the files that hold other bytes of their object's size (a model's next
+    checkpoint): the size alone said "materialized". git's stat data vouches for the others
+    (`git diff-files` lists the entries whose file it cannot vouch for, in any index format);
+    those it lists are hashed, as `git status` would clean them, and a touched file that still
+    holds its object stays materialized."""
+    candidates = {f.path: f for f in files if f.state is State.MATERIALIZED and f.ref is not None}
+    if not candidates:
+        return
+    for path in sorted(set(split_z(ws.repo.git("diff-files", "--name-only", "-z"))) & candidates.keys()):
+        f = candidates[path]
+        assert f.ref is not None
+        try:
+            if sha256_file(ws.repo.root / path) != (f.ref.hex, f.ref.size):
+                f.state = State.MODIFIED
+        except OSError:  # gone meanwhile: left as it was found
+            continue
+
+
 def status(ws: Workspace, pathspecs: Sequence[str] = (), *, offline: bool = False) -> StatusReport:
     """Managed files by state; pending uploads are objects this machine's cache holds that the
     primary archive does not, as the archive answers (one listing or a HEAD each), or offline,
     as the records say."""
     outside: list[str] = []
     files = list_managed(ws, pathspecs, outside_scope=outside)
+    _same_size_changes(ws, files)
     if pathspecs:  # a typo is not "0 files"; a registered (gitignored) file is not a typo either
         known = [f.path for f in files] + outside + [f.path for f in list_unversioned(ws, pathspecs)]
         require_matches(ws, pathspecs, known, "status")

@@ -97,3 +97,30 @@ def test_untrack_removes_its_line_and_a_pattern_not_tracked_is_an_error(project:
     assert "models/*.pt" not in after and "data/** filter=cvfs" in after
     assert project.git("check-attr", "filter", "--", "models/w.pt").stdout.strip().endswith("unspecified")
     assert project.git("check-attr", "filter", "--", "data/a.bin").stdout.strip().endswith("cvfs")
+
+
+def test_status_tells_a_same_size_rewrite_from_a_touch(project: Project) -> None:
+    """A model's next checkpoint has the size of the last: `git cvfs status` went by size and
+    called it materialized while `git status` said modified. It now asks git which files its
+    stat data cannot vouch for and hashes those: other bytes are modified, a touch is not."""
+    import os
+
+    old, new = rand(30_000, 11), rand(30_000, 12)
+    project.write("data/model.pt", old)
+    project.write("data/other.bin", rand(30_000, 13))
+    project.commit_all()
+
+    def states() -> dict[str, str]:
+        doc = json.loads(project.cvfs("status", "--json").stdout)
+        return {f["path"]: f["state"] for f in doc["files"]}
+
+    assert states() == {"data/model.pt": "materialized", "data/other.bin": "materialized"}
+    project.write("data/model.pt", new)
+    assert project.git("status", "--porcelain").stdout.strip() == "M data/model.pt"
+    assert states() == {"data/model.pt": "modified", "data/other.bin": "materialized"}
+    listed = project.cvfs("ls-files").stdout.splitlines()
+    assert [line.split()[0] for line in listed if line.endswith("data/model.pt")] == ["modified"]
+    project.write("data/model.pt", old)  # the committed bytes again, a new mtime
+    st = (project.root / "data/other.bin").stat()
+    os.utime(project.root / "data/other.bin", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # touched
+    assert states() == {"data/model.pt": "materialized", "data/other.bin": "materialized"}
