@@ -18,7 +18,8 @@ class StatusReport:
         self.files = files
         self.pending_upload = pending_upload
         self.cached = cached
-        self.checked = checked  # what pending_upload was asked of: "archives", or "records" (--offline, or the primary could not be asked)
+        # what pending_upload was asked of: "archives", or "records" (--offline, or the primary could not be asked)
+        self.checked = checked
         self.outside_scope: list[str] = []  # refs at paths git-cvfs does not manage
         self.archive_errors: dict[str, str] = {}
         self.budget: int | None = None  # worktree.budget, when set: bytes materialized files may use
