@@ -23,13 +23,18 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
     return proc.returncode, out + err
 
 
-def test_two_ensures_of_the_same_tree(project: Project, tmp_path: Path) -> None:
-    files = {f"data/f{i:02d}.bin": rand(100_000, i) for i in range(30)}
+def lazy_clone_of(project: Project, tmp_path: Path, files: dict[str, bytes]) -> Path:
+    """These files committed and pushed, and a clone of them that holds their refs."""
     for name, data in files.items():
         project.write(name, data)
     project.commit_all()
-    project.git("push", "-q", "origin", "main")
-    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    project.git("push", "-q", "origin", "HEAD:main")
+    return project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+
+
+def test_two_ensures_of_the_same_tree(project: Project, tmp_path: Path) -> None:
+    files = {f"data/f{i:02d}.bin": rand(100_000, i) for i in range(30)}
+    lazy = lazy_clone_of(project, tmp_path, files)
     a, b = start(lazy, CVFS, "ensure", "data"), start(lazy, CVFS, "ensure", "data")
     results = [finish(a), finish(b)]
     assert [rc for rc, _ in results] == [0, 0], results
@@ -148,11 +153,7 @@ def test_a_file_a_checkout_is_rewriting_is_not_called_deleted(project: Project, 
     away a while): ensure that finds it gone then must say it changed, not that it was deleted
     and wants restoring, and must not pass. A file gone for good is still called deleted.
     (The race test above met this by chance.)"""
-    for i in range(3):
-        project.write(f"data/f{i}.bin", rand(50_000, i))
-    project.commit_all()
-    project.git("push", "-q", "origin", "main")
-    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    lazy = lazy_clone_of(project, tmp_path, {f"data/f{i}.bin": rand(50_000, i) for i in range(3)})
     (lazy / "data/f0.bin").unlink()  # mid-checkout: the old file gone, the new one not yet there
     (lazy / "data/f2.bin").unlink()  # and one the user deleted
     marker = tmp_path / "at-write"
@@ -178,10 +179,7 @@ def test_a_file_replaced_between_ensures_check_and_its_rename_is_left_alone(
     names in one step and looks at what it took out: not the file it checked, so it puts it
     back. (With a check, then a plain rename, git's new file was overwritten.)"""
     data = rand(60_000, 7)
-    project.write("data/a.bin", data)
-    project.commit_all()
-    project.git("push", "-q", "origin", "HEAD:main")
-    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    lazy = lazy_clone_of(project, tmp_path, {"data/a.bin": data})
     marker = tmp_path / "at-replace"
     ensure = paused(lazy, "worktree:before-replace", marker, "ensure", "data/a.bin")
     target = lazy / "data/a.bin"
@@ -207,10 +205,7 @@ def test_a_file_replaced_right_after_ensure_put_it_in_place_is_named(
     must not record that file's stat in the index as its own, nor report a bare "No such file"
     (CI saw `cannot write: No such file or directory` there). It names the file as changed."""
     data = rand(60_000, 8)
-    project.write("data/a.bin", data)
-    project.commit_all()
-    project.git("push", "-q", "origin", "HEAD:main")
-    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    lazy = lazy_clone_of(project, tmp_path, {"data/a.bin": data})
     marker = tmp_path / "placed"
     ensure = paused(lazy, "worktree:placed", marker, "ensure", "data/a.bin")
     target = lazy / "data/a.bin"
@@ -239,10 +234,7 @@ def test_a_file_changed_twice_around_ensures_exchange_is_left_as_the_other_write
     name again (and perhaps created it anew). Putting back must not fail with "No such file":
     the taken file goes back where nothing is, or is dropped where the other writer's new file is."""
     data = rand(60_000, 9)
-    project.write("data/a.bin", data)
-    project.commit_all()
-    project.git("push", "-q", "origin", "HEAD:main")
-    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    lazy = lazy_clone_of(project, tmp_path, {"data/a.bin": data})
     marker = tmp_path / "exchanged"
     ensure = paused(lazy, "worktree:exchanged", marker, "ensure", "data/a.bin")
     target = lazy / "data/a.bin"
@@ -266,11 +258,7 @@ def test_a_directory_a_checkout_removes_under_ensure_is_named_not_a_write_error(
     """git checkout of a branch without data/ removes the directory while ensure is about to
     write into it: each file is named as gone, not as `cannot write: No such file or directory`
     (a disk error's words, with a hint about the archive), and nothing is created again."""
-    for i in range(3):
-        project.write(f"data/f{i}.bin", rand(60_000, 20 + i))
-    project.commit_all()
-    project.git("push", "-q", "origin", "HEAD:main")
-    lazy = project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
+    lazy = lazy_clone_of(project, tmp_path, {f"data/f{i}.bin": rand(60_000, 20 + i) for i in range(3)})
     marker = tmp_path / "at-write"
     ensure = paused(lazy, "ensure:before-write", marker, "ensure", "data")
     for i in range(3):
