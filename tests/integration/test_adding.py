@@ -86,8 +86,9 @@ def test_gitignored_data_register_push_offload_and_ensure_in_a_clone(project: Pr
     project.cvfs("offload", "data/scratch/big.npy")
     with (project.root / ".gitattributes").open("a") as attributes:
         attributes.write("data/scratch/** keep\n")
-    project.cvfs("ensure", ":(attr:-keep)data", check=False)
-    assert (project.root / "data/scratch/big.npy").stat().st_size < 1024  # it has keep: left out
+    unkept = project.cvfs("ensure", ":(attr:-keep)data", check=False)
+    assert unkept.returncode == 1 and "did not match" in unkept.stderr  # the only file here has keep
+    assert (project.root / "data/scratch/big.npy").stat().st_size < 1024  # left out
     project.cvfs("ensure", ":(attr:keep)")
     assert (project.root / "data/scratch/big.npy").read_bytes() == data
     project.git("checkout", "--", ".gitattributes")
