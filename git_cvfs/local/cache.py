@@ -23,17 +23,23 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 
 
+def open_noatime(path: str | os.PathLike[str], flags: int = 0, *, dir_fd: int | None = None) -> int:
+    """Open for reading (with these flags besides) without touching the access time, where this
+    user may ask that: git-cvfs looking at a file is no use of it (`offload --budget` frees the
+    least recently used first, by access time)."""
+    flags |= os.O_RDONLY | os.O_CLOEXEC
+    try:
+        return os.open(path, flags | getattr(os, "O_NOATIME", 0), dir_fd=dir_fd)
+    except PermissionError:  # O_NOATIME needs ownership of the file (or CAP_FOWNER)
+        return os.open(path, flags, dir_fd=dir_fd)
+
+
 def sha256_file(path: Path) -> tuple[str, int]:
-    """(hex digest, size) of a file, read in bounded chunks, without touching its access time
-    where this user may ask that: git-cvfs checking a file is no use of it (`offload --budget`
-    frees the least recently used first, and a dry run hashing a file made it the most recent)."""
+    """(hex digest, size) of a file, read in bounded chunks, its access time left alone (a dry
+    run hashing a file made it the most recent)."""
     h = hashlib.sha256()
     size = 0
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOATIME", 0))
-    except PermissionError:  # O_NOATIME needs ownership of the file (or CAP_FOWNER)
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    with open(fd, "rb") as f:
+    with open(open_noatime(path), "rb") as f:
         while chunk := f.read(CHUNK):
             h.update(chunk)
             size += len(chunk)

@@ -34,6 +34,7 @@ from git_cvfs.errors import (
 from git_cvfs.format.paths import validate_repo_path
 from git_cvfs.format.ref import MAX_REF_BYTES
 from git_cvfs.local import writeback
+from git_cvfs.local.cache import open_noatime
 from git_cvfs.local.processes import alive
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
@@ -135,7 +136,7 @@ class HeadReader:
             st = _regular_lstat(name, dir_fd, rel_path)
             if st.st_size > MAX_REF_BYTES:
                 return st, b""
-            fd = _open_noatime(name, dir_fd)
+            fd = open_noatime(name, os.O_NOFOLLOW, dir_fd=dir_fd)
             try:
                 return st, os.read(fd, MAX_REF_BYTES + 1)
             finally:
@@ -160,7 +161,7 @@ def read_head(root: Path, rel_path: str, limit: int = MAX_REF_BYTES + 1) -> tupl
     try:
         with open_parent(root, rel_path) as (dir_fd, name):
             st = _regular_lstat(name, dir_fd, rel_path)
-            fd = _open_noatime(name, dir_fd)
+            fd = open_noatime(name, os.O_NOFOLLOW, dir_fd=dir_fd)
             try:
                 return st, os.read(fd, limit)
             finally:
@@ -644,16 +645,6 @@ def _dead_writers_file(dir_fd: int, entry: str, pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and not alive(pid)
-
-
-def _open_noatime(name: str, dir_fd: int) -> int:
-    """Open for reading without touching the access time: git-cvfs looking at a file is not
-    a use of it (offload --budget goes by access time)."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW
-    try:
-        return os.open(name, flags | getattr(os, "O_NOATIME", 0), dir_fd=dir_fd)
-    except PermissionError:  # O_NOATIME needs ownership of the file
-        return os.open(name, flags, dir_fd=dir_fd)
 
 
 def _replace_holding(dir_fd: int, name: str, tmp_name: str, rel_path: str, expect: bytes, ours: os.stat_result) -> None:
