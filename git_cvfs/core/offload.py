@@ -165,15 +165,16 @@ def offload(
     return result
 
 
+def _plain_paths(pathspecs: Sequence[str]) -> list[str]:
+    """The pathspecs that are paths on disk, no magic and no wildcard (work_from_top has moved
+    to the top, so they are from there)."""
+    return [s for s in pathspecs if not s.startswith(":") and not set("*?[") & set(s) and os.path.lexists(s)]
+
+
 def _named_files(ws: Workspace, pathspecs: Sequence[str]) -> set[str]:
-    """The files the pathspecs name one by one (no magic, no wildcard, not a directory), from
-    the top (work_from_top has moved there)."""
+    """The files the pathspecs name one by one (a path, not a directory), from the top."""
     root = ws.repo.root
-    return {
-        os.path.relpath(os.path.abspath(s), root)
-        for s in pathspecs
-        if not s.startswith(":") and not set("*?[") & set(s) and os.path.isfile(s)
-    }
+    return {os.path.relpath(os.path.abspath(s), root) for s in _plain_paths(pathspecs) if not os.path.isdir(s)}
 
 
 def not_yet_managed(ws: Workspace, pathspecs: Sequence[str], known: set[str]) -> list[str]:
@@ -186,10 +187,10 @@ def not_yet_managed(ws: Workspace, pathspecs: Sequence[str], known: set[str]) ->
     from git_cvfs.local.worktree import files_under
 
     root = ws.repo.root
-    named = [s for s in pathspecs if not s.startswith(":") and not set("*?[") & set(s) and os.path.lexists(s)]
+    named = _plain_paths(pathspecs)
     if not named:
         return []
-    exact = {os.path.relpath(os.path.abspath(s), root) for s in named if not os.path.isdir(s)}
+    exact = _named_files(ws, named)
     tracked = set(split_z(ws.repo.git("ls-files", "-z", "--full-name", "--", *named)))
     fresh = [
         p

@@ -104,13 +104,12 @@ def _attr_requirements(words: Sequence[str]) -> tuple[tuple[str, str], ...]:
 
 
 def _repo_relative(ws: Workspace, spec: str) -> _Spec:
-    words, _ = _magic(spec)
-    return _by_path(ws, spec)._replace(attrs=_attr_requirements(words or []))
-
-
-def _by_path(ws: Workspace, spec: str) -> _Spec:
     words, rest = _magic(spec)
     words = words or []
+    return _by_path(ws, words, rest)._replace(attrs=_attr_requirements(words))
+
+
+def _by_path(ws: Workspace, words: list[str], rest: str) -> _Spec:
     glob = "literal" not in words and bool(_GLOB & set(rest))
     if "top" in words:
         rel = rest.strip("/")

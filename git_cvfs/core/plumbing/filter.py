@@ -40,11 +40,11 @@ SAMPLE = 4096
 def sampled_apart(ws: Workspace, path: str, ref: Ref, archives: Sequence[LocalArchive]) -> bool:
     """Whether the work-tree file at `path` surely holds other bytes than `ref`: it is another
     size, or a few pages of it (the first, a third and two thirds in, and the last: a format's
-    header or footer changes with its data) differ from a copy of
-    the object on this machine (the cache's, or a directory archive's). A file rewritten with
-    new bytes of the same size (a model's next checkpoint) then goes straight to the cache,
-    instead of being compared, found new, and read a second time (_clean_again). False when
-    there is no copy to look at, or the pages match."""
+    header or footer changes with its data) differ from a copy of the object on this machine
+    (the cache's, or a directory archive's). A file rewritten with new bytes of the same size
+    (a model's next checkpoint) then goes straight to the cache, instead of being compared,
+    found new, and read a second time (_clean_again). False when there is no copy to look at,
+    or the pages match."""
     from git_cvfs.remote.archive import object_key
 
     try:
