@@ -170,6 +170,24 @@ def test_a_file_a_checkout_is_rewriting_is_not_called_deleted(project: Project, 
     assert "Traceback" not in err
 
 
+def other_writer_at(
+    point: str, lazy: Path, tmp_path: Path, *, recreate: bool, in_place: bytes | None = None
+) -> subprocess.Popen[str]:
+    """`ensure data/a.bin` paused at this point, while another writer (as git checkout does)
+    unlinks the file and, with recreate, creates it anew with its own bytes; then let go.
+    in_place: what the file must hold at the pause (ensure's bytes, once it put them there)."""
+    marker = tmp_path / "paused"
+    ensure = paused(lazy, point, marker, "ensure", "data/a.bin")
+    target = lazy / "data/a.bin"
+    if in_place is not None:
+        assert target.read_bytes() == in_place
+    target.unlink()
+    if recreate:
+        target.write_bytes(b"what the other writer put there\n")
+    marker.unlink()
+    return ensure
+
+
 @pytest.mark.parametrize("recreate", [True, False], ids=["replaced", "removed"])
 def test_a_file_replaced_between_ensures_check_and_its_rename_is_left_alone(
     project: Project, tmp_path: Path, recreate: bool
@@ -178,15 +196,9 @@ def test_a_file_replaced_between_ensures_check_and_its_rename_is_left_alone(
     and git then unlinks it and creates it anew before ensure's rename. ensure exchanges the two
     names in one step and looks at what it took out: not the file it checked, so it puts it
     back. (With a check, then a plain rename, git's new file was overwritten.)"""
-    data = rand(60_000, 7)
-    lazy = lazy_clone_of(project, tmp_path, {"data/a.bin": data})
-    marker = tmp_path / "at-replace"
-    ensure = paused(lazy, "worktree:before-replace", marker, "ensure", "data/a.bin")
+    lazy = lazy_clone_of(project, tmp_path, {"data/a.bin": rand(60_000, 7)})
+    ensure = other_writer_at("worktree:before-replace", lazy, tmp_path, recreate=recreate)
     target = lazy / "data/a.bin"
-    target.unlink()
-    if recreate:
-        target.write_bytes(b"what the other writer put there\n")
-    marker.unlink()
     _, err = ensure.communicate(timeout=60)
     said = "changed while it was being materialized" if recreate else "disappeared while it was being written"
     assert ensure.returncode == 1 and f"data/a.bin {said}" in err and "Traceback" not in err, err
@@ -206,14 +218,8 @@ def test_a_file_replaced_right_after_ensure_put_it_in_place_is_named(
     (CI saw `cannot write: No such file or directory` there). It names the file as changed."""
     data = rand(60_000, 8)
     lazy = lazy_clone_of(project, tmp_path, {"data/a.bin": data})
-    marker = tmp_path / "placed"
-    ensure = paused(lazy, "worktree:placed", marker, "ensure", "data/a.bin")
+    ensure = other_writer_at("worktree:placed", lazy, tmp_path, recreate=recreate, in_place=data)
     target = lazy / "data/a.bin"
-    assert target.read_bytes() == data  # ensure's file, in place
-    target.unlink()
-    if recreate:
-        target.write_bytes(b"what the other writer put there\n")
-    marker.unlink()
     _, err = ensure.communicate(timeout=60)
     said = "changed while it was being materialized" if recreate else "disappeared while it was being written"
     assert ensure.returncode == 1 and f"data/a.bin {said}" in err and "Traceback" not in err, err
