@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
 
 from git_cvfs.core.model.holdings import archives_holding
-from git_cvfs.core.model.managed import ManagedFile, State, list_managed, list_unversioned
+from git_cvfs.core.model.managed import ManagedFile, State, list_managed, list_unversioned, same_file
 from git_cvfs.core.model.pathspecs import require_matches
 from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.git import split_z
+from git_cvfs.local.index_stat import record_hashed
 from git_cvfs.local.index_store import check_inventory
 
 
@@ -65,19 +68,27 @@ def _same_size_changes(ws: Workspace, files: Sequence[ManagedFile]) -> None:
     """Mark as modified the files that hold other bytes of their object's size (a model's next
     checkpoint): the size alone said "materialized". git's stat data vouches for the others
     (`git diff-files` lists the entries whose file it cannot vouch for, in any index format);
-    those it lists are hashed, as `git status` would clean them, and a touched file that still
-    holds its object stays materialized."""
+    those it lists are hashed, as `git status` would clean them. A touched file that still
+    holds its object stays materialized, and its new stat data goes into git's index, as `git
+    status` records it: the next status does not hash it again."""
     candidates = {f.path: f for f in files if f.state is State.MATERIALIZED and f.ref is not None}
     if not candidates:
         return
+    root = ws.repo.root
+    started = time.time_ns()
+    hashed: dict[str, tuple[str, os.stat_result]] = {}
     for path in sorted(set(split_z(ws.repo.git("diff-files", "--name-only", "-z"))) & candidates.keys()):
         f = candidates[path]
         assert f.ref is not None
         try:
-            if sha256_file(ws.repo.root / path) != (f.ref.hex, f.ref.size):
+            before = os.lstat(root / path)
+            if sha256_file(root / path) != (f.ref.hex, f.ref.size):
                 f.state = State.MODIFIED
+            elif same_file(before, os.lstat(root / path)):
+                hashed[path] = (f.blob, before)
         except OSError:  # gone meanwhile: left as it was found
             continue
+    record_hashed(ws.repo.index_file, root, hashed, written_before=started - 1_000_000_000)
 
 
 def status(ws: Workspace, pathspecs: Sequence[str] = (), *, offline: bool = False) -> StatusReport:

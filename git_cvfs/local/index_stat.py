@@ -293,6 +293,34 @@ def patch_index_stat(
     return updated
 
 
+def record_hashed(
+    index_path: Path, root: Path, hashed: Mapping[str, tuple[str, os.stat_result]], *, written_before: int
+) -> int:
+    """Record the stat data of files found, by hashing, to hold their index entry's bytes, as
+    `git status` records what it cleaned and found unchanged, so that neither git nor the next
+    `git cvfs status` hashes them again. `hashed` maps each path to (the entry's blob id, the
+    file's stat before it was hashed, unchanged after). Opportunistic, as git's own refresh: an
+    index another command holds is left alone. An entry is recorded only while it is still that
+    blob, the file still has that stat, and the file was last written before `written_before`
+    (ns; at least a clock tick before the first stat: a second write within the tick of the one
+    before would keep the stat the same). Entries a split index keeps in its shared index are
+    left to git. Returns how many entries were recorded."""
+    wanted = {
+        _name(p): (blob, _stat_fields(st, 0)) for p, (blob, st) in hashed.items() if st.st_mtime_ns < written_before
+    }
+
+    def unchanged(
+        files: _DirFds, name: bytes, _recorded: tuple[int, ...], blob: str, _mtime: int
+    ) -> os.stat_result | None:
+        want_blob, fields = wanted[name]
+        if blob != want_blob:
+            return None  # another entry now: what was hashed says nothing of it
+        st = _lstat(files, name)
+        return st if st is not None and _stat_fields(st, 0) == fields else None
+
+    return _rewrite_entries(index_path, root, wanted, unchanged, 0, busy_ok=True)
+
+
 def _refresh_through_git(index_path: Path, root: Path, expected: dict[str, tuple[int, ...]]) -> int:
     """Entries this code cannot patch in place (a split index keeps them in its shared index):
     git records them itself. `git update-index --refresh` alone refuses an entry whose size

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,51 @@ def test_status_tells_a_same_size_rewrite_from_a_touch(project: Project) -> None
     st = (project.root / "data/other.bin").stat()
     os.utime(project.root / "data/other.bin", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # touched
     assert states() == {"data/model.pt": "materialized", "data/other.bin": "materialized"}
+
+
+def test_status_records_a_touched_file_it_found_unchanged(project: Project) -> None:
+    """A touched file that still holds its object was hashed by every `git cvfs status` until
+    a `git status` refreshed the index. status now records its stat data in git's index, as
+    git status does, and only for what it verified: not a file with other bytes, not one
+    written within the last second, not while another command holds the index."""
+    import os
+
+    def touch(name: str, seconds_ago: float) -> None:
+        when = int((time.time() - seconds_ago) * 1e9)
+        os.utime(project.root / "data" / name, ns=(when, when))
+
+    for name, seed in (("a-old.bin", 21), ("b-new.bin", 22), ("c-other.bin", 23), ("d-locked.bin", 24)):
+        project.write(f"data/{name}", rand(30_000, seed))
+        touch(name, 60)
+    project.commit_all()
+
+    def stale() -> set[str]:
+        return set(project.git("diff-files", "--name-only").stdout.split())
+
+    def states() -> dict[str, str]:
+        return {f["path"]: f["state"] for f in json.loads(project.cvfs("status", "--json").stdout)["files"]}
+
+    touch("a-old.bin", 30)  # the same bytes, a new (past) mtime: a copy back from a backup
+    touch("b-new.bin", 0)  # the same bytes, written just now: a second write could keep its stat
+    project.write("data/c-other.bin", rand(30_000, 25))  # other bytes of the same size
+    touch("c-other.bin", 30)
+    assert stale() == {"data/a-old.bin", "data/b-new.bin", "data/c-other.bin"}
+    assert states() == {
+        "data/a-old.bin": "materialized",
+        "data/b-new.bin": "materialized",
+        "data/c-other.bin": "modified",
+        "data/d-locked.bin": "materialized",
+    }
+    assert stale() == {"data/b-new.bin", "data/c-other.bin"}
+    assert project.git("status", "--porcelain", "--untracked-files=no").stdout.strip() == "M data/c-other.bin"
+
+    touch("d-locked.bin", 30)
+    lock = project.root / ".git" / "index.lock"
+    lock.write_bytes(b"")  # another git command at work: status reads, and leaves the index to it
+    try:
+        before = (project.root / ".git" / "index").read_bytes()
+        assert states()["data/d-locked.bin"] == "materialized"
+        assert (project.root / ".git" / "index").read_bytes() == before
+    finally:
+        lock.unlink()
+    assert "data/d-locked.bin" in stale()

@@ -8,7 +8,13 @@ import pytest
 
 from git_cvfs.local import index_stat
 from git_cvfs.local.git import git_blob_id
-from git_cvfs.local.index_stat import IndexLockedError, patch_index_stat, settle_racy, unchanged_since_indexed
+from git_cvfs.local.index_stat import (
+    IndexLockedError,
+    patch_index_stat,
+    record_hashed,
+    settle_racy,
+    unchanged_since_indexed,
+)
 from tests.conftest import git
 
 
@@ -91,6 +97,27 @@ def test_patch_works_on_index_version_4(tmp_path: Path) -> None:
     assert patch_index_stat(repo / ".git" / "index", repo, {"data/ab": os.lstat(repo / "data/ab")}) == 1
     assert f"ino: {os.lstat(repo / 'data/ab').st_ino}" in _debug(repo, "data/ab")
     git(repo, "status", "--porcelain")
+
+
+def test_record_hashed_leaves_an_entry_staged_anew_since_the_hash(tmp_path: Path) -> None:
+    """status hashed the file against the blob it listed; a `git add` of other bytes meanwhile
+    makes the entry another blob, and the file's stat must not be recorded as vouching for it."""
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    for name in ("a", "b"):
+        (repo / name).write_text(name * 10)
+    git(repo, "add", ".")
+    blobs = {line.split("\t")[1]: line.split()[1] for line in git(repo, "ls-files", "-s").stdout.splitlines()}
+    hashed = {}
+    for name in ("a", "b"):
+        past = time.time_ns() - 5_000_000_000
+        os.utime(repo / name, ns=(past, past))
+        hashed[name] = (blobs[name], os.lstat(repo / name))
+    hashed["b"] = (git_blob_id(b"other"), hashed["b"][1])  # the entry is not the blob that was hashed
+    started = time.time_ns()
+    assert record_hashed(repo / ".git" / "index", repo, hashed, written_before=started) == 1
+    assert git(repo, "diff-files", "--name-only").stdout == "b\n"
+    git(repo, "fsck", "--no-progress")
 
 
 def _racy_repo(tmp_path: Path, content: bytes = b"x" * 4096) -> Path:

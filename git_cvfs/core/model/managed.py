@@ -171,14 +171,14 @@ def holding_committed_bytes(
             continue
         try:
             before = os.lstat(root / path)
-            if sha256_file(root / path) == (ref.hex, ref.size) and _same_file(before, os.lstat(root / path)):
+            if sha256_file(root / path) == (ref.hex, ref.size) and same_file(before, os.lstat(root / path)):
                 verified[path] = before
         except OSError:
             continue
     return vouched, verified
 
 
-def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+def same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_ino, a.st_size, a.st_mtime_ns, a.st_ctime_ns) == (b.st_ino, b.st_size, b.st_mtime_ns, b.st_ctime_ns)
 
 
