@@ -42,8 +42,8 @@ def _varint(data: bytes | bytearray, pos: int) -> tuple[int, int]:
     return value, pos
 
 
-def _entries(data: bytearray, version: int, count: int) -> list[tuple[bytes, int, int]]:
-    """(path, offset of the entry, stage) for every entry."""
+def _entries(data: bytearray, version: int, count: int) -> tuple[list[tuple[bytes, int, int]], int]:
+    """(path, offset of the entry, stage) for every entry, and where the extensions begin."""
     out = []
     pos = _HEADER.size
     prev = b""
@@ -65,7 +65,7 @@ def _entries(data: bytearray, version: int, count: int) -> list[tuple[bytes, int
             pos = start + ((entry_len + 7) // 8) * 8
         prev = name
         out.append((name, start, (flags >> 12) & 0x3))
-    return out
+    return out, pos
 
 
 _NS = 1_000_000_000
@@ -166,7 +166,7 @@ def _stage0_entries(data: bytearray) -> Iterator[tuple[bytes, int]] | None:
     if trailer != b"\0" * _SHA1 and hashlib.sha1(data[:-_SHA1]).digest() != trailer:
         return None
 
-    return ((name, offset) for name, offset, stage in _entries(data, version, count) if not stage)
+    return ((name, offset) for name, offset, stage in _entries(data, version, count)[0] if not stage)
 
 
 def _lstat(files: _DirFds, name: bytes) -> os.stat_result | None:
@@ -388,12 +388,18 @@ def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]
     return _rewrite_entries(index_path, root, wanted, backdate, lock_wait, busy_ok=True)
 
 
-def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> set[str]:
+def unchanged_since_indexed(
+    index_path: Path, root: Path, paths: list[str], blob_of: Callable[[str], str] | None = None
+) -> set[str]:
     """Paths whose work-tree file still has exactly the stat data git recorded for it.
 
     Such a file holds the bytes the index entry was made from (git's own test),
     except when the entry is "racily clean" (file mtime not before the index's),
-    which is excluded here as git excludes it.
+    which is excluded here as git excludes it. A split index keeps most entries in its
+    shared index: with `blob_of` (a path's blob id in the index now), a path the split
+    part does not hold is looked up there, and vouched for only when the shared entry is
+    that blob (the split part may have replaced it with another since) and is not racy
+    against the shared index's own mtime.
     """
     if not paths:
         return set()
@@ -401,19 +407,57 @@ def unchanged_since_indexed(index_path: Path, root: Path, paths: list[str]) -> s
     if read is None:
         return set()
     data, index_mtime = read
+    unseen = _names(paths)
+    out = _unchanged(data, index_mtime, root, unseen, None)
+    if out is None:
+        return set()
+    if unseen and blob_of is not None:
+        shared = _shared_index(index_path, data)
+        if shared is not None:
+            wanted = {name: blob_of(os.fsdecode(name)) for name in unseen}
+            out |= _unchanged(*shared, root, set(wanted), wanted) or set()
+    return out
+
+
+def _unchanged(
+    data: bytearray, index_mtime: int, root: Path, wanted: set[bytes], blobs: Mapping[bytes, str] | None
+) -> set[str] | None:
+    """unchanged_since_indexed over one index file (None: not an index this code reads); the
+    names it finds are taken out of `wanted`; with `blobs`, an entry counts only when it is
+    that blob."""
     with _DirFds(root) as files:
-        entries = _wanted_entries(data, _names(paths))
+        entries = _wanted_entries(data, set(wanted))
         if entries is None:
-            return set()
+            return None
         out = set()
         for name, offset in entries:
+            wanted.discard(name)
             recorded = _STAT.unpack_from(data, offset)
             if recorded[2] >= index_mtime:
                 continue  # racily clean: git would look at the bytes again
+            if blobs is not None and data[offset + _STAT_SIZE : offset + _STAT_SIZE + _SHA1].hex() != blobs[name]:
+                continue
             st = _lstat(files, name)
             if st is not None and recorded == _stat_fields(st, recorded[6]):
                 out.add(os.fsdecode(name))
         return out
+
+
+def _shared_index(index_path: Path, data: bytearray) -> tuple[bytearray, int] | None:
+    """The shared index a split index links to (its "link" extension), where git keeps it:
+    beside the index file. None when the index is not split, or the shared one is not there."""
+    _, version, count = _HEADER.unpack_from(data, 0)
+    try:
+        pos = _entries(data, version, count)[1]
+        while pos + 8 <= len(data) - _SHA1:
+            sig, size = struct.unpack_from(">4sL", data, pos)
+            if sig == b"link":
+                name = "sharedindex." + data[pos + 8 : pos + 8 + _SHA1].hex()
+                return _read_index(index_path.parent / name)  # checked as it is read
+            pos += 8 + size
+    except (ValueError, IndexError, struct.error):
+        return None
+    return None
 
 
 def staged_blobs(index_path: Path, at_least: int) -> dict[bytes, tuple[str, int]] | None:

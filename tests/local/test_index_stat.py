@@ -277,3 +277,35 @@ def test_settle_skips_a_file_removed_after_its_check_and_settles_the_rest(
     assert settle_racy(index, repo, written) == 1
     assert _entry_mtime(repo, "g") == os.lstat(repo / "g").st_mtime_ns // 1_000_000_000 < newest // 1_000_000_000
     assert sorted(git(repo, "status", "--porcelain").stdout.splitlines()) == ["A  g", "AD f"]
+
+
+def test_a_split_index_vouches_from_its_shared_index_only_for_the_blob_staged_now(tmp_path: Path) -> None:
+    """A split index keeps most entries in its shared index: read alone, the split part
+    vouched for none of them, and offload, guard and reconcile hashed every file. They are
+    looked up in the shared index, and vouched for only when the shared entry is the blob
+    the index holds now: one staged anew since (other bytes, the file untouched) replaces
+    it in the split part, and the shared entry's stat no longer speaks for the file."""
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    git(repo, "config", "splitIndex.maxPercentChange", "100")  # the split part is kept, however much it holds
+    past = time.time_ns() - 10_000_000_000
+    for name in ("a", "b", "c"):
+        (repo / name).write_text(name * 10)
+        os.utime(repo / name, ns=(past, past))
+    git(repo, "add", ".")
+    git(repo, "update-index", "--split-index")
+    (repo / "d").write_text("d" * 10)
+    os.utime(repo / "d", ns=(past, past))
+    git(repo, "add", "d")  # in the split part
+    (tmp_path / "other").write_text("other bytes")
+    other = git(repo, "hash-object", "-w", str(tmp_path / "other")).stdout.strip()
+    git(repo, "update-index", "--cacheinfo", f"100644,{other},b")  # staged anew, the file as it was
+    (repo / "c").write_text("C" * 10)  # changed since it was indexed
+    shared = list((repo / ".git").glob("sharedindex.*"))
+    assert len(shared) == 1 and "link" in (repo / ".git" / "index").read_bytes().decode("latin-1")
+    blobs = {line.split("\t")[1]: line.split()[1] for line in git(repo, "ls-files", "-s").stdout.splitlines()}
+    index = repo / ".git" / "index"
+    paths = ["a", "b", "c", "d"]
+    assert unchanged_since_indexed(index, repo, paths) == {"d"}  # the split part alone
+    assert unchanged_since_indexed(index, repo, paths, blobs.__getitem__) == {"a", "d"}
+    assert git(repo, "diff-files", "--name-only").stdout.split() == ["b", "c"]  # git agrees

@@ -13,7 +13,7 @@ from git_cvfs.core.model.workspace import Workspace
 from git_cvfs.errors import CvfsError, RefError
 from git_cvfs.format.ref import MAX_REF_BYTES, Ref, parse_ref
 from git_cvfs.local.cache import sha256_file
-from git_cvfs.local.git import split_z
+from git_cvfs.local.git import git_blob_id, split_z
 from git_cvfs.local.index_stat import unchanged_since_indexed
 from git_cvfs.local.index_store import unversioned_rows
 from git_cvfs.local.worktree import HeadReader, read_head
@@ -164,7 +164,10 @@ def holding_committed_bytes(
             continue
         if stat.S_ISREG(st.st_mode) and st.st_size == ref.size:
             sized.append((path, ref))
-    vouched = unchanged_since_indexed(ws.repo.index_file, root, [p for p, _ in sized])
+    refs = dict(sized)
+    vouched = unchanged_since_indexed(
+        ws.repo.index_file, root, list(refs), lambda path: git_blob_id(refs[path].encode())
+    )
     verified: dict[str, os.stat_result] = {}
     for path, ref in sized:
         if path in vouched:
