@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 
 from git_cvfs import output
 from git_cvfs.core.setup import track, untrack
@@ -12,15 +13,31 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("patterns", nargs="+", metavar="PATTERN", help="gitattributes pattern, e.g. 'data/**'")
 
 
+def _from_here(repo: Repo, pattern: str) -> str:
+    """A pattern as typed in a subdirectory, written for the top-level .gitattributes. One with
+    a slash inside is anchored to the directory of the file it is in, so it gets the
+    subdirectory in front (`git cvfs track sub/*.bin` in data/ means data/sub/*.bin, as `git
+    add sub/x.bin` there means data/sub/x.bin); one without matches at any depth, and one with
+    a leading slash is anchored at the top on purpose: those stay as typed."""
+    if pattern.startswith("/") or "/" not in pattern.rstrip("/"):
+        return pattern
+    try:
+        here = Path.cwd().resolve().relative_to(repo.root.resolve()).as_posix()
+    except ValueError:  # not under the work tree (GIT_WORK_TREE set elsewhere)
+        return pattern
+    return pattern if here == "." else f"{here}/{pattern}"
+
+
 def run(name: str, args: argparse.Namespace) -> int:
     repo = Repo.discover()
+    patterns = [_from_here(repo, pattern) for pattern in args.patterns]
     if name == "track":
-        for pattern, changed in track(repo, args.patterns):
+        for pattern, changed in track(repo, patterns):
             shown = shlex.quote(pattern)  # as a user would type it again: the shell must not expand it
             output.info(f"Tracking {shown}" if changed else f"{shown} is already tracked")
         output.info("hint: `git add` matching files now; files already committed need `git add --renormalize .`")
     else:
-        for pattern in untrack(repo, args.patterns):
+        for pattern in untrack(repo, patterns):
             output.info(f"Untracking {shlex.quote(pattern)}")
         output.info(
             "hint: what is committed stays refs (the archive keeps the bytes); "

@@ -231,7 +231,44 @@ def _attr_line(pattern: str) -> str:
     return f"{pattern} {ATTRS}"
 
 
+def _matches_no_file(repo: Repo, pattern: str) -> UsageError | None:
+    """Why a pattern written to .gitattributes would match no file (track would then change
+    nothing that matters, and say it had), or None. Attributes do not pass from a directory
+    to what is in it: `data` or `data/` given for a directory match none of its files."""
+    if pattern.startswith("!"):
+        return UsageError(
+            f"cannot track {pattern!r}: git ignores negative patterns in .gitattributes",
+            hint="track what should be managed; a file a tracked pattern covers stays plain below scope.minSize",
+        )
+    parts = pattern.strip("/").split("/")
+    if "." in parts or ".." in parts:
+        return UsageError(
+            f"cannot track {pattern!r}: git matches attribute patterns against paths, which have no . or .. in them",
+            hint="write the path from the repository's top, e.g. 'data/**'",
+        )
+    directory = None
+    if not any(c in pattern for c in "*?[\\"):
+        root = repo.root.resolve()
+        for base in (root, Path.cwd()):
+            where = (base / pattern.strip("/")).resolve()
+            if where.is_dir() and (where == root or root in where.parents):
+                directory = where.relative_to(root).as_posix()
+                break
+    if directory is not None or pattern.endswith("/"):
+        top = directory if directory is not None else pattern.strip("/")
+        suggested = f"{top}/**" if top not in ("", ".") else "**"
+        return UsageError(
+            f"cannot track {pattern!r}: it names a directory, and .gitattributes patterns do not reach the files in one",
+            hint=f"track everything under it with: git cvfs track {shlex.quote(suggested)}",
+        )
+    return None
+
+
 def track(repo: Repo, patterns: list[str]) -> list[tuple[str, bool]]:
+    for pattern in patterns:  # all checked before any is written
+        _attr_line(pattern)
+        if (problem := _matches_no_file(repo, pattern)) is not None:
+            raise problem
     results = []
     for pattern in patterns:
         changed = _ensure_line(repo.root / ".gitattributes", repo.root, _attr_line(pattern))

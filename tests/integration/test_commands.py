@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, git, rand
+from tests.conftest import Project, cvfs, git, rand
 
 
 def test_fetch_fills_the_cache_without_touching_the_work_tree(project: Project, tmp_path: Path) -> None:
@@ -98,6 +98,39 @@ def test_untrack_removes_its_line_and_a_pattern_not_tracked_is_an_error(project:
     assert "models/*.pt" not in after and "data/** filter=cvfs" in after
     assert project.git("check-attr", "filter", "--", "models/w.pt").stdout.strip().endswith("unspecified")
     assert project.git("check-attr", "filter", "--", "data/a.bin").stdout.strip().endswith("cvfs")
+
+
+def test_track_of_a_directory_is_refused_with_the_pattern_that_reaches_its_files(project: Project) -> None:
+    """`git cvfs track models` (or models/, or a shell's unquoted models/* naming its
+    subdirectories) wrote a line that matches the directory itself, whose files attributes
+    never reach: "Tracking models", exit 0, and every model went into git as a plain blob.
+    Such a pattern, a negative one and one with .. are refused, and none of a list is written."""
+    (project.root / "models" / "v1").mkdir(parents=True)
+    project.write("models/v1/w.pt", rand(30_000, 61))
+    before = (project.root / ".gitattributes").read_text()
+    for patterns, fix in (
+        (["models"], "git cvfs track 'models/**'"),
+        (["models/"], "git cvfs track 'models/**'"),
+        (["*.csv", "models/v1"], "git cvfs track 'models/v1/**'"),
+    ):
+        refused = project.cvfs("track", *patterns, check=False)
+        assert refused.returncode == 2, refused
+        assert (
+            "it names a directory" in refused.stderr
+            and f"hint: track everything under it with: {fix}" in refused.stderr
+        )
+        assert (project.root / ".gitattributes").read_text() == before
+    for pattern, why in (("!*.pt", "negative patterns"), ("../models/**", ". or ..")):
+        refused = project.cvfs("track", pattern, check=False)
+        assert refused.returncode == 2 and why in refused.stderr, refused
+    # In a subdirectory, a name of a directory there is refused too, and a pattern with a slash
+    # means what it would mean to git there (`git add v1/w.pt` in models/ adds models/v1/w.pt).
+    refused = cvfs(project.root / "models", "track", "v1", check=False)
+    assert refused.returncode == 2 and "git cvfs track 'models/v1/**'" in refused.stderr
+    assert "Tracking 'models/v1/*.pt'" in cvfs(project.root / "models", "track", "v1/*.pt").stderr
+    assert project.git("check-attr", "filter", "--", "models/v1/w.pt").stdout.strip().endswith("cvfs")
+    assert "Untracking 'models/v1/*.pt'" in cvfs(project.root / "models", "untrack", "v1/*.pt").stderr
+    assert (project.root / ".gitattributes").read_text() == before
 
 
 def test_status_tells_a_same_size_rewrite_from_a_touch(project: Project) -> None:
