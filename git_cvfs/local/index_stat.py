@@ -14,7 +14,7 @@ import hashlib
 import os
 import struct
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from stat import S_ISREG
 
@@ -145,18 +145,9 @@ def _names(paths: list[str]) -> set[bytes]:
     return {_name(p) for p in paths}
 
 
-def _wanted_entries(data: bytearray, wanted: Collection[bytes]) -> Iterator[tuple[bytes, int]] | None:
-    """Stage-0 entries named in `wanted`, as (name, entry offset); None when the data is not an
-    index this code understands (then nothing is touched)."""
-    entries = _stage0_entries(data)
-    if entries is None:
-        return None
-    return ((name, offset) for name, offset in entries if name in wanted)
-
-
-def _stage0_entries(data: bytearray) -> Iterator[tuple[bytes, int]] | None:
-    """Every stage-0 entry, as (name, entry offset); None when the data is not an index this
-    code understands."""
+def _stage0_entries(data: bytearray) -> tuple[list[tuple[bytes, int]], int] | None:
+    """Every stage-0 entry, as (name, entry offset), and where the extensions begin; None when
+    the data is not an index this code understands."""
     if len(data) < _HEADER.size + _SHA1:
         return None
     sig, version, count = _HEADER.unpack_from(data, 0)
@@ -166,7 +157,8 @@ def _stage0_entries(data: bytearray) -> Iterator[tuple[bytes, int]] | None:
     if trailer != b"\0" * _SHA1 and hashlib.sha1(data[:-_SHA1]).digest() != trailer:
         return None
 
-    return ((name, offset) for name, offset, stage in _entries(data, version, count)[0] if not stage)
+    entries, end = _entries(data, version, count)
+    return [(name, offset) for name, offset, stage in entries if not stage], end
 
 
 def _lstat(files: _DirFds, name: bytes) -> os.stat_result | None:
@@ -237,22 +229,28 @@ def _rewrite_entries(
         if read is None:
             return 0
         data, index_mtime = read
+        parsed = _stage0_entries(data)
+        if parsed is None:
+            return 0
+        entries, end = parsed
+        others = []
         with _DirFds(root) as files:
-            entries = _wanted_entries(data, wanted)
-            if entries is None:
-                return 0
             updated = 0
             for name, offset in entries:
+                if name not in wanted:
+                    others.append(offset)
+                    continue
                 if unseen is not None:
                     unseen.discard(name)
                 recorded = _STAT.unpack_from(data, offset)
                 blob = data[offset + _STAT_SIZE : offset + _STAT_SIZE + _SHA1].hex()
                 new = choose(files, name, recorded, blob, index_mtime)
                 if new is None:
+                    others.append(offset)
                     continue
                 _STAT.pack_into(data, offset, *_stat_fields(new, recorded[6]))  # the entry's mode stays git's
                 updated += 1
-        if not updated:
+        if not updated or not _smudge_racy(index_path, data, end, others, index_mtime):
             return 0
         if bytes(data[-_SHA1:]) != b"\0" * _SHA1:  # index.skipHash leaves a zero trailer
             data[-_SHA1:] = hashlib.sha1(data[:-_SHA1]).digest()
@@ -268,6 +266,32 @@ def _rewrite_entries(
         if fd != -1:
             os.close(fd)
             lock.unlink(missing_ok=True)
+
+
+def _racy(data: bytearray, offset: int, index_mtime: int) -> bool:
+    """An entry git would not trust by its stat alone: a file (not a directory of a sparse
+    index, not a submodule) written in the index's second or after, size not yet smudged."""
+    recorded = _STAT.unpack_from(data, offset)
+    return recorded[2] >= index_mtime and recorded[6] & 0o170000 in (0o100000, 0o120000) and recorded[9] != 0
+
+
+def _smudge_racy(index_path: Path, data: bytearray, end: int, offsets: list[int], index_mtime: int) -> bool:
+    """Before the index is written anew, as git does: an entry that is racily clean against the
+    index as it was (file written in its second) would be trusted by its stat against the new
+    index's later mtime, and a write in that second that kept the size would go unseen (and a
+    checkout would overwrite it as unchanged). Its size is set to 0, which makes git look at
+    the bytes again. A split index keeps most entries in its shared index, which is not
+    rewritten here: if one of those is racy, False, and the index is left as it is."""
+    for offset in offsets:
+        if _racy(data, offset, index_mtime):
+            struct.pack_into(">L", data, offset + _STAT_SIZE - 4, 0)  # the size, git's last stat field
+    name = _links_to(data, end)
+    if name is None:
+        return True
+    shared = _read_index(index_path.parent / name)
+    if shared is None or (parsed := _stage0_entries(shared[0])) is None:
+        return False
+    return not any(_racy(shared[0], offset, index_mtime) for _, offset in parsed[0])
 
 
 def patch_index_stat(
@@ -404,33 +428,36 @@ def unchanged_since_indexed(
     if not paths:
         return set()
     read = _read_index(index_path)
-    if read is None:
+    parsed = _stage0_entries(read[0]) if read is not None else None
+    if read is None or parsed is None:
         return set()
     data, index_mtime = read
     unseen = _names(paths)
-    out = _unchanged(data, index_mtime, root, unseen, None)
-    if out is None:
-        return set()
-    if unseen and blob_of is not None:
-        shared = _shared_index(index_path, data)
-        if shared is not None:
+    out = _unchanged(data, parsed[0], index_mtime, root, unseen, None)
+    if unseen and blob_of is not None and (name := _links_to(data, parsed[1])) is not None:
+        shared = _read_index(index_path.parent / name)  # where git keeps it: beside the index
+        shared_entries = _stage0_entries(shared[0]) if shared is not None else None
+        if shared is not None and shared_entries is not None:
             wanted = {name: blob_of(os.fsdecode(name)) for name in unseen}
-            out |= _unchanged(*shared, root, set(wanted), wanted) or set()
+            out |= _unchanged(shared[0], shared_entries[0], shared[1], root, set(wanted), wanted)
     return out
 
 
 def _unchanged(
-    data: bytearray, index_mtime: int, root: Path, wanted: set[bytes], blobs: Mapping[bytes, str] | None
-) -> set[str] | None:
-    """unchanged_since_indexed over one index file (None: not an index this code reads); the
-    names it finds are taken out of `wanted`; with `blobs`, an entry counts only when it is
-    that blob."""
+    data: bytearray,
+    entries: list[tuple[bytes, int]],
+    index_mtime: int,
+    root: Path,
+    wanted: set[bytes],
+    blobs: Mapping[bytes, str] | None,
+) -> set[str]:
+    """unchanged_since_indexed over one index file's entries; the names it finds are taken out
+    of `wanted`; with `blobs`, an entry counts only when it is that blob."""
+    out = set()
     with _DirFds(root) as files:
-        entries = _wanted_entries(data, set(wanted))
-        if entries is None:
-            return None
-        out = set()
         for name, offset in entries:
+            if name not in wanted:
+                continue
             wanted.discard(name)
             recorded = _STAT.unpack_from(data, offset)
             if recorded[2] >= index_mtime:
@@ -440,22 +467,20 @@ def _unchanged(
             st = _lstat(files, name)
             if st is not None and recorded == _stat_fields(st, recorded[6]):
                 out.add(os.fsdecode(name))
-        return out
+    return out
 
 
-def _shared_index(index_path: Path, data: bytearray) -> tuple[bytearray, int] | None:
-    """The shared index a split index links to (its "link" extension), where git keeps it:
-    beside the index file. None when the index is not split, or the shared one is not there."""
-    _, version, count = _HEADER.unpack_from(data, 0)
+def _links_to(data: bytearray, end: int) -> str | None:
+    """The file name of the shared index a split index links to (its "link" extension, among
+    the extensions from `end`), or None."""
+    pos = end
     try:
-        pos = _entries(data, version, count)[1]
         while pos + 8 <= len(data) - _SHA1:
             sig, size = struct.unpack_from(">4sL", data, pos)
             if sig == b"link":
-                name = "sharedindex." + data[pos + 8 : pos + 8 + _SHA1].hex()
-                return _read_index(index_path.parent / name)  # checked as it is read
+                return "sharedindex." + data[pos + 8 : pos + 8 + _SHA1].hex()
             pos += 8 + size
-    except (ValueError, IndexError, struct.error):
+    except struct.error:
         return None
     return None
 
@@ -471,10 +496,10 @@ def staged_blobs(index_path: Path, at_least: int) -> dict[bytes, tuple[str, int]
     data = read[0]
     found = {}
     try:
-        entries = _stage0_entries(data)
-        if entries is None:
+        parsed = _stage0_entries(data)
+        if parsed is None:
             return None
-        for name, offset in entries:
+        for name, offset in parsed[0]:
             size = _STAT.unpack_from(data, offset)[9]
             if size >= at_least:
                 found[name] = (data[offset + _STAT_SIZE : offset + _STAT_SIZE + _SHA1].hex(), size)

@@ -25,9 +25,11 @@ def _debug(repo: Path, path: str) -> str:
 def test_patch_updates_only_the_named_entry_and_keeps_the_index_valid(tmp_path: Path) -> None:
     repo = tmp_path / "r"
     git(tmp_path, "init", "-q", str(repo))
+    long_ago = time.time_ns() - 20_000_000_000  # none racily clean: those a rewrite sets aside
     for name in ("a", "b", "dir/c"):
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).write_text(name)
+        os.utime(repo / name, ns=(long_ago, long_ago))
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "x")
     before_b = _debug(repo, "b")
@@ -309,3 +311,56 @@ def test_a_split_index_vouches_from_its_shared_index_only_for_the_blob_staged_no
     assert unchanged_since_indexed(index, repo, paths) == {"d"}  # the split part alone
     assert unchanged_since_indexed(index, repo, paths, blobs.__getitem__) == {"a", "d"}
     assert git(repo, "diff-files", "--name-only").stdout.split() == ["b", "c"]  # git agrees
+
+
+def _rewritten_in_a_later_second(tmp_path: Path, split: bool) -> tuple[Path, dict[str, os.stat_result]]:
+    """A repository whose file b is racily clean (written in the index's second) and then
+    rewritten in that second with the same size (its mtime kept; ctime is not trusted here,
+    as core.trustctime=false tells git), and whose file a git-cvfs has rewritten, to record."""
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    git(repo, "config", "core.trustctime", "false")
+    git(repo, "config", "splitIndex.maxPercentChange", "100")
+    past = time.time_ns() - 20_000_000_000
+    for name in ("a", "b"):
+        (repo / name).write_text(name * 10)
+        os.utime(repo / name, ns=(past, past))
+    if split:  # b in the shared index, a added after it (in the split part, by its name)
+        git(repo, "add", "b")
+        git(repo, "update-index", "--split-index")
+        git(repo, "add", "a")
+        assert list((repo / ".git").glob("sharedindex.*"))
+    else:
+        git(repo, "add", ".")
+    index = repo / ".git" / "index"
+    for shared in (repo / ".git").glob("sharedindex.*"):
+        os.utime(shared, ns=(past, past))
+    os.utime(index, ns=(past, past))  # b was written in the index's second: racily clean
+    (repo / "b").write_text("B" * 10)  # in that second, the same size
+    os.utime(repo / "b", ns=(past, past))
+    assert git(repo, "diff-files", "--name-only").stdout == "b\n"  # git looks at b's bytes
+    (repo / "a").unlink()
+    (repo / "a").write_text("a" * 10)
+    earlier = past - 5_000_000_000
+    os.utime(repo / "a", ns=(earlier, earlier))
+    return repo, {"a": os.lstat(repo / "a")}
+
+
+def test_writing_the_index_keeps_a_racily_clean_entry_from_being_trusted(tmp_path: Path) -> None:
+    """Written anew, the index has a later mtime, and git would take b's stat on trust: a
+    rewrite of b in the index's second would go unseen, and a checkout would overwrite it as
+    unchanged. As git does when it writes the index, such an entry's size is set to 0."""
+    repo, written = _rewritten_in_a_later_second(tmp_path, split=False)
+    assert patch_index_stat(repo / ".git" / "index", repo, written) == 1
+    assert git(repo, "diff", "--name-only").stdout == "b\n"  # b's bytes, compared: a is clean
+    git(repo, "fsck", "--no-progress")
+
+
+def test_a_split_index_with_a_racy_shared_entry_is_left_as_it_is(tmp_path: Path) -> None:
+    """The shared index is not rewritten here, so its racy entry cannot be set aside: the
+    index is left untouched, and git still looks at b's bytes."""
+    repo, written = _rewritten_in_a_later_second(tmp_path, split=True)
+    before = (repo / ".git" / "index").read_bytes()
+    assert patch_index_stat(repo / ".git" / "index", repo, written) == 0
+    assert (repo / ".git" / "index").read_bytes() == before
+    assert git(repo, "diff", "--name-only").stdout == "b\n"
