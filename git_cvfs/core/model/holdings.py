@@ -30,10 +30,14 @@ def recorded_in_primary(ws: Workspace, hexes: Iterable[str]) -> dict[str, str]:
 
 
 def archive_view(ws: Workspace, name: str, hexes: set[str], *, list_all: bool = False) -> dict[str, ObjectInfo]:
-    """hex -> what the archive holds, by one listing or by a HEAD per object, whichever is cheaper."""
+    """hex -> what the archive holds of these objects (list_all: of all), by one listing or by a
+    HEAD per object, whichever is cheaper. A listing keeps only what was asked for: an archive a
+    team shares holds every repository's objects and every old version, and memory follows
+    this repository, not the archive."""
     archive = ws.archive(name)
     if list_all or len(hexes) > LIST_THRESHOLD:
-        return {info.key.rsplit("/", 1)[-1]: info for info in archive.list("objects/")}
+        listed = ((info.key.rsplit("/", 1)[-1], info) for info in archive.list("objects/"))
+        return {hex_digest: info for hex_digest, info in listed if list_all or hex_digest in hexes}
     found = {}
     for hex_digest in hexes:
         info = archive.head(object_key(hex_digest))
