@@ -317,6 +317,15 @@ def patch_index_stat(
     return updated
 
 
+def optional_locks() -> bool:
+    """False when git was told to take no optional lock (`git --no-optional-locks`, or
+    GIT_OPTIONAL_LOCKS=0, which editors set for the status they run in the background): then
+    the index is not written for what is only a saving (status's record of files it hashed,
+    settling a checkout's files), as `git status` then does not refresh it, so that the user's
+    own `git commit` never finds index.lock taken."""
+    return os.environ.get("GIT_OPTIONAL_LOCKS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def record_hashed(
     index_path: Path, root: Path, hashed: Mapping[str, tuple[str, os.stat_result]], *, written_before: int
 ) -> int:
@@ -328,7 +337,10 @@ def record_hashed(
     blob, the file still has that stat, and the file was last written before `written_before`
     (ns; at least a clock tick before the first stat: a second write within the tick of the one
     before would keep the stat the same). Entries a split index keeps in its shared index are
-    left to git. Returns how many entries were recorded."""
+    left to git, and nothing is written when optional locks are off. Returns how many entries
+    were recorded."""
+    if not optional_locks():
+        return 0
     wanted = {
         _name(p): (blob, _stat_fields(st, 0)) for p, (blob, st) in hashed.items() if st.st_mtime_ns < written_before
     }
@@ -387,9 +399,12 @@ def settle_racy(index_path: Path, root: Path, written: dict[str, tuple[str, int]
     stat fields git recorded after writing it, and it is racy. Then the file's mtime
     goes one second back and the entry records the new stat. A write after that
     gives the file a current mtime, which differs, so git notices it as it notices
-    any change. Returns how many entries were settled.
+    any change. Nothing is written when optional locks are off (optional_locks). Returns how
+    many entries were settled.
     """
 
+    if not optional_locks():
+        return 0
     wanted = {_name(p): given for p, given in written.items()}
 
     def backdate(

@@ -160,6 +160,24 @@ def test_settle_backdates_a_racy_untouched_file_and_records_it(tmp_path: Path) -
     git(repo, "fsck", "--no-progress")
 
 
+@pytest.mark.parametrize("value", ["0", "false"])
+def test_no_optional_locks_leaves_the_index_to_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """`git --no-optional-locks` (GIT_OPTIONAL_LOCKS=0, which editors set for the status they
+    run in the background): settling and status's record are savings, not the command's job,
+    and taking index.lock for them could make the user's own `git commit` fail."""
+    repo = _racy_repo(tmp_path)
+    index = repo / ".git" / "index"
+    before = index.read_bytes()
+    monkeypatch.setenv("GIT_OPTIONAL_LOCKS", value)
+    assert settle_racy(index, repo, _as_written(repo, "f")) == 0
+    st = os.lstat(repo / "f")
+    blob = git_blob_id((repo / "f").read_bytes())
+    assert record_hashed(index, repo, {"f": (blob, st)}, written_before=st.st_mtime_ns + 1) == 0
+    assert index.read_bytes() == before
+    monkeypatch.setenv("GIT_OPTIONAL_LOCKS", "1")
+    assert settle_racy(index, repo, _as_written(repo, "f")) == 1
+
+
 def test_settle_leaves_a_file_changed_after_git_wrote_it(tmp_path: Path) -> None:
     # Same size, new bytes, written after git recorded the stat: the exact case git's
     # racy check exists for. Settling it would hide the change from git for good.
