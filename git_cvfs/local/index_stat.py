@@ -503,21 +503,35 @@ def _links_to(data: bytearray, end: int) -> str | None:
 def staged_blobs(index_path: Path, at_least: int) -> dict[bytes, tuple[str, int]] | None:
     """Each stage-0 entry whose file git last saw at `at_least` bytes or more, by its index
     name: (its blob id, that size, the low 32 bits git keeps). None when there is no index or it
-    is in a form this code does not read (then nothing is known; a split index keeps most entries
-    in its shared index, which is not read, and those paths are simply not in the answer)."""
+    is in a form this code does not read (then nothing is known). A split index keeps most
+    entries in its shared index: a name the split part does not hold is taken from there. The
+    split part may have replaced such an entry since, so an answer is a candidate to compare the
+    file with (the filter's use), never a statement of what is staged."""
     read = _read_index(index_path)
     if read is None:
         return None
-    data = read[0]
-    found = {}
+    found: dict[bytes, tuple[str, int]] = {}
     try:
-        parsed = _stage0_entries(data)
+        parsed = _stage0_entries(read[0])
         if parsed is None:
             return None
-        for name, offset in parsed[0]:
-            size = _STAT.unpack_from(data, offset)[9]
-            if size >= at_least:
-                found[name] = (data[offset + _STAT_SIZE : offset + _STAT_SIZE + _SHA1].hex(), size)
+        _sized_entries(read[0], parsed[0], at_least, found)
+        name = _links_to(read[0], parsed[1])
+        shared = _read_index(index_path.parent / name) if name is not None else None
+        shared_entries = _stage0_entries(shared[0]) if shared is not None else None
+        if shared is not None and shared_entries is not None:
+            _sized_entries(shared[0], shared_entries[0], at_least, found)
     except (ValueError, IndexError, struct.error):  # not the layout it claims (a SHA-256 repository's)
         return None
+    found.pop(b"", None)  # a split part's replacing entries may go without their names
     return found
+
+
+def _sized_entries(
+    data: bytearray, entries: list[tuple[bytes, int]], at_least: int, found: dict[bytes, tuple[str, int]]
+) -> None:
+    """Add the entries of at least that size to `found`, where it does not have their name yet."""
+    for name, offset in entries:
+        size = _STAT.unpack_from(data, offset)[9]
+        if size >= at_least and name not in found:
+            found[name] = (data[offset + _STAT_SIZE : offset + _STAT_SIZE + _SHA1].hex(), size)

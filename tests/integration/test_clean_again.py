@@ -151,10 +151,14 @@ def test_bytes_git_takes_from_elsewhere_are_stored_whatever_the_work_tree_holds(
     assert project.git("status", "--porcelain").stdout == ""
 
 
-def test_a_split_index_is_not_read_and_every_answer_stays_right(project: Project) -> None:
+def test_a_split_index_is_read_through_its_shared_index_and_every_answer_stays_right(project: Project) -> None:
+    """After --split-index every entry sits in the shared index: the split part alone knew
+    none, and a touched file was stored in the cache again as if its bytes were new."""
     data = committed(project, LARGE, 8)
     project.git("update-index", "--split-index")
     touch(project.root / "data/a.bin")
+    project.git("add", "-A")
+    assert cache_objects(project.root) == []
     assert project.git("status", "--porcelain").stdout == ""
     new = rand(LARGE, 9)
     project.write("data/a.bin", new)
