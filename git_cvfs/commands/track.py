@@ -17,15 +17,21 @@ def _from_here(repo: Repo, pattern: str) -> str:
     """A pattern as typed in a subdirectory, written for the top-level .gitattributes. One with
     a slash inside is anchored to the directory of the file it is in, so it gets the
     subdirectory in front (`git cvfs track sub/*.bin` in data/ means data/sub/*.bin, as `git
-    add sub/x.bin` there means data/sub/x.bin); one without matches at any depth, and one with
-    a leading slash is anchored at the top on purpose: those stay as typed."""
-    if pattern.startswith("/") or "/" not in pattern.rstrip("/"):
+    add sub/x.bin` there means data/sub/x.bin), as does one that starts with ./ (`./*.csv` at
+    the top is /*.csv); one without matches at any depth, and one with a leading slash is
+    anchored at the top on purpose: those stay as typed."""
+    anchored = pattern.startswith("./")  # as a shell user names what is here: this directory only
+    while pattern.startswith("./"):
+        pattern = pattern[2:]
+    if pattern.startswith("/") or ("/" not in pattern.rstrip("/") and not anchored):
         return pattern
     try:
         here = Path.cwd().resolve().relative_to(repo.root.resolve()).as_posix()
     except ValueError:  # not under the work tree (GIT_WORK_TREE set elsewhere)
         return pattern
-    return pattern if here == "." else f"{here}/{pattern}"
+    if here == ".":
+        return f"/{pattern}" if anchored and "/" not in pattern.rstrip("/") else pattern
+    return f"{here}/{pattern}"
 
 
 def run(name: str, args: argparse.Namespace) -> int:

@@ -129,8 +129,13 @@ def test_track_of_a_directory_is_refused_with_the_pattern_that_reaches_its_files
     assert refused.returncode == 2 and "git cvfs track 'models/v1/**'" in refused.stderr
     assert "Tracking 'models/v1/*.pt'" in cvfs(project.root / "models", "track", "v1/*.pt").stderr
     assert project.git("check-attr", "filter", "--", "models/v1/w.pt").stdout.strip().endswith("cvfs")
-    assert "Untracking 'models/v1/*.pt'" in cvfs(project.root / "models", "untrack", "v1/*.pt").stderr
+    assert "Untracking 'models/v1/*.pt'" in cvfs(project.root / "models", "untrack", "./v1/*.pt").stderr
     assert (project.root / ".gitattributes").read_text() == before
+    # ./ names what is here, as in a shell: at the top, the top only; a path with a slash in it
+    # is anchored there already and stays as typed ('data/**' is tracked, not '/data/**' anew).
+    done = project.cvfs("track", "./*.csv", "./data/**", "models/v1/*.pt")
+    assert "Tracking '/*.csv'" in done.stderr and "'data/**' is already tracked" in done.stderr, done
+    assert "Tracking 'models/v1/*.pt'" in done.stderr
 
 
 def test_status_tells_a_same_size_rewrite_from_a_touch(project: Project) -> None:
