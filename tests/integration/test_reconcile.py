@@ -35,7 +35,7 @@ def settled(project: Project) -> Project:
 
 def test_clean_repository_has_no_drift(settled: Project) -> None:
     out = settled.cvfs("reconcile")
-    assert "checked 4 path(s): no drift" in out.stdout
+    assert "checked 4 path(s): no drift (archives asked for size and etag; --verify hashes their copies)" in out.stdout
 
 
 def test_deleted_object_is_missing_once_no_local_copy_exists(settled: Project) -> None:
