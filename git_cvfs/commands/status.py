@@ -73,7 +73,8 @@ def run(name: str, args: argparse.Namespace) -> int:
         output.data("hint: `git cvfs ensure PATH` materializes refs")
     if drift is not None:
         kinds = sorted({f.kind for f in drift.findings})
-        output.data("drift: none" if drift.ok else f"drift: {len(drift.findings)} finding(s): {', '.join(kinds)}")
+        none = "drift: none (archives asked for size and etag; `git cvfs reconcile --verify` hashes their copies)"
+        output.data(none if drift.ok else f"drift: {len(drift.findings)} finding(s): {', '.join(kinds)}")
         if not drift.ok:
             output.data("hint: `git cvfs reconcile` lists them")
         return 0 if drift.ok else 1
