@@ -285,13 +285,10 @@ def _smudge_racy(index_path: Path, data: bytearray, end: int, offsets: list[int]
     for offset in offsets:
         if _racy(data, offset, index_mtime):
             struct.pack_into(">L", data, offset + _STAT_SIZE - 4, 0)  # the size, git's last stat field
-    name = _links_to(data, end)
-    if name is None:
+    if _links_to(data, end) is None:
         return True
-    shared = _read_index(index_path.parent / name)
-    if shared is None or (parsed := _stage0_entries(shared[0])) is None:
-        return False
-    return not any(_racy(shared[0], offset, index_mtime) for _, offset in parsed[0])
+    shared = _shared_index(index_path, data, end)
+    return shared is not None and not any(_racy(shared[0], offset, index_mtime) for _, offset in shared[2])
 
 
 def patch_index_stat(
@@ -449,12 +446,9 @@ def unchanged_since_indexed(
     data, index_mtime = read
     unseen = _names(paths)
     out = _unchanged(data, parsed[0], index_mtime, root, unseen, None)
-    if unseen and blob_of is not None and (name := _links_to(data, parsed[1])) is not None:
-        shared = _read_index(index_path.parent / name)  # where git keeps it: beside the index
-        shared_entries = _stage0_entries(shared[0]) if shared is not None else None
-        if shared is not None and shared_entries is not None:
-            wanted = {name: blob_of(os.fsdecode(name)) for name in unseen}
-            out |= _unchanged(shared[0], shared_entries[0], shared[1], root, set(wanted), wanted)
+    if unseen and blob_of is not None and (shared := _shared_index(index_path, data, parsed[1])) is not None:
+        wanted = {name: blob_of(os.fsdecode(name)) for name in unseen}
+        out |= _unchanged(shared[0], shared[2], shared[1], root, set(wanted), wanted)
     return out
 
 
@@ -500,6 +494,18 @@ def _links_to(data: bytearray, end: int) -> str | None:
     return None
 
 
+def _shared_index(index_path: Path, data: bytearray, end: int) -> tuple[bytearray, int, list[tuple[bytes, int]]] | None:
+    """The shared index a split index links to, read from where git keeps it (beside the index
+    file): its bytes, its mtime's second and its stage-0 entries. None when the index is not
+    split, or the shared one is missing or not an index this code reads."""
+    name = _links_to(data, end)
+    shared = _read_index(index_path.parent / name) if name is not None else None
+    parsed = _stage0_entries(shared[0]) if shared is not None else None
+    if shared is None or parsed is None:
+        return None
+    return shared[0], shared[1], parsed[0]
+
+
 def staged_blobs(index_path: Path, at_least: int) -> dict[bytes, tuple[str, int]] | None:
     """Each stage-0 entry whose file git last saw at `at_least` bytes or more, by its index
     name: (its blob id, that size, the low 32 bits git keeps). None when there is no index or it
@@ -516,11 +522,8 @@ def staged_blobs(index_path: Path, at_least: int) -> dict[bytes, tuple[str, int]
         if parsed is None:
             return None
         _sized_entries(read[0], parsed[0], at_least, found)
-        name = _links_to(read[0], parsed[1])
-        shared = _read_index(index_path.parent / name) if name is not None else None
-        shared_entries = _stage0_entries(shared[0]) if shared is not None else None
-        if shared is not None and shared_entries is not None:
-            _sized_entries(shared[0], shared_entries[0], at_least, found)
+        if (shared := _shared_index(index_path, read[0], parsed[1])) is not None:
+            _sized_entries(shared[0], shared[2], at_least, found)
     except (ValueError, IndexError, struct.error):  # not the layout it claims (a SHA-256 repository's)
         return None
     found.pop(b"", None)  # a split part's replacing entries may go without their names
