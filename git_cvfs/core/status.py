@@ -7,10 +7,9 @@ import time
 from collections.abc import Sequence
 
 from git_cvfs.core.model.holdings import archives_holding
-from git_cvfs.core.model.managed import ManagedFile, State, list_managed, list_unversioned, same_file
+from git_cvfs.core.model.managed import ManagedFile, State, hashed_against, list_managed, list_unversioned
 from git_cvfs.core.model.pathspecs import require_matches
 from git_cvfs.core.model.workspace import Workspace
-from git_cvfs.local.cache import sha256_file
 from git_cvfs.local.git import split_z
 from git_cvfs.local.index_stat import record_hashed
 from git_cvfs.local.index_store import check_inventory
@@ -81,13 +80,13 @@ def _same_size_changes(ws: Workspace, files: Sequence[ManagedFile]) -> None:
         f = candidates[path]
         assert f.ref is not None
         try:
-            before = os.lstat(root / path)
-            if sha256_file(root / path) != (f.ref.hex, f.ref.size):
-                f.state = State.MODIFIED
-            elif same_file(before, os.lstat(root / path)):
-                hashed[path] = (f.blob, before)
+            holds, st = hashed_against(root, path, f.ref)
         except OSError:  # gone meanwhile: left as it was found
             continue
+        if not holds:
+            f.state = State.MODIFIED
+        elif st is not None:
+            hashed[path] = (f.blob, st)
     record_hashed(ws.repo.index_file, root, hashed, written_before=started - 1_000_000_000)
 
 

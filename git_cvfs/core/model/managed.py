@@ -6,6 +6,7 @@ import os
 import stat
 from collections.abc import Mapping, Sequence
 from enum import Enum
+from pathlib import Path
 
 from git_cvfs.core.model.pathspecs import selected, without_attr
 from git_cvfs.core.model.refscan import small_blobs
@@ -173,15 +174,23 @@ def holding_committed_bytes(
         if path in vouched:
             continue
         try:
-            before = os.lstat(root / path)
-            if sha256_file(root / path) == (ref.hex, ref.size) and same_file(before, os.lstat(root / path)):
-                verified[path] = before
+            holds, unchanged = hashed_against(root, path, ref)
         except OSError:
             continue
+        if holds and unchanged is not None:
+            verified[path] = unchanged
     return vouched, verified
 
 
-def same_file(a: os.stat_result, b: os.stat_result) -> bool:
+def hashed_against(root: Path, path: str, ref: Ref) -> tuple[bool, os.stat_result | None]:
+    """Whether the file's bytes, hashed now, are ref's object; and its stat from before the
+    hash, or None when the file changed while it was hashed. OSError when it cannot be read."""
+    before = os.lstat(root / path)
+    holds = sha256_file(root / path) == (ref.hex, ref.size)
+    return holds, before if _same_file(before, os.lstat(root / path)) else None
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_ino, a.st_size, a.st_mtime_ns, a.st_ctime_ns) == (b.st_ino, b.st_size, b.st_mtime_ns, b.st_ctime_ns)
 
 
