@@ -25,10 +25,7 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
 
 def lazy_clone_of(project: Project, tmp_path: Path, files: dict[str, bytes]) -> Path:
     """These files committed and pushed, and a clone of them that holds their refs."""
-    for name, data in files.items():
-        project.write(name, data)
-    project.commit_all()
-    project.git("push", "-q", "origin", "HEAD:main")
+    project.publish(files)
     return project.clone(tmp_path / "lazy", env={"GIT_CVFS_SKIP_SMUDGE": "1"})
 
 

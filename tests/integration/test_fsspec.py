@@ -154,10 +154,7 @@ def test_a_budget_keeps_what_cvfs_fetched_within_it(tmp_path: Path) -> None:
 
     project = new_project(tmp_path, {})
     files = {f"data/f{i}.bin": rand(100_000, 30 + i) for i in range(5)}
-    for name, data in files.items():
-        project.write(name, data)
-    project.commit_all()
-    project.git("push", "-q", "origin", "HEAD:main")
+    project.publish(files)
     clone = lazy_clone(project, tmp_path)
     objects = clone / ".git/cvfs/objects"
 

@@ -210,10 +210,7 @@ def test_what_a_reader_waits_for_comes_first_then_its_directory_small_before_lar
 def test_a_budget_evicts_the_least_recently_read_and_evicted_files_read_again(tmp_path: Path, mounts: Mounts) -> None:
     project = new_project(tmp_path, {})
     files = {f"data/shard-{i}/part.bin": rand(1_000_000, 50 + i) for i in range(5)}
-    for rel, data in files.items():
-        project.write(rel, data)
-    project.commit_all()
-    project.git("push", "-q", "origin", "HEAD:main")
+    project.publish(files)
     clone = fresh_clone(project, tmp_path)
     mnt = tmp_path / "mnt"
     mounts.mount(clone, mnt, "--budget", "2500KB")
